@@ -1,0 +1,57 @@
+# Sidechain edge realtime. `make dev` serves the worker locally; `make test` runs every test.
+# Both install whatever is missing first and are quick when everything is installed.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export WRANGLER_SEND_METRICS := false
+
+WORKER_BUILD_VERSION := 0.8.7
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)
+SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+
+.PHONY: setup toolchain npm dev test test-rust test-miniflare build token bench d1-local clean
+
+setup: toolchain npm .dev.vars
+
+toolchain:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@[ "$$(worker-build --version 2>/dev/null)" = "$(WORKER_BUILD_VERSION)" ] || cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked
+	@[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# npm ci only when the lock file changed since the last install.
+npm: node_modules/.installed
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.dev.vars:
+	@node -e "console.log('JWT_SECRET=' + require('crypto').randomBytes(32).toString('hex'))" > $@
+	@echo "created .dev.vars with a random JWT_SECRET"
+
+build: setup build/index.js
+build/index.js: $(SOURCES) scripts/build.sh
+	bash scripts/build.sh
+
+d1-local: setup
+	npx wrangler d1 execute DB --local --file schema.sql > /dev/null
+
+dev: setup d1-local
+	npx wrangler dev
+
+test: setup d1-local build test-rust test-miniflare
+
+test-rust:
+	cargo test --release
+
+test-miniflare:
+	node --test --test-concurrency=1 miniflare-tests/
+
+# A development token: make token USER=alice [DOCS='{"channel:abc:*":"write"}'] [SERVICE=1]
+token: .dev.vars
+	@node scripts/token.mjs $(or $(USER_ID),$(USER),alice) $(if $(DOCS),'$(DOCS)') $(if $(SERVICE),--service)
+
+bench: setup build
+	cargo bench --bench engine
+	node bench/ws-replay.mjs
+
+clean:
+	rm -rf build target .wrangler

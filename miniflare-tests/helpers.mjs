@@ -1,0 +1,179 @@
+// Test harness: runs the built worker (build/index.js) in Miniflare with the bindings of
+// wrangler.toml, applies schema.sql, signs tokens and wraps WebSocket clients.
+import { readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import WebSocket from "ws";
+import { signToken } from "../scripts/token.mjs";
+
+export const SECRET = "miniflare-test-secret";
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Starts the worker. `persistDir` keeps DO and D1 storage on disk across restarts. */
+export async function startWorker({ persistDir, bindings = {} } = {}) {
+  const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
+  const mf = new Miniflare({
+    scriptPath: join(ROOT, "build/index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2026-04-20",
+    durableObjects: {
+      DOCUMENT_ROOM: { className: "DocumentRoom", useSQLite: true },
+    },
+    d1Databases: ["DB"],
+    durableObjectsPersist: join(dir, "do"),
+    d1Persist: join(dir, "d1"),
+    bindings: { JWT_SECRET: SECRET, CORS_ORIGIN: "*", JWT_ISSUER: "", JWT_AUDIENCE: "", ...bindings },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const db = await mf.getD1Database("DB");
+  const schema = readFileSync(join(ROOT, "schema.sql"), "utf8")
+    .split("\n")
+    .filter((l) => !l.trim().startsWith("--"))
+    .join("\n");
+  for (const stmt of schema.split(";").map((s) => s.trim()).filter(Boolean)) {
+    await db.prepare(stmt).run();
+  }
+  return { mf, url, db, dir };
+}
+
+export function token(sub, docs = { "*": "write" }, extra = {}) {
+  return signToken({ sub, name: `User ${sub}`, docs, ...extra }, SECRET);
+}
+
+export const serviceToken = () => token("svc", {}, { role: "service" });
+
+export async function api(url, path, { method = "GET", tok, body, headers = {} } = {}) {
+  const h = { ...headers };
+  if (tok) h.authorization = `Bearer ${tok}`;
+  if (body !== undefined) h["content-type"] = "application/json";
+  const resp = await fetch(url + path, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: resp.status, headers: resp.headers, json, text };
+}
+
+/** Code-point-correct application of sequential primitives. */
+export function applyOps(text, ops) {
+  const cps = Array.from(text);
+  for (const p of ops) {
+    if (p.type === "insert") cps.splice(p.position, 0, ...Array.from(p.content));
+    else cps.splice(p.position, p.length);
+  }
+  return cps.join("");
+}
+
+/** A WebSocket client with an inbox and awaitable message matching. */
+export class Client {
+  static async open(url, docId, { tok, clientId, since, expectFail = false } = {}) {
+    const qs = new URLSearchParams();
+    if (tok) qs.set("token", tok);
+    if (clientId !== undefined) qs.set("client_id", clientId);
+    if (since !== undefined) qs.set("since", String(since));
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws/documents/${encodeURIComponent(docId)}?${qs}`);
+    const c = new Client(ws);
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("unexpected-response", (_req, res) => {
+        c.refusedStatus = res.statusCode;
+        expectFail ? resolve() : reject(new Error(`upgrade refused: ${res.statusCode}`));
+      });
+      ws.once("error", (e) => (expectFail ? resolve() : reject(e)));
+    });
+    return c;
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.inbox = [];
+    this.waiters = [];
+    this.closed = null;
+    ws.on("message", (data) => {
+      const raw = data.toString();
+      let msg;
+      try {
+        msg = JSON.parse(raw);
+      } catch {
+        msg = { type: "__unparsed", raw };
+      }
+      msg.__raw = raw;
+      this.inbox.push(msg);
+      this.wake();
+    });
+    ws.on("close", (code) => {
+      this.closed = code;
+      this.wake();
+    });
+  }
+
+  wake() {
+    for (const w of [...this.waiters]) w();
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === "string" ? obj : JSON.stringify(obj));
+  }
+
+  /** Resolves with (and removes) the first inbox message matching `pred`. */
+  next(pred = () => true, timeoutMs = 10_000) {
+    const p = typeof pred === "string" ? (m) => m.type === pred : pred;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const i = this.inbox.findIndex(p);
+        if (i >= 0) {
+          done();
+          resolve(this.inbox.splice(i, 1)[0]);
+        } else if (this.closed !== null) {
+          done();
+          reject(new Error(`socket closed (${this.closed}) while waiting`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting; inbox: ${JSON.stringify(this.inbox.map((m) => m.type))}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  /** Waits for the connect sequence and returns the initial state (or replayed ops). */
+  async synced() {
+    const status = await this.next("sync_status");
+    return status.payload;
+  }
+
+  waitClosed(timeoutMs = 10_000) {
+    if (this.closed !== null) return Promise.resolve(this.closed);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("not closed")), timeoutMs);
+      this.ws.once("close", (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    });
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
+
+let msgId = 0;
+export function opFrame(docId, clientId, seq, version, op) {
+  return { type: "operation", id: `m-${++msgId}`, payload: { document_id: docId, client_id: clientId, seq, version, ...op } };
+}

@@ -1,0 +1,79 @@
+//! HTTP plumbing shared by the Worker routes and the Durable Objects: the §4 error shape and JSON
+//! responses.
+
+use serde_json::{json, Value};
+use worker::{Headers, Response, Result};
+
+use crate::protocol::{Code, Failure};
+
+/// An API error: status, machine code, message and optional details.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        ApiError { status, code: code.to_string(), message: message.into(), details: None }
+    }
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(401, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(403, "forbidden", message)
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(400, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(404, "not_found", message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(500, "internal", message)
+    }
+
+    pub fn body(&self) -> Value {
+        let mut err = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.details {
+            err["details"] = d.clone();
+        }
+        json!({ "error": err })
+    }
+
+    pub fn into_response(self) -> Result<Response> {
+        json_response(self.status, &self.body())
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        ApiError::new(f.code.http_status(), f.code.as_str(), f.message)
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<Code> for ApiError {
+    fn from(c: Code) -> Self {
+        ApiError::new(c.http_status(), c.as_str(), c.as_str())
+    }
+}
+
+pub fn json_response(status: u16, body: &Value) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::ok(body.to_string())?.with_status(status).with_headers(headers))
+}
+
+pub type ApiResult = std::result::Result<Response, ApiError>;

@@ -1,0 +1,20 @@
+//! Sidechain edge realtime: a Cloudflare Worker with one Durable Object per collaborative document.
+//!
+//! The functional core (`protocol`, `ot`, `room`, `auth`, `limits`) is plain Rust and tested
+//! natively; the shell (`shell`, `routes`, `store`, `http`) adapts it to the Workers runtime and
+//! only compiles for wasm32.
+
+pub mod auth;
+pub mod limits;
+pub mod ot;
+pub mod protocol;
+pub mod room;
+
+#[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(target_arch = "wasm32")]
+mod routes;
+#[cfg(target_arch = "wasm32")]
+mod shell;
+#[cfg(target_arch = "wasm32")]
+mod store;

@@ -1,0 +1,35 @@
+//! Every size and count limit of the protocol, in one place.
+
+/// Largest WebSocket frame a client may send (§3.4).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Largest text one insert may carry, in UTF-8 bytes.
+pub const MAX_INSERT_BYTES: usize = 64 * 1024;
+/// Largest text document, in UTF-8 bytes.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// Largest awareness state, as serialised JSON.
+pub const MAX_AWARENESS_BYTES: usize = 2 * 1024;
+/// Largest HTTP request body (§4.6).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Client-chosen message ids and client ids.
+pub const MAX_MESSAGE_ID_CHARS: usize = 64;
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Primitives in one atomic operation.
+pub const MAX_PRIMITIVES_PER_OP: usize = 1000;
+
+/// Operations each room keeps for transforms and `since` replays. An op based on an older
+/// version gets `version_too_old`.
+pub const LOG_RETAINED_OPS: u64 = 1000;
+/// A snapshot of the content is written every this many versions, so waking costs at most
+/// this many re-applied operations whatever the history length.
+pub const SNAPSHOT_EVERY_OPS: u64 = 100;
+
+/// A `typing` not refreshed within this many ms is followed by `stopped_typing`.
+pub const TYPING_TIMEOUT_MS: u64 = 5_000;
+/// Delay between an acked op and its batch write to D1.
+pub const HISTORY_FLUSH_DELAY_MS: u64 = 1_000;
+/// Operations per D1 batch.
+pub const HISTORY_BATCH_OPS: usize = 200;
+
+/// History page size (§4.1).
+pub const HISTORY_DEFAULT_LIMIT: u64 = 100;
+pub const HISTORY_MAX_LIMIT: u64 = 1000;

@@ -1,0 +1,469 @@
+//! Text operational transform.
+//!
+//! Clients speak in *sequential primitives* (`insert {position, content}`, `delete {position,
+//! length}`), each position relative to the text after the previous primitive. Internally an
+//! operation is a *traversal*: a left-to-right walk over the base text made of retain / insert /
+//! delete components. Traversals compose and transform with the classic linear algorithms, and
+//! convert back to sequential primitives for the wire. All lengths count Unicode scalar values.
+
+use ropey::Rope;
+use serde::{Deserialize, Serialize};
+
+/// One primitive as it travels on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TextPrimitive {
+    Insert { position: usize, content: String },
+    Delete { position: usize, length: usize },
+}
+
+impl TextPrimitive {
+    pub fn position(&self) -> usize {
+        match self {
+            TextPrimitive::Insert { position, .. } | TextPrimitive::Delete { position, .. } => *position,
+        }
+    }
+}
+
+/// Why a primitive list cannot be applied to a text of a given length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextError {
+    Empty,
+    EmptyInsert,
+    EmptyDelete,
+    OutOfBounds { position: usize, length: usize, doc_len: usize },
+}
+
+impl std::fmt::Display for TextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TextError::Empty => write!(f, "operation has no primitives"),
+            TextError::EmptyInsert => write!(f, "insert content is empty"),
+            TextError::EmptyDelete => write!(f, "delete length is zero"),
+            TextError::OutOfBounds { position, length, doc_len } => write!(
+                f,
+                "range {position}..{} is outside the document (length {doc_len})",
+                position.saturating_add(*length)
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Comp {
+    Retain(usize),
+    /// Inserted text with its length in code points, cached.
+    Insert(String, usize),
+    Delete(usize),
+}
+
+impl Comp {
+    fn len(&self) -> usize {
+        match self {
+            Comp::Retain(n) | Comp::Delete(n) | Comp::Insert(_, n) => *n,
+        }
+    }
+}
+
+/// A traversal over a base text. Normalised: no empty components, neighbours of one kind merged,
+/// a delete always before an insert at the same spot, no trailing retain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextOp {
+    comps: Vec<Comp>,
+}
+
+fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Splits `s` after `n` code points.
+fn split_chars(s: &str, n: usize) -> (&str, &str) {
+    match s.char_indices().nth(n) {
+        Some((byte, _)) => s.split_at(byte),
+        None => (s, ""),
+    }
+}
+
+impl TextOp {
+    pub fn is_noop(&self) -> bool {
+        self.comps.iter().all(|c| matches!(c, Comp::Retain(_)))
+    }
+
+    fn push(&mut self, comp: Comp) {
+        if comp.len() == 0 {
+            return;
+        }
+        match (self.comps.last_mut(), comp) {
+            (Some(Comp::Retain(a)), Comp::Retain(b)) => *a += b,
+            (Some(Comp::Delete(a)), Comp::Delete(b)) => *a += b,
+            (Some(Comp::Insert(s, n)), Comp::Insert(t, m)) => {
+                s.push_str(&t);
+                *n += m;
+            }
+            (Some(Comp::Insert(_, _)), Comp::Delete(d)) => {
+                // Keep deletes before inserts at one spot so equal edits have one form.
+                let ins = self.comps.pop().expect("last exists");
+                self.push(Comp::Delete(d));
+                self.comps.push(ins);
+            }
+            (_, comp) => self.comps.push(comp),
+        }
+    }
+
+    fn trim(mut self) -> Self {
+        if let Some(Comp::Retain(_)) = self.comps.last() {
+            self.comps.pop();
+        }
+        self
+    }
+
+    /// Code points the base text must have at least (what the traversal walks over).
+    pub fn base_len(&self) -> usize {
+        self.comps
+            .iter()
+            .map(|c| match c {
+                Comp::Retain(n) | Comp::Delete(n) => *n,
+                Comp::Insert(..) => 0,
+            })
+            .sum()
+    }
+
+    /// Change in length, in code points.
+    pub fn len_delta(&self) -> isize {
+        self.comps
+            .iter()
+            .map(|c| match c {
+                Comp::Insert(_, n) => *n as isize,
+                Comp::Delete(n) => -(*n as isize),
+                Comp::Retain(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Bytes of UTF-8 this op inserts.
+    pub fn inserted_bytes(&self) -> usize {
+        self.comps
+            .iter()
+            .map(|c| if let Comp::Insert(s, _) = c { s.len() } else { 0 })
+            .sum()
+    }
+
+    fn from_primitive(p: &TextPrimitive, doc_len: usize) -> Result<Self, TextError> {
+        let mut op = TextOp::default();
+        match p {
+            TextPrimitive::Insert { position, content } => {
+                if content.is_empty() {
+                    return Err(TextError::EmptyInsert);
+                }
+                if *position > doc_len {
+                    return Err(TextError::OutOfBounds { position: *position, length: 0, doc_len });
+                }
+                op.push(Comp::Retain(*position));
+                op.push(Comp::Insert(content.clone(), char_len(content)));
+            }
+            TextPrimitive::Delete { position, length } => {
+                if *length == 0 {
+                    return Err(TextError::EmptyDelete);
+                }
+                match position.checked_add(*length) {
+                    Some(end) if end <= doc_len => {}
+                    _ => {
+                        return Err(TextError::OutOfBounds {
+                            position: *position,
+                            length: *length,
+                            doc_len,
+                        })
+                    }
+                }
+                op.push(Comp::Retain(*position));
+                op.push(Comp::Delete(*length));
+            }
+        }
+        Ok(op.trim())
+    }
+
+    /// Rebuilds the traversal of primitives that were validated when they were applied.
+    pub fn from_applied(prims: &[TextPrimitive]) -> Self {
+        prims.iter().fold(TextOp::default(), |acc, p| {
+            let mut step = TextOp::default();
+            match p {
+                TextPrimitive::Insert { position, content } => {
+                    step.push(Comp::Retain(*position));
+                    step.push(Comp::Insert(content.clone(), char_len(content)));
+                }
+                TextPrimitive::Delete { position, length } => {
+                    step.push(Comp::Retain(*position));
+                    step.push(Comp::Delete(*length));
+                }
+            }
+            compose(&acc, &step.trim())
+        })
+    }
+
+    /// Builds one traversal from sequential primitives, validating each against the text length
+    /// it will meet (starting from `base_len`).
+    pub fn from_primitives(prims: &[TextPrimitive], base_len: usize) -> Result<Self, TextError> {
+        if prims.is_empty() {
+            return Err(TextError::Empty);
+        }
+        let mut acc = TextOp::default();
+        let mut len = base_len;
+        for p in prims {
+            let step = TextOp::from_primitive(p, len)?;
+            len = (len as isize + step.len_delta()) as usize;
+            acc = compose(&acc, &step);
+        }
+        Ok(acc)
+    }
+
+    /// The sequential primitive form of this traversal.
+    pub fn to_primitives(&self) -> Vec<TextPrimitive> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for c in &self.comps {
+            match c {
+                Comp::Retain(n) => pos += n,
+                Comp::Insert(s, n) => {
+                    out.push(TextPrimitive::Insert { position: pos, content: s.clone() });
+                    pos += n;
+                }
+                Comp::Delete(n) => out.push(TextPrimitive::Delete { position: pos, length: *n }),
+            }
+        }
+        out
+    }
+
+    /// Bytes of UTF-8 this op removes from `doc` (positions are in `doc`'s coordinates).
+    pub fn deleted_bytes(&self, doc: &Rope) -> usize {
+        let mut src = 0;
+        let mut bytes = 0;
+        for c in &self.comps {
+            match c {
+                Comp::Retain(n) => src += n,
+                Comp::Delete(n) => {
+                    bytes += doc.char_to_byte(src + n) - doc.char_to_byte(src);
+                    src += n;
+                }
+                Comp::Insert(..) => {}
+            }
+        }
+        bytes
+    }
+
+    /// Applies the op to `doc`. The caller guarantees `base_len() <= doc.len_chars()`.
+    pub fn apply(&self, doc: &mut Rope) {
+        let mut pos = 0;
+        for c in &self.comps {
+            match c {
+                Comp::Retain(n) => pos += n,
+                Comp::Insert(s, n) => {
+                    doc.insert(pos, s);
+                    pos += n;
+                }
+                Comp::Delete(n) => doc.remove(pos..pos + n),
+            }
+        }
+    }
+}
+
+/// Reads a component list piece by piece, splitting retains, deletes and (where allowed) inserts.
+struct Reader<'a> {
+    comps: &'a [Comp],
+    idx: usize,
+    /// Code points already consumed from `comps[idx]`.
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(op: &'a TextOp) -> Self {
+        Reader { comps: &op.comps, idx: 0, offset: 0 }
+    }
+
+    fn peek(&self) -> Option<&'a Comp> {
+        self.comps.get(self.idx)
+    }
+
+    /// Length left in the current component.
+    fn remaining(&self) -> usize {
+        self.peek().map_or(0, |c| c.len() - self.offset)
+    }
+
+    /// Takes up to `n` code points of the current component.
+    fn take(&mut self, n: usize) -> Comp {
+        let comp = &self.comps[self.idx];
+        let n = n.min(comp.len() - self.offset);
+        let piece = match comp {
+            Comp::Retain(_) => Comp::Retain(n),
+            Comp::Delete(_) => Comp::Delete(n),
+            Comp::Insert(s, _) => {
+                let (_, rest) = split_chars(s, self.offset);
+                let (head, _) = split_chars(rest, n);
+                Comp::Insert(head.to_string(), n)
+            }
+        };
+        self.offset += n;
+        if self.offset == comp.len() {
+            self.idx += 1;
+            self.offset = 0;
+        }
+        piece
+    }
+
+    fn take_all(&mut self) -> Comp {
+        let n = self.remaining();
+        self.take(n)
+    }
+}
+
+/// `a` then `b` as one traversal over `a`'s base.
+pub fn compose(a: &TextOp, b: &TextOp) -> TextOp {
+    let mut out = TextOp::default();
+    let (mut ra, mut rb) = (Reader::new(a), Reader::new(b));
+    loop {
+        match (ra.peek(), rb.peek()) {
+            (_, Some(Comp::Insert(..))) => out.push(rb.take_all()),
+            (Some(Comp::Delete(_)), _) => out.push(ra.take_all()),
+            (None, None) => break,
+            // Past the end of one side its implicit trailing retain lets the other through.
+            (Some(_), None) => out.push(ra.take_all()),
+            (None, Some(_)) => out.push(rb.take_all()),
+            (Some(ca), Some(cb)) => {
+                let n = ra.remaining().min(rb.remaining());
+                let piece_a = ra.take(n);
+                rb.take(n);
+                match (ca, cb) {
+                    (Comp::Retain(_), Comp::Retain(_)) => out.push(Comp::Retain(n)),
+                    (Comp::Retain(_), Comp::Delete(_)) => out.push(Comp::Delete(n)),
+                    (Comp::Insert(..), Comp::Retain(_)) => out.push(piece_a),
+                    // Inserted by `a`, deleted by `b`: nothing remains.
+                    (Comp::Insert(..), Comp::Delete(_)) => {}
+                    _ => unreachable!("inserts of b and deletes of a are handled above"),
+                }
+            }
+        }
+    }
+    out.trim()
+}
+
+/// Transforms `a` so that it applies after `b`, where both were made against the same text.
+/// `a_first` decides concurrent inserts at one spot: when true `a`'s text lands before `b`'s.
+/// With `b' = transform(b, a, !a_first)`, `b ∘ a' == a ∘ b'`.
+pub fn transform(a: &TextOp, b: &TextOp, a_first: bool) -> TextOp {
+    let mut out = TextOp::default();
+    let (mut ra, mut rb) = (Reader::new(a), Reader::new(b));
+    loop {
+        match (ra.peek(), rb.peek()) {
+            (Some(Comp::Insert(..)), next_b) if a_first || !matches!(next_b, Some(Comp::Insert(..))) => {
+                out.push(ra.take_all())
+            }
+            (_, Some(Comp::Insert(_, n))) => {
+                out.push(Comp::Retain(*n));
+                rb.take_all();
+            }
+            (None, _) => break,
+            (Some(_), None) => out.push(ra.take_all()),
+            (Some(ca), Some(cb)) => {
+                let n = ra.remaining().min(rb.remaining());
+                ra.take(n);
+                rb.take(n);
+                match (ca, cb) {
+                    (Comp::Retain(_), Comp::Retain(_)) => out.push(Comp::Retain(n)),
+                    (Comp::Delete(_), Comp::Retain(_)) => out.push(Comp::Delete(n)),
+                    // Text `b` deleted: `a` neither keeps nor deletes it again.
+                    (Comp::Retain(_) | Comp::Delete(_), Comp::Delete(_)) => {}
+                    _ => unreachable!("inserts are handled above"),
+                }
+            }
+        }
+    }
+    out.trim()
+}
+
+/// Primitives turning `old` into `new`: one delete and one insert around the common prefix and
+/// suffix (code points), or nothing when they are equal.
+pub fn diff(old: &str, new: &str) -> Vec<TextPrimitive> {
+    let old: Vec<char> = old.chars().collect();
+    let new: Vec<char> = new.chars().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..].iter().rev().zip(new[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let deleted = old.len() - prefix - suffix;
+    let inserted: String = new[prefix..new.len() - suffix].iter().collect();
+    let mut out = Vec::new();
+    if deleted > 0 {
+        out.push(TextPrimitive::Delete { position: prefix, length: deleted });
+    }
+    if !inserted.is_empty() {
+        out.push(TextPrimitive::Insert { position: prefix, content: inserted });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ins(position: usize, content: &str) -> TextPrimitive {
+        TextPrimitive::Insert { position, content: content.into() }
+    }
+    fn del(position: usize, length: usize) -> TextPrimitive {
+        TextPrimitive::Delete { position, length }
+    }
+    fn run(text: &str, op: &TextOp) -> String {
+        let mut r = Rope::from_str(text);
+        op.apply(&mut r);
+        r.to_string()
+    }
+
+    #[test]
+    fn sequential_primitives_compose() {
+        let op = TextOp::from_primitives(&[del(0, 5), ins(0, "bye")], 11).unwrap();
+        assert_eq!(run("hello world", &op), "bye world");
+        assert_eq!(op.to_primitives(), vec![del(0, 5), ins(0, "bye")]);
+    }
+
+    #[test]
+    fn code_points_not_bytes() {
+        let op = TextOp::from_primitives(&[ins(6, "!")], 7).unwrap();
+        assert_eq!(run("héllo 👋", &op), "héllo !👋");
+        assert!(TextOp::from_primitives(&[ins(8, "x")], 7).is_err());
+    }
+
+    #[test]
+    fn delete_split_by_concurrent_insert_keeps_the_insert() {
+        let a = TextOp::from_primitives(&[del(1, 4)], 6).unwrap();
+        let b = TextOp::from_primitives(&[ins(3, "XY")], 6).unwrap();
+        let a2 = transform(&a, &b, false);
+        assert_eq!(a2.to_primitives(), vec![del(1, 2), del(3, 2)]);
+        assert_eq!(run(&run("abcdef", &b), &a2), "aXYf");
+    }
+
+    #[test]
+    fn tie_break_orders_concurrent_inserts() {
+        let a = TextOp::from_primitives(&[ins(1, "A")], 2).unwrap();
+        let b = TextOp::from_primitives(&[ins(1, "B")], 2).unwrap();
+        let left = run(&run("xy", &b), &transform(&a, &b, true));
+        let right = run(&run("xy", &a), &transform(&b, &a, false));
+        assert_eq!(left, "xABy");
+        assert_eq!(left, right);
+    }
+
+    #[test]
+    fn diff_turns_old_into_new() {
+        for (a, b) in [("hello world", "hello brave world"), ("abc", ""), ("", "xyz"), ("same", "same"), ("héllo 👋", "hallo 👋!")] {
+            let op = TextOp::from_primitives(&diff(a, b), a.chars().count());
+            match op {
+                Ok(op) => assert_eq!(run(a, &op), b),
+                Err(TextError::Empty) => assert_eq!(a, b),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_reported_not_panicked() {
+        assert_eq!(TextOp::from_primitives(&[], 0), Err(TextError::Empty));
+        assert_eq!(TextOp::from_primitives(&[ins(0, "")], 0), Err(TextError::EmptyInsert));
+        assert_eq!(TextOp::from_primitives(&[del(0, 0)], 3), Err(TextError::EmptyDelete));
+        assert!(TextOp::from_primitives(&[del(usize::MAX, 2)], 3).is_err());
+    }
+}

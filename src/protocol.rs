@@ -1,0 +1,214 @@
+//! Wire types of PROTOCOL.md: the frame envelope, error codes and the parsed operation request.
+//! Parsing is by hand over `serde_json::Value` so that every bad field gets a precise message.
+
+use serde_json::{Map, Value};
+
+use crate::limits;
+
+/// Error codes of §3.4, shared by the WebSocket and HTTP paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    BadRequest,
+    UnknownType,
+    InvalidOperation,
+    VersionAhead,
+    VersionTooOld,
+    SeqGap,
+    Forbidden,
+    TooLarge,
+    RateLimited,
+    NotFound,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BadRequest => "bad_request",
+            Code::UnknownType => "unknown_type",
+            Code::InvalidOperation => "invalid_operation",
+            Code::VersionAhead => "version_ahead",
+            Code::VersionTooOld => "version_too_old",
+            Code::SeqGap => "seq_gap",
+            Code::Forbidden => "forbidden",
+            Code::TooLarge => "too_large",
+            Code::RateLimited => "rate_limited",
+            Code::NotFound => "not_found",
+            Code::Internal => "internal",
+        }
+    }
+
+    /// HTTP status used when this code is returned by the REST API.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Code::BadRequest => 400,
+            Code::UnknownType | Code::InvalidOperation => 422,
+            Code::VersionAhead | Code::VersionTooOld | Code::SeqGap => 409,
+            Code::Forbidden => 403,
+            Code::TooLarge => 413,
+            Code::RateLimited => 429,
+            Code::NotFound => 404,
+            Code::Internal => 500,
+        }
+    }
+}
+
+/// A protocol-level failure: a code and a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Failure { code, message: message.into() }
+    }
+    pub fn bad(message: impl Into<String>) -> Self {
+        Failure::new(Code::BadRequest, message)
+    }
+}
+
+/// One message the server sends: its `type`, the id it answers and its payload. The shell adds
+/// `id` and `timestamp` when it serialises the frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub kind: &'static str,
+    pub reply_to: Option<String>,
+    pub payload: Value,
+}
+
+impl Outgoing {
+    pub fn new(kind: &'static str, payload: Value) -> Self {
+        Outgoing { kind, reply_to: None, payload }
+    }
+    pub fn reply(kind: &'static str, reply_to: Option<String>, payload: Value) -> Self {
+        Outgoing { kind, reply_to, payload }
+    }
+    pub fn error(f: &Failure, reply_to: Option<String>, operation_id: Option<String>) -> Self {
+        let mut p = serde_json::json!({"code": f.code.as_str(), "message": f.message});
+        if let Some(op) = operation_id {
+            p["operation_id"] = Value::String(op);
+        }
+        Outgoing::reply("error", reply_to, p)
+    }
+
+    /// The JSON text of the frame.
+    pub fn to_frame(&self, id: &str, timestamp: u64) -> String {
+        serde_json::json!({
+            "type": self.kind,
+            "id": id,
+            "reply_to": self.reply_to,
+            "timestamp": timestamp,
+            "payload": self.payload,
+        })
+        .to_string()
+    }
+}
+
+/// A client frame after envelope validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    pub kind: String,
+    pub id: Option<String>,
+    pub payload: Map<String, Value>,
+}
+
+/// Parses the envelope of a client frame. On failure returns the error with the frame id when
+/// one could be read, so the error can still carry `reply_to`.
+pub fn parse_frame(text: &str) -> Result<Frame, (Failure, Option<String>)> {
+    if text.len() > limits::MAX_FRAME_BYTES {
+        return Err((Failure::new(Code::TooLarge, "frame exceeds 64 KiB"), None));
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| (Failure::bad(format!("frame is not JSON: {e}")), None))?;
+    let Value::Object(mut obj) = value else {
+        return Err((Failure::bad("frame is not a JSON object"), None));
+    };
+    let id = match obj.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= limits::MAX_MESSAGE_ID_CHARS => Some(s),
+        Some(Value::String(_)) => return Err((Failure::bad("id is longer than 64 characters"), None)),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err((Failure::bad("id must be a string"), None)),
+    };
+    let kind = match obj.remove("type") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err((Failure::bad("type must be a string"), id)),
+        None => return Err((Failure::bad("type is required"), id)),
+    };
+    let payload = match obj.remove("payload") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err((Failure::bad("payload must be an object"), id)),
+    };
+    Ok(Frame { kind, id, payload })
+}
+
+/// `client_id`: a string of 1–64 characters, or an integer taken as its decimal string.
+pub fn parse_client_id(v: &Value) -> Result<String, Failure> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        _ => return Err(Failure::bad("client_id must be a string or an integer")),
+    };
+    let n = s.chars().count();
+    if n == 0 || n > limits::MAX_CLIENT_ID_CHARS {
+        return Err(Failure::bad("client_id must have 1 to 64 characters"));
+    }
+    Ok(s)
+}
+
+/// Document ids: `^[A-Za-z0-9_.:@-]{1,256}$`.
+pub fn valid_document_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 256
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'@' | b'-'))
+}
+
+/// The kind of a document, from its id prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocKind {
+    Text,
+    Canvas,
+    Engagement,
+}
+
+impl DocKind {
+    pub fn of(document_id: &str) -> DocKind {
+        if document_id.starts_with("post:") {
+            DocKind::Engagement
+        } else if document_id.starts_with("canvas:") {
+            DocKind::Canvas
+        } else {
+            DocKind::Text
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Text => "text",
+            DocKind::Canvas => "canvas",
+            DocKind::Engagement => "engagement",
+        }
+    }
+}
+
+/// Reads an optional unsigned integer field.
+pub fn opt_u64(obj: &Map<String, Value>, key: &str) -> Result<Option<u64>, Failure> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| Failure::bad(format!("{key} must be a non-negative integer"))),
+    }
+}
+
+/// Reads an optional string field.
+pub fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Failure> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Failure::bad(format!("{key} must be a string"))),
+    }
+}

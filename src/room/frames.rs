@@ -1,0 +1,92 @@
+//! Dispatch of client frames (§3.2) to the room.
+
+use serde_json::{json, Value};
+
+use super::{AwarenessEntry, Effects, Room, Session, TypingEntry, Write};
+use crate::limits;
+use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
+
+use super::submit::{Actor, OpRequest};
+
+impl Room {
+    /// Handles one text frame from `me`. `present` lists every socket in the room, `me` included.
+    pub fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session]) -> Effects {
+        let frame = match parse_frame(text) {
+            Ok(f) => f,
+            Err((f, id)) => return Effects::reply(Outgoing::error(&f, id, None)),
+        };
+        let reply_to = frame.id.clone();
+        match self.dispatch(me, frame, now, present) {
+            Ok(fx) => fx,
+            Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
+        }
+    }
+
+    fn dispatch(&mut self, me: &Session, frame: Frame, now: u64, present: &[Session]) -> Result<Effects, (Failure, Option<String>)> {
+        let reply_to = frame.id.clone();
+        let p = &frame.payload;
+        match frame.kind.as_str() {
+            "operation" => {
+                let req = OpRequest::parse(p, Some(&me.client_id)).map_err(|f| (f, None))?;
+                let op_id = req.seq.map(|s| format!("{}:{s}", req.client_id));
+                let actor = Actor { user_id: me.user_id.clone(), can_write: me.can_write };
+                let done = self.submit(&actor, req, now).map_err(|f| (f, op_id))?;
+                let mut fx = done.effects;
+                fx.to_sender.push(Outgoing::reply("operation_ack", reply_to, done.ack));
+                Ok(fx)
+            }
+            "sync" => {
+                let since = opt_u64(p, "since").map_err(|f| (f, None))?;
+                let since = since.ok_or_else(|| (Failure::bad("since is required"), None))?;
+                Ok(Effects { to_sender: self.catch_up(me, Some(since), present, reply_to), ..Effects::default() })
+            }
+            "awareness" => {
+                let state = p.get("state").cloned().ok_or_else(|| (Failure::bad("state is required"), None))?;
+                if !(state.is_object() || state.is_null()) {
+                    return Err((Failure::bad("state must be an object or null"), None));
+                }
+                if state.to_string().len() > limits::MAX_AWARENESS_BYTES {
+                    return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
+                }
+                let mut fx = Effects::default();
+                if state.is_null() {
+                    if self.awareness.remove(&me.session_id).is_some() {
+                        fx.writes.push(Write::DeleteAwareness(me.session_id.clone()));
+                    }
+                } else {
+                    let entry = AwarenessEntry { client_id: me.client_id.clone(), user_id: me.user_id.clone(), state: state.clone() };
+                    self.awareness.insert(me.session_id.clone(), entry.clone());
+                    fx.writes.push(Write::PutAwareness(me.session_id.clone(), entry));
+                }
+                fx.to_others.push(Outgoing::new(
+                    "awareness",
+                    json!({"client_id": me.client_id, "user_id": me.user_id, "state": state}),
+                ));
+                Ok(fx)
+            }
+            "typing" => {
+                let entry = TypingEntry { user_id: me.user_id.clone(), name: me.name.clone(), deadline: now + limits::TYPING_TIMEOUT_MS };
+                let was_typing = self.typing.insert(me.session_id.clone(), entry.clone()).is_some();
+                let mut fx = Effects { writes: vec![Write::PutTyping(me.session_id.clone(), entry)], ..Effects::default() };
+                if !was_typing {
+                    fx.to_others.push(Outgoing::new("typing", typing_payload(me)));
+                }
+                Ok(fx)
+            }
+            "stopped_typing" => {
+                let mut fx = Effects::default();
+                if self.typing.remove(&me.session_id).is_some() {
+                    fx.writes.push(Write::DeleteTyping(me.session_id.clone()));
+                    fx.to_others.push(Outgoing::new("stopped_typing", typing_payload(me)));
+                }
+                Ok(fx)
+            }
+            "ping" => Ok(Effects::reply(Outgoing::reply("pong", reply_to, json!({})))),
+            other => Err((Failure::new(Code::UnknownType, format!("unknown message type {other:?}")), None)),
+        }
+    }
+}
+
+fn typing_payload(me: &Session) -> Value {
+    json!({"user_id": me.user_id, "name": me.name})
+}

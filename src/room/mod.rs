@@ -1,0 +1,329 @@
+//! The state machine of one text document, free of any runtime types.
+//!
+//! Every entry point takes the current state plus one input (a frame, a connect, a close, the
+//! clock) and returns [`Effects`]: messages for the sender, messages for everybody else, and the
+//! storage writes that must be durable before any of those messages leave. The Durable Object
+//! shell persists the writes and delivers the messages; tests drive the same functions directly.
+
+mod frames;
+mod submit;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use ropey::Rope;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::limits;
+use crate::ot::text::{TextOp, TextPrimitive};
+use crate::protocol::Outgoing;
+
+pub use submit::{Actor, OpRequest, Submitted};
+
+/// One connected socket, as kept in its hibernation attachment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub can_write: bool,
+}
+
+/// One accepted operation as stored in the log and replayed to clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub version: u64,
+    pub client_id: String,
+    pub user_id: String,
+    pub seq: u64,
+    /// The client's own timestamp (or the server's when the client sent none).
+    pub timestamp: u64,
+    pub server_timestamp: u64,
+    /// The version the client made the op against; it was transformed over the ops after it.
+    pub base_version: u64,
+    pub ops: Vec<TextPrimitive>,
+    pub original_position: Option<usize>,
+}
+
+impl LogEntry {
+    pub fn operation_id(&self) -> String {
+        format!("{}:{}", self.client_id, self.seq)
+    }
+
+    pub fn transformed_position(&self) -> Option<usize> {
+        self.ops.first().map(TextPrimitive::position)
+    }
+
+    /// Versions this op was transformed against.
+    pub fn transformed_from(&self) -> Vec<u64> {
+        (self.base_version + 1..self.version).collect()
+    }
+
+    /// Payload of `operation` / `sync_operation` frames.
+    pub fn broadcast_payload(&self, document_id: &str) -> Value {
+        json!({
+            "document_id": document_id,
+            "version": self.version,
+            "client_id": self.client_id,
+            "user_id": self.user_id,
+            "seq": self.seq,
+            "timestamp": self.timestamp,
+            "server_timestamp": self.server_timestamp,
+            "ops": self.ops,
+            "original_position": self.original_position,
+            "transformed_position": self.transformed_position(),
+            "transformed_from": self.transformed_from(),
+        })
+    }
+}
+
+/// What the room remembers of one client: its last seq and the ack that answered it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub last_seq: u64,
+    pub last_ack: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AwarenessEntry {
+    pub client_id: String,
+    pub user_id: String,
+    pub state: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TypingEntry {
+    pub user_id: String,
+    pub name: String,
+    pub deadline: u64,
+}
+
+/// A storage write the shell must make durable before delivering the effects' messages.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    AppendOp(LogEntry),
+    PutClient(String, ClientRecord),
+    Snapshot { version: u64, content: String },
+    PutAwareness(String, AwarenessEntry),
+    DeleteAwareness(String),
+    PutTyping(String, TypingEntry),
+    DeleteTyping(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Effects {
+    pub to_sender: Vec<Outgoing>,
+    pub to_others: Vec<Outgoing>,
+    pub writes: Vec<Write>,
+}
+
+impl Effects {
+    fn reply(msg: Outgoing) -> Self {
+        Effects { to_sender: vec![msg], ..Effects::default() }
+    }
+}
+
+/// What storage holds for a room; the shell reads it on wake.
+#[derive(Clone, Debug, Default)]
+pub struct Stored {
+    pub snapshot_version: u64,
+    pub snapshot: String,
+    /// The retained log tail, in version order; it covers every version after the snapshot.
+    pub tail: Vec<LogEntry>,
+    pub awareness: Vec<(String, AwarenessEntry)>,
+    pub typing: Vec<(String, TypingEntry)>,
+}
+
+pub struct Room {
+    document_id: String,
+    doc: Rope,
+    version: u64,
+    snapshot_version: u64,
+    /// Retained ops with their traversals cached for transforms.
+    log: VecDeque<(LogEntry, TextOp)>,
+    clients: HashMap<String, ClientRecord>,
+    /// True when `clients` holds every client that ever wrote (a room never persisted); else a
+    /// missing record must be loaded from storage before a submit.
+    clients_complete: bool,
+    awareness: BTreeMap<String, AwarenessEntry>,
+    typing: BTreeMap<String, TypingEntry>,
+}
+
+impl Room {
+    pub fn new(document_id: &str) -> Room {
+        let mut room = Room::restore(document_id, Stored::default()).expect("an empty room always restores");
+        room.clients_complete = true;
+        room
+    }
+
+    /// Rebuilds a room from its snapshot plus the log tail after it.
+    pub fn restore(document_id: &str, stored: Stored) -> Result<Room, String> {
+        let mut room = Room {
+            document_id: document_id.to_string(),
+            doc: Rope::from_str(&stored.snapshot),
+            version: stored.snapshot_version,
+            snapshot_version: stored.snapshot_version,
+            log: VecDeque::new(),
+            clients: HashMap::new(),
+            clients_complete: false,
+            awareness: stored.awareness.into_iter().collect(),
+            typing: stored.typing.into_iter().collect(),
+        };
+        for entry in stored.tail {
+            let op = TextOp::from_applied(&entry.ops);
+            if entry.version > room.version {
+                if entry.version != room.version + 1 || op.base_len() > room.doc.len_chars() {
+                    return Err(format!("log is inconsistent at version {}", entry.version));
+                }
+                op.apply(&mut room.doc);
+                room.version = entry.version;
+            }
+            room.log.push_back((entry, op));
+        }
+        room.trim_log();
+        Ok(room)
+    }
+
+    pub fn document_id(&self) -> &str {
+        &self.document_id
+    }
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn content(&self) -> String {
+        self.doc.to_string()
+    }
+    pub fn len_chars(&self) -> usize {
+        self.doc.len_chars()
+    }
+    pub fn len_bytes(&self) -> usize {
+        self.doc.len_bytes()
+    }
+    pub fn retained_ops(&self) -> usize {
+        self.log.len()
+    }
+    /// Oldest version `v` such that every op after `v` is still held.
+    pub fn oldest_replayable(&self) -> u64 {
+        self.log.front().map_or(self.version, |(e, _)| e.version - 1)
+    }
+    pub fn has_client(&self, client_id: &str) -> bool {
+        self.clients.contains_key(client_id)
+    }
+    /// Primes the cache with a client's record read from storage (None: never seen).
+    pub fn load_client(&mut self, client_id: &str, record: Option<ClientRecord>) {
+        let record = record.unwrap_or(ClientRecord { last_seq: 0, last_ack: Value::Null });
+        self.clients.insert(client_id.to_string(), record);
+    }
+
+    /// Ops after `since`, if all are still held.
+    pub fn ops_since(&self, since: u64) -> Option<impl Iterator<Item = &LogEntry>> {
+        if since > self.version || since < self.oldest_replayable() {
+            return None;
+        }
+        Some(self.log.iter().map(|(e, _)| e).filter(move |e| e.version > since))
+    }
+
+    fn trim_log(&mut self) {
+        while self.log.len() as u64 > limits::LOG_RETAINED_OPS {
+            self.log.pop_front();
+        }
+    }
+
+    /// Messages for a socket that has just connected (or asked to `sync`): a replay since `since`
+    /// when possible, else the full state; then `sync_status`.
+    pub fn catch_up(&self, me: &Session, since: Option<u64>, present: &[Session], reply_to: Option<String>) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        match since.and_then(|v| self.ops_since(v)) {
+            Some(ops) => out.extend(
+                ops.map(|e| Outgoing::reply("sync_operation", reply_to.clone(), e.broadcast_payload(&self.document_id))),
+            ),
+            None => out.push(Outgoing::reply("initial_state", reply_to.clone(), self.initial_state(me, present))),
+        }
+        out.push(Outgoing::reply(
+            "sync_status",
+            reply_to,
+            json!({"document_id": self.document_id, "status": "synced", "version": self.version}),
+        ));
+        out
+    }
+
+    fn initial_state(&self, me: &Session, present: &[Session]) -> Value {
+        let mut users: Vec<(String, String, Vec<String>)> = Vec::new();
+        for s in present {
+            match users.iter_mut().find(|(u, _, _)| *u == s.user_id) {
+                Some((_, _, ids)) if !ids.contains(&s.client_id) => ids.push(s.client_id.clone()),
+                Some(_) => {}
+                None => users.push((s.user_id.clone(), s.name.clone(), vec![s.client_id.clone()])),
+            }
+        }
+        let users: Vec<Value> = users
+            .into_iter()
+            .map(|(user_id, name, client_ids)| json!({"user_id": user_id, "name": name, "client_ids": client_ids}))
+            .collect();
+        let awareness: Vec<Value> = self
+            .awareness
+            .values()
+            .map(|a| json!({"client_id": a.client_id, "user_id": a.user_id, "state": a.state}))
+            .collect();
+        json!({
+            "document_id": self.document_id,
+            "kind": "text",
+            "version": self.version,
+            "content": self.content(),
+            "users": users,
+            "awareness": awareness,
+            "role": if me.can_write { "write" } else { "read" },
+            "session_id": me.session_id,
+        })
+    }
+
+    /// A socket joined: catch it up, and tell the others when its client is new to the room.
+    pub fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects {
+        let mut fx = Effects { to_sender: self.catch_up(me, since, present, None), ..Effects::default() };
+        let already_here = present.iter().any(|s| s.client_id == me.client_id && s.session_id != me.session_id);
+        if !already_here {
+            fx.to_others.push(Outgoing::new("join", user_payload(me)));
+        }
+        fx
+    }
+
+    /// A socket left (cleanly or not). `remaining` excludes it.
+    pub fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects {
+        let mut fx = Effects::default();
+        if self.awareness.remove(&me.session_id).is_some() {
+            fx.writes.push(Write::DeleteAwareness(me.session_id.clone()));
+        }
+        if self.typing.remove(&me.session_id).is_some() {
+            fx.writes.push(Write::DeleteTyping(me.session_id.clone()));
+            fx.to_others.push(Outgoing::new("stopped_typing", json!({"user_id": me.user_id, "name": me.name})));
+        }
+        if !remaining.iter().any(|s| s.client_id == me.client_id) {
+            fx.to_others.push(Outgoing::new("leave", user_payload(me)));
+        }
+        fx
+    }
+
+    /// The earliest time the shell must call [`Room::expire_typing`].
+    pub fn next_typing_deadline(&self) -> Option<u64> {
+        self.typing.values().map(|t| t.deadline).min()
+    }
+
+    /// Sends `stopped_typing` for every `typing` not refreshed in time.
+    pub fn expire_typing(&mut self, now: u64) -> Effects {
+        let expired: Vec<String> =
+            self.typing.iter().filter(|(_, t)| t.deadline <= now).map(|(k, _)| k.clone()).collect();
+        let mut fx = Effects::default();
+        for session_id in expired {
+            if let Some(t) = self.typing.remove(&session_id) {
+                fx.writes.push(Write::DeleteTyping(session_id));
+                fx.to_others.push(Outgoing::new("stopped_typing", json!({"user_id": t.user_id, "name": t.name})));
+            }
+        }
+        fx
+    }
+}
+
+fn user_payload(s: &Session) -> Value {
+    json!({"user": {"id": s.user_id, "name": s.name}, "client_id": s.client_id})
+}

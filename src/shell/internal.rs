@@ -1,0 +1,79 @@
+//! The private request format between the Worker and its Durable Objects. The Worker has already
+//! authenticated the caller; it passes the document id and the caller in headers that only it can
+//! set, since objects are reachable through their namespace binding alone.
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Url};
+
+use crate::http::ApiError;
+
+pub const DOCUMENT_HEADER: &str = "x-sc-document";
+pub const ACTOR_HEADER: &str = "x-sc-actor";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Actor {
+    pub user_id: String,
+    pub name: String,
+    pub can_write: bool,
+}
+
+pub fn document_id(req: &Request) -> Result<String, ApiError> {
+    req.headers().get(DOCUMENT_HEADER)?.ok_or_else(|| ApiError::bad_request("missing document header"))
+}
+
+pub fn actor(req: &Request) -> Result<Actor, ApiError> {
+    match req.headers().get(ACTOR_HEADER)? {
+        Some(h) => serde_json::from_str(&h).map_err(|e| ApiError::internal(format!("bad actor header: {e}"))),
+        None => Ok(Actor { user_id: "system".into(), name: "system".into(), can_write: false }),
+    }
+}
+
+/// Query-string access with typed errors.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn of(url: &Url) -> Query {
+        Query(url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    }
+    pub fn str(&self, key: &str) -> Option<String> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+    pub fn u64(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        match self.str(key) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{key} must be a non-negative integer"))),
+        }
+    }
+}
+
+/// Sends a request to the document object of `document_id`.
+pub async fn call_document(
+    env: &Env,
+    document_id: &str,
+    actor: &Actor,
+    method: Method,
+    path_and_query: &str,
+    body: Option<String>,
+    upgrade: Option<&Request>,
+) -> Result<Response, ApiError> {
+    let headers = match upgrade {
+        Some(req) => {
+            let h = Headers::new();
+            for (k, v) in req.headers().entries() {
+                h.set(&k, &v)?;
+            }
+            h
+        }
+        None => Headers::new(),
+    };
+    headers.set(DOCUMENT_HEADER, document_id)?;
+    headers.set(ACTOR_HEADER, &serde_json::to_string(actor).unwrap_or_default())?;
+    if body.is_some() {
+        headers.set("content-type", "application/json")?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers).with_body(body.map(Into::into));
+    let req = Request::new_with_init(&format!("https://document{path_and_query}"), &init)?;
+    let stub = env.durable_object("DOCUMENT_ROOM")?.id_from_name(document_id)?.get_stub()?;
+    Ok(stub.fetch_with_request(req).await?)
+}
