@@ -38,6 +38,13 @@ fn parse_text_primitive(m: &Map<String, Value>) -> Result<TextPrimitive, Failure
         Some(_) => return Err(Failure::bad("operation type must be a string")),
         None => return Err(Failure::bad("operation type is required")),
     };
+    if !matches!(kind, "insert" | "delete") {
+        let why = match kind {
+            "stroke_create" | "stroke_update" | "stroke_delete" | "clear_all" | "modify" => "is not an operation on a text document",
+            _ => "is not a known operation type",
+        };
+        return Err(Failure::new(Code::InvalidOperation, format!("{kind:?} {why}")));
+    }
     let position = opt_u64(m, "position")?.ok_or_else(|| Failure::bad("position is required"))?;
     let position = usize::try_from(position).map_err(|_| Failure::new(Code::InvalidOperation, "position is too large"))?;
     let content = match m.get("content") {
@@ -53,7 +60,7 @@ fn parse_text_primitive(m: &Map<String, Value>) -> Result<TextPrimitive, Failure
             }
             Ok(TextPrimitive::Insert { position, content: content.clone() })
         }
-        "delete" => {
+        _ => {
             let length = match (opt_u64(m, "length")?, content) {
                 (Some(n), _) => usize::try_from(n).map_err(|_| Failure::new(Code::InvalidOperation, "length is too large"))?,
                 (None, Some(c)) => c.chars().count(),
@@ -61,10 +68,5 @@ fn parse_text_primitive(m: &Map<String, Value>) -> Result<TextPrimitive, Failure
             };
             Ok(TextPrimitive::Delete { position, length })
         }
-        "stroke_create" | "stroke_update" | "stroke_delete" | "clear_all" | "modify" => Err(Failure::new(
-            Code::InvalidOperation,
-            format!("{kind} is not an operation on a text document"),
-        )),
-        other => Err(Failure::new(Code::InvalidOperation, format!("unknown operation type {other:?}"))),
     }
 }

@@ -1,0 +1,102 @@
+// REST surface: health, documents, channels, deletion, routing errors.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { api, Client, opFrame, serviceToken, startWorker, token } from "./helpers.mjs";
+
+let w;
+before(async () => {
+  w = await startWorker();
+});
+after(async () => {
+  await w.mf.dispose();
+});
+
+describe("REST", () => {
+  it("health answers with a version and a request id", async () => {
+    const r = await api(w.url, "/health");
+    assert.equal(r.status, 200);
+    assert.equal(r.json.status, "ok");
+    assert.ok(r.json.version);
+    assert.match(r.headers.get("x-request-id"), /^[0-9a-f-]{36}$/);
+  });
+
+  it("channel descriptions are edited through the engine and broadcast", async () => {
+    const tok = token("owner", { "channel:abc123:*": "write" });
+    const s = await Client.open(w.url, "channel:abc123:description", { tok, clientId: "web" });
+    await s.synced();
+    let r = await api(w.url, "/api/v1/channels/abc123/description", { method: "PUT", tok, body: { description: "Lo-fi beats 🎧" } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([r.json.id, r.json.description, r.json.version], ["abc123", "Lo-fi beats 🎧", 1]);
+    r = await api(w.url, "/api/v1/channels/abc123/description", { method: "PUT", tok, body: { description: "Lo-fi house beats 🎧", version: 1 } });
+    assert.equal(r.json.version, 2);
+    const op = (await s.next((m) => m.type === "operation" && m.payload.version === 2)).payload;
+    assert.deepEqual(op.ops, [{ type: "insert", position: 6, content: "house " }]);
+    const stale = await api(w.url, "/api/v1/channels/abc123/description", { method: "PUT", tok, body: { description: "x", version: 1 } });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.json.error.code, "version_conflict");
+    const g = await api(w.url, "/api/v1/channels/abc123", { tok });
+    assert.deepEqual(g.json, { id: "abc123", description: "Lo-fi house beats 🎧", version: 2 });
+    const bad = await api(w.url, "/api/v1/channels/abc123/description", { method: "PUT", tok, body: { description: 5 } });
+    assert.equal(bad.status, 400);
+    s.close();
+  });
+
+  it("routing errors use the error shape: 404, 405, 400, 413", async () => {
+    const tok = token("u");
+    const cases = [
+      [await api(w.url, "/nope", { tok }), 404, "not_found"],
+      [await api(w.url, "/api/v1/operations/apply", { tok }), 405, "method_not_allowed"],
+      [await api(w.url, "/api/v1/operations/apply", { method: "POST", tok, body: "{not json" }), 400, "bad_request"],
+      [await api(w.url, "/api/v1/operations/apply", { method: "POST", tok, body: { operation: { document_id: "bad id!" } } }), 400, "bad_request"],
+      [await api(w.url, "/api/v1/operations/apply", { method: "POST", tok, body: "x".repeat(300 * 1024) }), 413, "too_large"],
+      [await api(w.url, "/api/v1/operations/history/channel:h:description?limit=5000", { tok }), 400, "bad_request"],
+    ];
+    for (const [r, status, code] of cases) {
+      assert.equal(r.status, status, r.text);
+      assert.equal(r.json.error.code, code);
+      assert.ok(r.headers.get("x-request-id"));
+    }
+  });
+
+  it("a plain GET on the socket endpoint asks for an upgrade", async () => {
+    const r = await api(w.url, "/ws/documents/channel:x:description", { tok: token("u") });
+    assert.equal(r.status, 426);
+  });
+
+  it("CORS preflight is answered", async () => {
+    const r = await api(w.url, "/api/v1/operations/apply", { method: "OPTIONS", headers: { origin: "https://app.sidechain.test" } });
+    assert.equal(r.status, 204);
+    assert.equal(r.headers.get("access-control-allow-origin"), "https://app.sidechain.test");
+  });
+
+  it("deleting a document closes its sockets with 4404 and removes its history", async () => {
+    const doc = "channel:gone:description";
+    const tok = token("u");
+    const c = await Client.open(w.url, doc, { tok, clientId: "g" });
+    await c.synced();
+    c.send(opFrame(doc, "g", 1, 0, { type: "insert", position: 0, content: "bye" }));
+    await c.next("operation_ack");
+    assert.equal((await api(w.url, `/api/v1/operations/history/${doc}`, { tok })).json.operations.length, 1);
+    const del = await api(w.url, `/api/v1/documents/${doc}`, { method: "DELETE", tok: serviceToken() });
+    assert.equal(del.status, 200, del.text);
+    assert.equal(await c.waitClosed(), 4404);
+    const after = (await api(w.url, `/api/v1/documents/${doc}`, { tok })).json;
+    assert.deepEqual([after.version, after.content], [0, ""]);
+    assert.equal((await api(w.url, `/api/v1/operations/history/${doc}`, { tok })).json.operations.length, 0);
+  });
+
+  it("document metrics report connections, version and storage", async () => {
+    const doc = "channel:metrics:description";
+    const tok = token("u");
+    const c = await Client.open(w.url, doc, { tok, clientId: "mm" });
+    await c.synced();
+    c.send(opFrame(doc, "mm", 1, 0, { type: "insert", position: 0, content: "x" }));
+    await c.next("operation_ack");
+    const m = (await api(w.url, `/api/v1/documents/${doc}/metrics`, { tok })).json;
+    assert.equal(m.connections, 1);
+    assert.equal(m.version, 1);
+    assert.ok(m.storage_bytes > 0);
+    assert.ok(m.last_activity > 0);
+    c.close();
+  });
+});
