@@ -88,11 +88,11 @@ impl Room {
             None if self.clients_complete => ClientRecord { last_seq: 0, last_ack: Value::Null },
             None => return Err(Failure::new(Code::Internal, "client record was not loaded")),
         };
-        let seq = req.seq.unwrap_or(record.last_seq + 1);
+        let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
             return Ok(self.duplicate(&req.client_id, seq, &record));
         }
-        if seq > record.last_seq + 1 {
+        if seq > record.last_seq.saturating_add(1) {
             return Err(Failure::new(
                 Code::SeqGap,
                 format!("seq {seq} skips ahead: the last applied seq of this client is {}", record.last_seq),
