@@ -1,0 +1,93 @@
+//! Native engine benchmarks (figures, not pass/fail): `cargo bench --bench engine`.
+//! 1. automerge-paper replayed through the room (validate, dedupe, transform, apply, log, ack)
+//!    versus a bare rope making the same edits.
+//! 2. Cost of one op against documents of 1k, 100k and 1M code points, in sync and 10 versions
+//!    behind (so it is transformed).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use ropey::Rope;
+use sidechain_edge::ot::text::TextPrimitive;
+use sidechain_edge::room::{Actor, OpRequest, Room, Stored};
+
+fn actor() -> Actor {
+    Actor { user_id: "bench".into(), can_write: true }
+}
+
+fn req(client: &str, seq: u64, version: u64, prims: Vec<TextPrimitive>) -> OpRequest {
+    OpRequest { document_id: None, client_id: client.into(), seq: Some(seq), version: Some(version), timestamp: None, prims }
+}
+
+fn replay_vs_rope() {
+    let trace = common::load_trace("automerge-paper");
+    let n = trace.txns.len();
+
+    let start = Instant::now();
+    let mut rope = Rope::new();
+    for prims in &trace.txns {
+        for p in prims {
+            match p {
+                TextPrimitive::Insert { position, content } => rope.insert(*position, content),
+                TextPrimitive::Delete { position, length } => rope.remove(*position..position + length),
+            }
+        }
+    }
+    let bare = start.elapsed();
+    assert_eq!(rope.to_string(), trace.end);
+
+    let start = Instant::now();
+    let mut room = Room::new("bench");
+    for (i, prims) in trace.txns.into_iter().enumerate() {
+        let v = room.version();
+        room.submit(&actor(), req("c", i as u64 + 1, v, prims), 0).expect("trace op applies");
+    }
+    let engine = start.elapsed();
+    assert_eq!(room.content(), trace.end);
+
+    println!("automerge-paper ({n} ops)");
+    println!("| path | total ms | ns/op | ops/s |");
+    println!("|---|---|---|---|");
+    for (name, d) in [("bare rope", bare), ("room engine", engine)] {
+        println!("| {name} | {:.1} | {:.0} | {:.0} |", d.as_secs_f64() * 1e3, d.as_nanos() as f64 / n as f64, n as f64 / d.as_secs_f64());
+    }
+    println!("engine / rope ratio: {:.1}x\n", engine.as_secs_f64() / bare.as_secs_f64());
+}
+
+fn room_with(len: usize) -> Room {
+    let content: String = "lorem ipsum dolor sit amet ".chars().cycle().take(len).collect();
+    Room::restore("bench", Stored { snapshot: content, ..Stored::default() }).expect("restore")
+}
+
+fn per_op_cost() {
+    const OPS: u64 = 2000;
+    println!("| document (code points) | in sync µs/op | 10 behind (transformed) µs/op |");
+    println!("|---|---|---|");
+    for len in [1_000usize, 100_000, 1_000_000] {
+        let mut room = room_with(len);
+        room.load_client("a", None);
+        room.load_client("b", None);
+        let start = Instant::now();
+        for seq in 1..=OPS {
+            let pos = (seq as usize * 7919) % room.len_chars();
+            let v = room.version();
+            room.submit(&actor(), req("a", seq, v, vec![TextPrimitive::Insert { position: pos, content: "x".into() }]), 0).unwrap();
+        }
+        let in_sync = start.elapsed().as_secs_f64() * 1e6 / OPS as f64;
+        let start = Instant::now();
+        for seq in 1..=OPS {
+            let pos = (seq as usize * 104_729) % (len / 2);
+            let v = room.version() - 10;
+            room.submit(&actor(), req("b", seq, v, vec![TextPrimitive::Delete { position: pos, length: 1 }]), 0).unwrap();
+        }
+        let behind = start.elapsed().as_secs_f64() * 1e6 / OPS as f64;
+        println!("| {len} | {in_sync:.2} | {behind:.2} |");
+    }
+}
+
+fn main() {
+    replay_vs_rope();
+    per_op_cost();
+}
