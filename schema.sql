@@ -16,3 +16,23 @@ CREATE TABLE IF NOT EXISTS operations (
 );
 -- The retention job deletes by age.
 CREATE INDEX IF NOT EXISTS operations_by_time ON operations (server_timestamp);
+
+-- Client error reports (POST /api/v1/errors/batch). A report matching (user, source, severity,
+-- message) of a row first seen within the last hour increments that row instead.
+CREATE TABLE IF NOT EXISTS error_logs (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id           TEXT    NOT NULL,
+  source            TEXT    NOT NULL,
+  severity          TEXT    NOT NULL,
+  message           TEXT    NOT NULL,
+  context           TEXT,
+  client_timestamp  INTEGER NOT NULL,
+  first_seen        INTEGER NOT NULL,
+  last_seen         INTEGER NOT NULL,
+  occurrences       INTEGER NOT NULL DEFAULT 1
+);
+-- The dedupe lookup.
+CREATE INDEX IF NOT EXISTS error_logs_dedupe ON error_logs (user_id, source, severity, message, first_seen);
+-- Stats for one user, and for everyone (service tokens); retention by age.
+CREATE INDEX IF NOT EXISTS error_logs_by_user_time ON error_logs (user_id, last_seen);
+CREATE INDEX IF NOT EXISTS error_logs_by_time ON error_logs (last_seen);

@@ -20,6 +20,7 @@ export async function startWorker({ persistDir, bindings = {} } = {}) {
     compatibilityDate: "2026-04-20",
     durableObjects: {
       DOCUMENT_ROOM: { className: "DocumentRoom", useSQLite: true },
+      RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
     },
     d1Databases: ["DB"],
     durableObjectsPersist: join(dir, "do"),

@@ -1,13 +1,16 @@
 //! Sidechain edge realtime: a Cloudflare Worker with one Durable Object per collaborative document.
 //!
-//! The functional core (`protocol`, `ot`, `room`, `auth`, `limits`) is plain Rust and tested
+//! The functional core (`protocol`, `ot`, `room`, `auth`, `limits`, `ratelimit`,
+//! `error_reports`) is plain Rust and tested
 //! natively; the shell (`shell`, `routes`, `store`, `http`) adapts it to the Workers runtime and
 //! only compiles for wasm32.
 
 pub mod auth;
+pub mod error_reports;
 pub mod limits;
 pub mod ot;
 pub mod protocol;
+pub mod ratelimit;
 pub mod room;
 
 #[cfg(target_arch = "wasm32")]

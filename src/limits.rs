@@ -33,3 +33,10 @@ pub const HISTORY_BATCH_OPS: usize = 200;
 /// History page size (§4.1).
 pub const HISTORY_DEFAULT_LIMIT: u64 = 100;
 pub const HISTORY_MAX_LIMIT: u64 = 1000;
+
+/// Retention of D1 rows, enforced by the scheduled job.
+pub const HISTORY_RETENTION_DAYS: u64 = 30;
+pub const ERROR_RETENTION_DAYS: u64 = 90;
+/// Rows one retention query deletes, and queries one run makes per table.
+pub const RETENTION_BATCH_ROWS: u32 = 1000;
+pub const RETENTION_MAX_BATCHES: u32 = 50;

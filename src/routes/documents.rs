@@ -61,19 +61,17 @@ pub async fn upgrade(req: &Request, env: &Env, id: &str) -> ApiResult {
     }
 }
 
-pub async fn apply(req: &mut Request, env: &Env) -> ApiResult {
-    let who = authenticate(req, env, false)?;
+pub async fn apply(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     let body = read_json(req).await?;
     let op = body.get("operation").and_then(Value::as_object).ok_or_else(|| ApiError::bad_request("body must be {\"operation\": {...}}"))?;
     let id = op.get("document_id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("operation.document_id is required"))?;
-    let actor = admit(&who, id, Access::Write)?;
+    let actor = admit(who, id, Access::Write)?;
     let resp = call_document(env, id, &actor, Method::Post, "/apply", Some(body.to_string()), None).await?;
     relay(resp).await
 }
 
-pub async fn history(req: &Request, env: &Env, id: &str) -> ApiResult {
-    let who = authenticate(req, env, false)?;
-    let actor = admit(&who, id, Access::Read)?;
+pub async fn history(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
+    let actor = admit(who, id, Access::Read)?;
     let q = Query::of(&req.url()?);
     let since = q.u64("since")?.unwrap_or(0);
     let limit = q.u64("limit")?.unwrap_or(crate::limits::HISTORY_DEFAULT_LIMIT);
@@ -81,24 +79,21 @@ pub async fn history(req: &Request, env: &Env, id: &str) -> ApiResult {
     relay(resp).await
 }
 
-pub async fn get(req: &Request, env: &Env, id: &str) -> ApiResult {
-    let who = authenticate(req, env, false)?;
-    let actor = admit(&who, id, Access::Read)?;
+pub async fn get(env: &Env, who: &Identity, id: &str) -> ApiResult {
+    let actor = admit(who, id, Access::Read)?;
     relay(call_document(env, id, &actor, Method::Get, "/document", None, None).await?).await
 }
 
-pub async fn metrics(req: &Request, env: &Env, id: &str) -> ApiResult {
-    let who = authenticate(req, env, false)?;
-    let actor = admit(&who, id, Access::Read)?;
+pub async fn metrics(env: &Env, who: &Identity, id: &str) -> ApiResult {
+    let actor = admit(who, id, Access::Read)?;
     relay(call_document(env, id, &actor, Method::Get, "/metrics", None, None).await?).await
 }
 
-pub async fn delete(req: &Request, env: &Env, id: &str) -> ApiResult {
-    let who = authenticate(req, env, false)?;
+pub async fn delete(env: &Env, who: &Identity, id: &str) -> ApiResult {
     if !who.is_service {
         return Err(ApiError::forbidden("deleting a document needs a service token"));
     }
-    let actor = admit(&who, id, Access::Write)?;
+    let actor = admit(who, id, Access::Write)?;
     relay(call_document(env, id, &actor, Method::Delete, "/document", None, None).await?).await
 }
 
@@ -106,10 +101,9 @@ fn channel_document(channel: &str) -> String {
     format!("channel:{channel}:description")
 }
 
-pub async fn get_channel(req: &Request, env: &Env, channel: &str) -> ApiResult {
-    let who = authenticate(req, env, false)?;
+pub async fn get_channel(env: &Env, who: &Identity, channel: &str) -> ApiResult {
     let id = channel_document(channel);
-    let actor = admit(&who, &id, Access::Read)?;
+    let actor = admit(who, &id, Access::Read)?;
     let (status, doc) = call_json(env, &id, &actor, Method::Get, "/document", None).await?;
     if status != 200 {
         return Ok(json_response(status, &doc)?);
@@ -117,12 +111,11 @@ pub async fn get_channel(req: &Request, env: &Env, channel: &str) -> ApiResult {
     Ok(json_response(200, &json!({"id": channel, "description": doc["content"], "version": doc["version"]}))?)
 }
 
-pub async fn put_channel(req: &mut Request, env: &Env, channel: &str) -> ApiResult {
-    let who = authenticate(req, env, false)?;
+pub async fn put_channel(req: &mut Request, env: &Env, who: &Identity, channel: &str) -> ApiResult {
     let body = read_json(req).await?;
     let description = body.get("description").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("description must be a string"))?;
     let id = channel_document(channel);
-    let actor = admit(&who, &id, Access::Write)?;
+    let actor = admit(who, &id, Access::Write)?;
     let payload = json!({"text": description, "version": body.get("version").cloned().unwrap_or(Value::Null)});
     let (status, out) = call_json(env, &id, &actor, Method::Put, "/text", Some(payload)).await?;
     if status != 200 {

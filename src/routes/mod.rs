@@ -1,6 +1,7 @@
-//! The Worker's front door: request ids, CORS, authentication, routing to the handlers.
+//! The Worker's front door: request ids, CORS, authentication, rate limits, routing.
 
 mod documents;
+mod errors;
 
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, Response, Result};
@@ -8,12 +9,14 @@ use worker::{Env, Headers, Method, Request, Response, Result};
 use crate::auth::{bearer_token, verify, AuthConfig, Identity};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::limits;
+use crate::ratelimit::{Decision, RateClass};
 use crate::shell::internal::Query;
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let origin = req.headers().get("origin")?;
-    let resp = match route(req, &env).await {
+    let (result, rate) = route(req, &env).await;
+    let resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response()?,
     };
@@ -26,12 +29,24 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         headers.set(&k, &v)?;
     }
     headers.set("x-request-id", &request_id)?;
+    if let Some(d) = rate {
+        headers.set("x-ratelimit-limit", &d.limit.to_string())?;
+        headers.set("x-ratelimit-remaining", &d.remaining.to_string())?;
+        headers.set("x-ratelimit-reset", &d.reset_secs.to_string())?;
+        if !d.allowed {
+            headers.set("retry-after", &d.reset_secs.to_string())?;
+        }
+    }
     add_cors(&headers, &env, origin.as_deref())?;
     Ok(resp.with_headers(headers))
 }
 
-async fn route(mut req: Request, env: &Env) -> ApiResult {
-    let url = req.url()?;
+/// Routes one request; for API routes also returns the rate-limit decision for the headers.
+async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
+    let url = match req.url() {
+        Ok(u) => u,
+        Err(e) => return (Err(e.into()), None),
+    };
     let segments: Vec<String> = url
         .path_segments()
         .map(|s| s.map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned()).collect())
@@ -39,35 +54,74 @@ async fn route(mut req: Request, env: &Env) -> ApiResult {
     let segs: Vec<&str> = segments.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
     let method = req.method();
     if method == Method::Options {
-        return Ok(Response::empty()?.with_status(204));
-    }
-    let allowed: &[Method] = match segs.as_slice() {
-        ["health"] => &[Method::Get],
-        ["ws", "documents", _] => &[Method::Get],
-        ["api", "v1", "operations", "apply"] => &[Method::Post],
-        ["api", "v1", "operations", "history", _] => &[Method::Get],
-        ["api", "v1", "documents", _] => &[Method::Get, Method::Delete],
-        ["api", "v1", "documents", _, "metrics"] => &[Method::Get],
-        ["api", "v1", "channels", _] => &[Method::Get],
-        ["api", "v1", "channels", _, "description"] => &[Method::Put],
-        _ => return Err(ApiError::not_found(format!("no route for {}", url.path()))),
-    };
-    if !allowed.contains(&method) {
-        let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-        return Err(ApiError::new(405, "method_not_allowed", format!("{method} is not allowed here; use {}", names.join(", "))));
+        return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None);
     }
     match segs.as_slice() {
-        ["health"] => Ok(json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))?),
-        ["ws", "documents", id] => documents::upgrade(&req, env, id).await,
-        ["api", "v1", "operations", "apply"] => documents::apply(&mut req, env).await,
-        ["api", "v1", "operations", "history", id] => documents::history(&req, env, id).await,
-        ["api", "v1", "documents", id] if method == Method::Get => documents::get(&req, env, id).await,
-        ["api", "v1", "documents", id] => documents::delete(&req, env, id).await,
-        ["api", "v1", "documents", id, "metrics"] => documents::metrics(&req, env, id).await,
-        ["api", "v1", "channels", id] => documents::get_channel(&req, env, id).await,
-        ["api", "v1", "channels", id, "description"] => documents::put_channel(&mut req, env, id).await,
+        ["health"] if method == Method::Get => {
+            (json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).map_err(Into::into), None)
+        }
+        ["ws", "documents", id] if method == Method::Get => (documents::upgrade(&req, env, id).await, None),
+        ["api", "v1", rest @ ..] => {
+            let rest = rest.to_vec();
+            let who = authenticate(&req, env, false);
+            let subject = match &who {
+                Ok(id) => format!("user:{}", id.user_id),
+                Err(_) => format!("ip:{}", req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into())),
+            };
+            let class = RateClass::of(method.as_ref(), &rest);
+            let decision = match rate_check(env, &subject, class).await {
+                Ok(d) => d,
+                Err(e) => return (Err(e), None),
+            };
+            if !decision.allowed {
+                let msg = format!("rate limit of {} requests per minute exceeded; retry in {} s", decision.limit, decision.reset_secs);
+                let err = ApiError::new(429, "rate_limited", msg).with_details(json!({"retry_after": decision.reset_secs}));
+                return (Err(err), Some(decision));
+            }
+            (api(&mut req, env, &method, &rest, who).await, Some(decision))
+        }
+        ["health"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None),
+        _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None),
+    }
+}
+
+/// The `/api/v1/...` routes. Every one needs a valid token.
+async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: std::result::Result<Identity, ApiError>) -> ApiResult {
+    use Method::{Delete, Get, Post, Put};
+    let allowed: &[Method] = match rest {
+        ["operations", "apply"] | ["errors", "batch"] => &[Post],
+        ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
+        ["documents", _] => &[Get, Delete],
+        ["channels", _, "description"] => &[Put],
+        _ => return Err(ApiError::not_found(format!("no route for /api/v1/{}", rest.join("/")))),
+    };
+    if !allowed.contains(method) {
+        return Err(method_not_allowed(method, allowed));
+    }
+    let who = who?;
+    match (method, rest) {
+        (Post, ["operations", "apply"]) => documents::apply(req, env, &who).await,
+        (Get, ["operations", "history", id]) => documents::history(req, env, &who, id).await,
+        (Get, ["documents", id]) => documents::get(env, &who, id).await,
+        (Delete, ["documents", id]) => documents::delete(env, &who, id).await,
+        (Get, ["documents", id, "metrics"]) => documents::metrics(env, &who, id).await,
+        (Get, ["channels", id]) => documents::get_channel(env, &who, id).await,
+        (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
+        (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
+        (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
         _ => Err(ApiError::not_found("no such route")),
     }
+}
+
+fn method_not_allowed(method: &Method, allowed: &[Method]) -> ApiError {
+    let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+    ApiError::new(405, "method_not_allowed", format!("{method} is not allowed here; use {}", names.join(", ")))
+}
+
+async fn rate_check(env: &Env, subject: &str, class: RateClass) -> std::result::Result<Decision, ApiError> {
+    let stub = env.durable_object("RATE_LIMITER")?.id_from_name(subject)?.get_stub()?;
+    let mut resp = stub.fetch_with_str(&format!("https://limiter/hit?class={}", class.as_str())).await?;
+    resp.json::<Decision>().await.map_err(|e| ApiError::internal(format!("rate limiter: {e}")))
 }
 
 fn string_binding(env: &Env, name: &str) -> Option<String> {

@@ -2,10 +2,24 @@
 
 pub mod document_room;
 pub mod internal;
+pub mod rate_limiter;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Date, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     crate::routes::handle(req, env).await
+}
+
+/// The cron trigger: retention of D1 history and error reports.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let result = match env.d1("DB") {
+        Ok(db) => crate::store::retention::run(&db, Date::now().as_millis()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((ops, errors)) => worker::console_log!("retention: removed {ops} operations, {errors} error reports"),
+        Err(e) => worker::console_error!("retention failed: {e}"),
+    }
 }

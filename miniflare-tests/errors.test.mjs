@@ -1,0 +1,117 @@
+// Client error tracking: batches, dedupe, validation, stats, and the retention cron.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { api, serviceToken, startWorker, token } from "./helpers.mjs";
+
+let w;
+before(async () => {
+  w = await startWorker();
+});
+after(async () => {
+  await w.mf.dispose();
+});
+
+const report = (over = {}) => ({ source: "Audio", severity: "Error", message: "buffer underrun", timestamp: Date.now(), ...over });
+const post = (tok, errors) => api(w.url, "/api/v1/errors/batch", { method: "POST", tok, body: { errors } });
+const rows = async (user) => (await w.db.prepare("SELECT * FROM error_logs WHERE user_id = ? ORDER BY id").bind(user).all()).results;
+
+describe("error tracking", () => {
+  it("records a batch and merges repeats within and across batches", async () => {
+    const tok = token("prod-1");
+    let r = await post(tok, [report(), report({ occurrences: 3 }), report({ source: "Network", message: "timeout", context: { url: "/x" } })]);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { status: "recorded", recorded: 2, deduplicated: 1 });
+    r = await post(tok, [report({ occurrences: 2 })]);
+    assert.deepEqual(r.json, { status: "recorded", recorded: 0, deduplicated: 1 });
+    const stored = await rows("prod-1");
+    assert.equal(stored.length, 2);
+    assert.equal(stored[0].occurrences, 6);
+    assert.ok(stored[0].last_seen >= stored[0].first_seen);
+    assert.deepEqual(JSON.parse(stored[1].context), { url: "/x" });
+    // Another user's identical error is their own row.
+    assert.deepEqual((await post(token("prod-2"), [report()])).json, { status: "recorded", recorded: 1, deduplicated: 0 });
+  });
+
+  it("a report first seen more than an hour ago starts a new row", async () => {
+    const tok = token("prod-old");
+    await post(tok, [report()]);
+    await w.db.prepare("UPDATE error_logs SET first_seen = first_seen - 3601000 WHERE user_id = 'prod-old'").run();
+    assert.deepEqual((await post(tok, [report()])).json, { status: "recorded", recorded: 1, deduplicated: 0 });
+    assert.equal((await rows("prod-old")).length, 2);
+  });
+
+  it("concurrent batches of one error end in one row with every count", async () => {
+    const tok = token("racer");
+    const results = await Promise.all(Array.from({ length: 8 }, () => post(tok, [report({ message: "race" }), report({ message: "race" })])));
+    for (const r of results) assert.equal(r.status, 200, r.text);
+    const stored = await rows("racer");
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].occurrences, 16);
+    const recorded = results.reduce((n, r) => n + r.json.recorded, 0);
+    const merged = results.reduce((n, r) => n + r.json.deduplicated, 0);
+    assert.deepEqual([recorded, merged], [1, 15]);
+  });
+
+  it("an invalid batch is refused whole with 422 naming each bad index and field", async () => {
+    const tok = token("sloppy");
+    const r = await post(tok, [
+      report(),
+      report({ source: "Kernel", severity: "Meh" }),
+      report({ message: "" }),
+      report({ context: "nope", occurrences: 0 }),
+      report({ timestamp: "yesterday" }),
+      report({ context: { big: "x".repeat(5000) } }),
+    ]);
+    assert.equal(r.status, 422, r.text);
+    const got = r.json.error.details.errors.map((e) => `${e.index}:${e.field}`);
+    assert.deepEqual(got, ["1:source", "1:severity", "2:message", "3:context", "3:occurrences", "4:timestamp", "5:context"]);
+    assert.equal((await rows("sloppy")).length, 0, "nothing recorded");
+    for (const body of [{}, { errors: [] }, { errors: Array(101).fill(report()) }]) {
+      const bad = await api(w.url, "/api/v1/errors/batch", { method: "POST", tok, body });
+      assert.equal(bad.status, 422);
+      assert.equal(bad.json.error.details.errors[0].field, "errors");
+    }
+    assert.equal((await api(w.url, "/api/v1/errors/batch", { method: "POST", body: { errors: [report()] } })).status, 401);
+  });
+
+  it("stats cover the caller's errors, or everyone's with a service token", async () => {
+    const tok = token("stats-user");
+    await post(tok, [
+      report({ message: "a", occurrences: 5 }),
+      report({ message: "b", severity: "Critical", source: "Sync" }),
+      report({ message: "c", severity: "Info", source: "UI", occurrences: 2 }),
+    ]);
+    const s = (await api(w.url, "/api/v1/errors/stats?hours=24", { tok })).json;
+    assert.equal(s.total, 8);
+    assert.deepEqual(s.by_severity, { Critical: 1, Error: 5, Info: 2 });
+    assert.deepEqual(s.by_source, { Audio: 5, Sync: 1, UI: 2 });
+    assert.deepEqual(s.top_messages[0], { message: "a", occurrences: 5 });
+    assert.equal(s.hourly.reduce((n, h) => n + h.count, 0), 8);
+    assert.match(s.hourly[0].hour, /^\d{4}-\d\d-\d\dT\d\d:00:00Z$/);
+    const all = (await api(w.url, "/api/v1/errors/stats", { tok: serviceToken() })).json;
+    assert.ok(all.total > s.total);
+    for (const h of ["0", "721", "x"]) {
+      assert.equal((await api(w.url, `/api/v1/errors/stats?hours=${h}`, { tok })).status, 400);
+    }
+  });
+
+  it("the cron job removes only history older than 30 days and errors older than 90", async () => {
+    const day = 24 * 3600 * 1000;
+    const now = Date.now();
+    const insertOp = (doc, v, ts) =>
+      w.db.prepare("INSERT INTO operations VALUES (?, ?, ?, 'c', 'u', ?, ?, ?, '[]')").bind(doc, v, `c:${v}`, v, ts, ts).run();
+    await insertOp("retention:doc", 1, now - 31 * day);
+    await insertOp("retention:doc", 2, now - 29 * day);
+    const insertErr = (user, ts) =>
+      w.db.prepare("INSERT INTO error_logs (user_id, source, severity, message, client_timestamp, first_seen, last_seen) VALUES (?, 'UI', 'Info', 'm', ?, ?, ?)").bind(user, ts, ts, ts).run();
+    await insertErr("retention-user", now - 91 * day);
+    await insertErr("retention-user", now - 89 * day);
+    const worker = await w.mf.getWorker();
+    await worker.scheduled({ cron: "17 * * * *" });
+    const ops = (await w.db.prepare("SELECT version FROM operations WHERE document_id = 'retention:doc'").all()).results;
+    assert.deepEqual(ops.map((o) => o.version), [2]);
+    const errs = await rows("retention-user");
+    assert.equal(errs.length, 1);
+    assert.ok(errs[0].last_seen > now - 90 * day);
+  });
+});

@@ -1,0 +1,29 @@
+//! Client error tracking (§4.4): batched reports and their statistics.
+
+use serde_json::json;
+use worker::{Env, Request};
+
+use super::read_json;
+use crate::auth::Identity;
+use crate::error_reports::{parse_batch, stats_hours};
+use crate::http::{json_response, ApiError, ApiResult};
+use crate::shell::internal::Query;
+use crate::store::error_logs;
+
+pub async fn batch(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    let body = read_json(req).await?;
+    let now = worker::Date::now().as_millis();
+    let reports = parse_batch(&body, now).map_err(|issues| {
+        ApiError::new(422, "validation_failed", format!("{} problem(s) in the batch; nothing was recorded", issues.len()))
+            .with_details(json!({ "errors": issues }))
+    })?;
+    let (recorded, deduplicated) = error_logs::record(&env.d1("DB")?, &who.user_id, &reports, now).await?;
+    Ok(json_response(200, &json!({"status": "recorded", "recorded": recorded, "deduplicated": deduplicated}))?)
+}
+
+pub async fn stats(req: &Request, env: &Env, who: &Identity) -> ApiResult {
+    let hours = stats_hours(Query::of(&req.url()?).str("hours").as_deref()).map_err(ApiError::bad_request)?;
+    let scope = if who.is_service { None } else { Some(who.user_id.as_str()) };
+    let body = error_logs::stats(&env.d1("DB")?, scope, hours, worker::Date::now().as_millis()).await?;
+    Ok(json_response(200, &body)?)
+}

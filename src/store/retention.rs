@@ -1,0 +1,31 @@
+//! The scheduled retention job: old operation history and old error reports leave D1 in bounded
+//! batches, so one run never holds the database for long.
+
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Result};
+
+use crate::limits;
+
+/// Deletes rows of `table` whose `column` is older than `cutoff_ms`, at most `batch` per query
+/// and `max_batches` queries, so one run stays bounded. Returns the rows deleted.
+async fn delete_older(db: &D1Database, table: &str, column: &str, cutoff_ms: u64, batch: u32, max_batches: u32) -> Result<u64> {
+    let sql = format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)");
+    let mut total = 0;
+    for _ in 0..max_batches {
+        let res = db.prepare(&sql).bind(&[JsValue::from_f64(cutoff_ms as f64), JsValue::from(batch)])?.run().await?;
+        let changed = res.meta()?.and_then(|m| m.changes).unwrap_or(0) as u64;
+        total += changed;
+        if changed < batch as u64 {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Removes operations older than 30 days and error reports older than 90. Returns the counts.
+pub async fn run(db: &D1Database, now_ms: u64) -> Result<(u64, u64)> {
+    let day = 24 * 3600 * 1000;
+    let ops = delete_older(db, "operations", "server_timestamp", now_ms.saturating_sub(limits::HISTORY_RETENTION_DAYS * day), limits::RETENTION_BATCH_ROWS, limits::RETENTION_MAX_BATCHES).await?;
+    let errors = delete_older(db, "error_logs", "last_seen", now_ms.saturating_sub(limits::ERROR_RETENTION_DAYS * day), limits::RETENTION_BATCH_ROWS, limits::RETENTION_MAX_BATCHES).await?;
+    Ok((ops, errors))
+}

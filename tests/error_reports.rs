@@ -1,0 +1,72 @@
+//! Validation of client error batches (§4.4).
+
+use serde_json::json;
+use sidechain_edge::error_reports::{parse_batch, stats_hours, FieldIssue};
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn item() -> serde_json::Value {
+    json!({"source": "Audio", "severity": "Warning", "message": "glitch", "timestamp": NOW - 1000})
+}
+
+fn fields(issues: &[FieldIssue]) -> Vec<(Option<usize>, &str)> {
+    issues.iter().map(|i| (i.index, i.field.as_str())).collect()
+}
+
+#[test]
+fn a_valid_batch_parses_with_defaults() {
+    let mut with_ctx = item();
+    with_ctx["context"] = json!({"daw": "Ableton"});
+    with_ctx["occurrences"] = json!(4);
+    let reports = parse_batch(&json!({"errors": [item(), with_ctx]}), NOW).unwrap();
+    assert_eq!(reports[0].occurrences, 1);
+    assert_eq!(reports[0].context, None);
+    assert_eq!(reports[1].occurrences, 4);
+    assert_eq!(reports[1].context.as_deref(), Some(r#"{"daw":"Ableton"}"#));
+}
+
+#[test]
+fn every_problem_is_named_by_index_and_field() {
+    let mut bad = vec![item(); 6];
+    bad[1]["source"] = json!("Kernel");
+    bad[2]["message"] = json!("x".repeat(1001));
+    bad[3]["timestamp"] = json!(NOW + 2 * 24 * 3600 * 1000);
+    bad[4]["occurrences"] = json!(-1);
+    bad[5] = json!("not an object");
+    let issues = parse_batch(&json!({"errors": bad}), NOW).unwrap_err();
+    assert_eq!(fields(&issues), [(Some(1), "source"), (Some(2), "message"), (Some(3), "timestamp"), (Some(4), "occurrences"), (Some(5), "")]);
+}
+
+#[test]
+fn message_length_counts_characters() {
+    let mut ok = item();
+    ok["message"] = json!("🎧".repeat(1000));
+    assert!(parse_batch(&json!({"errors": [ok]}), NOW).is_ok());
+}
+
+#[test]
+fn batch_size_and_shape() {
+    for body in [json!({}), json!({"errors": []}), json!({"errors": vec![item(); 101]}), json!({"errors": {}})] {
+        assert_eq!(fields(&parse_batch(&body, NOW).unwrap_err()), [(None, "errors")]);
+    }
+    assert!(parse_batch(&json!({"errors": vec![item(); 100]}), NOW).is_ok());
+}
+
+#[test]
+fn context_must_be_a_small_object() {
+    let mut big = item();
+    big["context"] = json!({"blob": "x".repeat(4100)});
+    let mut list = item();
+    list["context"] = json!([1, 2]);
+    let issues = parse_batch(&json!({"errors": [big, list]}), NOW).unwrap_err();
+    assert_eq!(fields(&issues), [(Some(0), "context"), (Some(1), "context")]);
+}
+
+#[test]
+fn stats_hours_bounds() {
+    assert_eq!(stats_hours(None), Ok(24));
+    assert_eq!(stats_hours(Some("720")), Ok(720));
+    for bad in ["0", "721", "-1", "1.5", "x"] {
+        assert!(stats_hours(Some(bad)).is_err(), "{bad}");
+    }
+}
