@@ -71,7 +71,7 @@ pub struct Window {
 
 impl Window {
     pub fn hit(&mut self, now: u64, limit: u32, window_ms: u64) -> Decision {
-        if now >= self.start + window_ms || now < self.start {
+        if self.count == 0 || now >= self.start + window_ms || now < self.start {
             *self = Window { start: now, count: 0 };
         }
         let allowed = self.count < limit;
