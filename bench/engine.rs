@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use ropey::Rope;
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{Actor, OpRequest, Room, Stored};
+use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room, Stored};
 
 fn actor() -> Actor {
-    Actor { user_id: "bench".into(), can_write: true }
+    Actor { user_id: "bench".into(), name: "bench".into(), can_write: true, is_service: false }
 }
 
 fn req(client: &str, seq: u64, version: u64, prims: Vec<TextPrimitive>) -> OpRequest {
-    OpRequest { document_id: None, client_id: client.into(), seq: Some(seq), version: Some(version), timestamp: None, prims }
+    OpRequest { document_id: None, client_id: client.into(), seq: Some(seq), version: Some(version), timestamp: None, body: OpBody::Text(prims) }
 }
 
 fn replay_vs_rope() {
@@ -42,7 +42,7 @@ fn replay_vs_rope() {
     let mut room = Room::new("bench");
     for (i, prims) in trace.txns.into_iter().enumerate() {
         let v = room.version();
-        room.submit(&actor(), req("c", i as u64 + 1, v, prims), 0).expect("trace op applies");
+        room.submit(&actor(), req("c", i as u64 + 1, v, prims), 0, &NoLookup).expect("trace op applies");
     }
     let engine = start.elapsed();
     assert_eq!(room.content(), trace.end);
@@ -67,20 +67,18 @@ fn per_op_cost() {
     println!("|---|---|---|");
     for len in [1_000usize, 100_000, 1_000_000] {
         let mut room = room_with(len);
-        room.load_client("a", None);
-        room.load_client("b", None);
         let start = Instant::now();
         for seq in 1..=OPS {
             let pos = (seq as usize * 7919) % room.len_chars();
             let v = room.version();
-            room.submit(&actor(), req("a", seq, v, vec![TextPrimitive::Insert { position: pos, content: "x".into() }]), 0).unwrap();
+            room.submit(&actor(), req("a", seq, v, vec![TextPrimitive::Insert { position: pos, content: "x".into() }]), 0, &NoLookup).unwrap();
         }
         let in_sync = start.elapsed().as_secs_f64() * 1e6 / OPS as f64;
         let start = Instant::now();
         for seq in 1..=OPS {
             let pos = (seq as usize * 104_729) % (len / 2);
             let v = room.version() - 10;
-            room.submit(&actor(), req("b", seq, v, vec![TextPrimitive::Delete { position: pos, length: 1 }]), 0).unwrap();
+            room.submit(&actor(), req("b", seq, v, vec![TextPrimitive::Delete { position: pos, length: 1 }]), 0, &NoLookup).unwrap();
         }
         let behind = start.elapsed().as_secs_f64() * 1e6 / OPS as f64;
         println!("| {len} | {in_sync:.2} | {behind:.2} |");

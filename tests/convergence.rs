@@ -9,7 +9,7 @@ use common::{session, SimClient};
 use proptest::prelude::*;
 use serde_json::Value;
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{Room, Session};
+use sidechain_edge::room::{NoLookup, Room, Session};
 
 /// SplitMix64: a tiny deterministic generator driven by the proptest seed.
 struct Rng(u64);
@@ -69,7 +69,7 @@ impl World {
         let Some(frame) = self.to_server[i].pop_front() else { return };
         self.now += 1;
         let present = self.sessions();
-        let fx = self.room.on_frame(&self.clients[i].session, &frame, self.now, &present);
+        let fx = self.room.on_frame(&self.clients[i].session, &frame, self.now, &present, &NoLookup);
         self.to_client[i].extend(frames(&fx.to_sender));
         for (j, q) in self.to_client.iter_mut().enumerate() {
             if j != i {

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use sidechain_edge::limits;
 use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::protocol::Outgoing;
-use sidechain_edge::room::{Effects, LogEntry, Room, Stored, Write};
+use sidechain_edge::room::{ClientRecord, Effects, LogEntry, Lookup, NoLookup, Room, Stored, Write};
+use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 
 fn ins(position: usize, content: &str) -> TextPrimitive {
     TextPrimitive::Insert { position, content: content.into() }
@@ -19,7 +20,7 @@ fn kinds(out: &[Outgoing]) -> Vec<&'static str> {
 
 fn submit(room: &mut Room, n: usize, seq: u64, version: u64, prims: &[TextPrimitive]) -> Effects {
     let me = session(n, true);
-    room.on_frame(&me, &op_frame("m", &me.client_id, seq, version, prims), 1000 + seq, &[me.clone()])
+    room.on_frame(&me, &op_frame("m", &me.client_id, seq, version, prims), 1000 + seq, &[me.clone()], &NoLookup)
 }
 
 fn ack(fx: &Effects) -> &Value {
@@ -33,6 +34,19 @@ struct FakeStore {
     snapshot_version: u64,
     snapshot: String,
     ops: Vec<LogEntry>,
+    clients: std::collections::HashMap<String, ClientRecord>,
+}
+
+impl Lookup for FakeStore {
+    fn client(&self, id: &str) -> Option<ClientRecord> {
+        self.clients.get(id).cloned()
+    }
+    fn engagement_user(&self, _: &str) -> Option<UserState> {
+        None
+    }
+    fn comment(&self, _: &str) -> Option<CommentRecord> {
+        None
+    }
 }
 
 impl FakeStore {
@@ -43,6 +57,9 @@ impl FakeStore {
                 Write::Snapshot { version, content } => {
                     self.snapshot_version = *version;
                     self.snapshot = content.clone();
+                }
+                Write::PutClient(id, r) => {
+                    self.clients.insert(id.clone(), r.clone());
                 }
                 _ => {}
             }
@@ -115,7 +132,7 @@ fn version_and_seq_errors() {
 fn read_only_sockets_cannot_write() {
     let mut room = Room::new("doc");
     let r = session(1, false);
-    let fx = room.on_frame(&r, &op_frame("m", "c1", 1, 0, &[ins(0, "x")]), 1, &[r.clone()]);
+    let fx = room.on_frame(&r, &op_frame("m", "c1", 1, 0, &[ins(0, "x")]), 1, &[r.clone()], &NoLookup);
     assert_eq!(fx.to_sender[0].payload["code"], "forbidden");
     assert_eq!(room.version(), 0);
 }
@@ -166,14 +183,13 @@ fn a_restored_room_matches_and_wakes_from_snapshot_plus_tail() {
     let mut woke = Room::restore("doc", stored).unwrap();
     assert_eq!(woke.content(), room.content());
     assert_eq!(woke.version(), 1234);
-    // After a wake the client records come from storage; without them submits refuse to guess.
-    let fx = submit(&mut woke, 1, 1235, 1234, &[ins(0, "x")]);
-    assert_eq!(fx.to_sender[0].payload["code"], "internal");
-    woke.load_client("c1", Some(sidechain_edge::room::ClientRecord { last_seq: 1234, last_ack: Value::Null }));
-    assert_eq!(ack(&submit(&mut woke, 1, 1234, 1233, &[ins(0, "x")]))["status"], "duplicate");
-    assert_eq!(ack(&submit(&mut woke, 1, 1235, 1234, &[ins(0, "x")]))["version"], 1235);
-    // A replay after the restore still covers the retained window.
+    // After a wake the client records come from storage, through the lookup.
     let me = session(1, true);
+    let resend = woke.on_frame(&me, &op_frame("m", "c1", 1234, 1233, &[ins(0, "x")]), 1, &[me.clone()], &store);
+    assert_eq!(ack(&resend)["status"], "duplicate");
+    let next = woke.on_frame(&me, &op_frame("m", "c1", 1235, 1234, &[ins(0, "x")]), 1, &[me.clone()], &store);
+    assert_eq!(ack(&next)["version"], 1235);
+    // A replay after the restore still covers the retained window.
     let replay = woke.catch_up(&me, Some(1230), &[me.clone()], None);
     assert_eq!(kinds(&replay), ["sync_operation"; 5].iter().copied().chain(["sync_status"]).collect::<Vec<_>>());
 }
@@ -204,16 +220,16 @@ fn leave_only_when_the_clients_last_socket_closes() {
 fn typing_expires_after_five_seconds_and_awareness_clears() {
     let mut room = Room::new("doc");
     let a = session(1, true);
-    let fx = room.on_frame(&a, r#"{"type":"typing"}"#, 1_000, &[a.clone()]);
+    let fx = room.on_frame(&a, r#"{"type":"typing"}"#, 1_000, &[a.clone()], &NoLookup);
     assert_eq!(kinds(&fx.to_others), ["typing"]);
     assert_eq!(room.next_typing_deadline(), Some(1_000 + limits::TYPING_TIMEOUT_MS));
     assert!(room.expire_typing(5_999).to_others.is_empty());
     let fx = room.expire_typing(6_000);
     assert_eq!(kinds(&fx.to_others), ["stopped_typing"]);
     assert!(matches!(&fx.writes[..], [Write::DeleteTyping(_)]));
-    let fx = room.on_frame(&a, r#"{"type":"awareness","payload":{"state":{"cursor":1}}}"#, 1, &[a.clone()]);
+    let fx = room.on_frame(&a, r#"{"type":"awareness","payload":{"state":{"cursor":1}}}"#, 1, &[a.clone()], &NoLookup);
     assert!(matches!(&fx.writes[..], [Write::PutAwareness(..)]));
-    let fx = room.on_frame(&a, r#"{"type":"awareness","payload":{"state":null}}"#, 1, &[a.clone()]);
+    let fx = room.on_frame(&a, r#"{"type":"awareness","payload":{"state":null}}"#, 1, &[a.clone()], &NoLookup);
     assert!(matches!(&fx.writes[..], [Write::DeleteAwareness(_)]));
     assert_eq!(fx.to_others[0].payload["state"], Value::Null);
 }
@@ -232,7 +248,7 @@ fn hostile_frames_never_panic() {
         r#"{"type":"awareness","payload":{"state":[1]}}"#, r#"{"type":"ping","id":{"x":1}}"#,
     ];
     for f in frames {
-        let fx = room.on_frame(&a, f, 1, &[a.clone()]);
+        let fx = room.on_frame(&a, f, 1, &[a.clone()], &NoLookup);
         assert!(!fx.to_sender.is_empty(), "{f} got no answer");
     }
     assert_eq!(room.version(), 0);

@@ -3,18 +3,18 @@
 mod common;
 
 use common::load_trace;
-use sidechain_edge::room::{Actor, OpRequest, Room};
+use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room};
 
 fn replay(name: &str) {
     let trace = load_trace(name);
     let mut room = Room::new("trace");
-    let actor = Actor { user_id: "u".into(), can_write: true };
+    let actor = Actor { user_id: "u".into(), name: "u".into(), can_write: true, is_service: false };
     if !trace.start.is_empty() {
         panic!("{name}: traces with start content are not expected");
     }
     for (i, prims) in trace.txns.into_iter().enumerate() {
-        let req = OpRequest { document_id: None, client_id: "c".into(), seq: Some(i as u64 + 1), version: Some(room.version()), timestamp: None, prims };
-        let done = room.submit(&actor, req, 0).unwrap_or_else(|f| panic!("{name} txn {i}: {f:?}"));
+        let req = OpRequest { document_id: None, client_id: "c".into(), seq: Some(i as u64 + 1), version: Some(room.version()), timestamp: None, body: OpBody::Text(prims) };
+        let done = room.submit(&actor, req, 0, &NoLookup).unwrap_or_else(|f| panic!("{name} txn {i}: {f:?}"));
         assert_eq!(done.ack["status"], "accepted");
     }
     assert_eq!(room.content(), trace.end, "{name} diverged from endContent");

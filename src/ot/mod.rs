@@ -1,5 +1,6 @@
 //! Operational-transform engines, one per document kind, and parsing of their primitives.
 
+pub mod engagement;
 pub mod text;
 
 use serde_json::{Map, Value};
@@ -12,9 +13,8 @@ use text::TextPrimitive;
 pub fn parse_text_primitives(op: &Map<String, Value>) -> Result<Vec<TextPrimitive>, Failure> {
     match op.get("ops") {
         Some(Value::Array(items)) => {
-            if items.is_empty() {
-                return Err(Failure::new(Code::InvalidOperation, "ops is empty"));
-            }
+            // An empty list is allowed: a client whose in-flight op rebased into nothing still
+            // resends it after a reconnect, and the server answers `noop`, consuming the seq.
             if items.len() > limits::MAX_PRIMITIVES_PER_OP {
                 return Err(Failure::new(Code::TooLarge, "too many primitives in one operation"));
             }

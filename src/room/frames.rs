@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{AwarenessEntry, Effects, Room, Session, TypingEntry, Write};
+use super::{AwarenessEntry, Effects, Lookup, Room, Session, TypingEntry, Write};
 use crate::limits;
 use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
 
@@ -10,29 +10,30 @@ use super::submit::{Actor, OpRequest};
 
 impl Room {
     /// Handles one text frame from `me`. `present` lists every socket in the room, `me` included.
-    pub fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session]) -> Effects {
+    pub fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects {
         let frame = match parse_frame(text) {
             Ok(f) => f,
             Err((f, id)) => return Effects::reply(Outgoing::error(&f, id, None)),
         };
         let reply_to = frame.id.clone();
-        match self.dispatch(me, frame, now, present) {
+        match self.dispatch(me, frame, now, present, lookup) {
             Ok(fx) => fx,
             Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
         }
     }
 
-    fn dispatch(&mut self, me: &Session, frame: Frame, now: u64, present: &[Session]) -> Result<Effects, (Failure, Option<String>)> {
+    fn dispatch(&mut self, me: &Session, frame: Frame, now: u64, present: &[Session], lookup: &dyn Lookup) -> Result<Effects, (Failure, Option<String>)> {
         let reply_to = frame.id.clone();
         let p = &frame.payload;
         match frame.kind.as_str() {
             "operation" => {
-                let req = OpRequest::parse(p, Some(&me.client_id)).map_err(|f| (f, None))?;
+                let req = OpRequest::parse(p, Some(&me.client_id), self.kind).map_err(|f| (f, None))?;
                 let op_id = req.seq.map(|s| format!("{}:{s}", req.client_id));
-                let actor = Actor { user_id: me.user_id.clone(), can_write: me.can_write };
-                let done = self.submit(&actor, req, now).map_err(|f| (f, op_id))?;
+                let actor = Actor { user_id: me.user_id.clone(), name: me.name.clone(), can_write: me.can_write, is_service: false };
+                let done = self.submit(&actor, req, now, lookup).map_err(|f| (f, op_id))?;
                 let mut fx = done.effects;
-                fx.to_sender.push(Outgoing::reply("operation_ack", reply_to, done.ack));
+                // The ack comes first; an `engagement_update` follows it.
+                fx.to_sender.insert(0, Outgoing::reply("operation_ack", reply_to, done.ack));
                 Ok(fx)
             }
             "sync" => {

@@ -5,6 +5,7 @@
 //! storage writes that must be durable before any of those messages leave. The Durable Object
 //! shell persists the writes and delivers the messages; tests drive the same functions directly.
 
+mod engagement;
 mod frames;
 mod submit;
 
@@ -15,10 +16,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::limits;
+use crate::ot::engagement::{CommentRecord, Counts, UserState};
 use crate::ot::text::{TextOp, TextPrimitive};
-use crate::protocol::Outgoing;
+use crate::protocol::{DocKind, Outgoing};
 
-pub use submit::{Actor, OpRequest, Submitted};
+pub use submit::{Actor, OpBody, OpRequest, Submitted};
+
+/// Reads of per-client and per-user state the room keeps in storage rather than in memory, so
+/// that waking never loads more than the snapshot and the log tail. Synchronous: the object's
+/// SQLite answers in place.
+pub trait Lookup {
+    fn client(&self, client_id: &str) -> Option<ClientRecord>;
+    fn engagement_user(&self, user_id: &str) -> Option<UserState>;
+    fn comment(&self, comment_id: &str) -> Option<CommentRecord>;
+}
+
+/// For rooms that live only in memory (tests, benchmarks): nothing was stored before.
+pub struct NoLookup;
+
+impl Lookup for NoLookup {
+    fn client(&self, _: &str) -> Option<ClientRecord> {
+        None
+    }
+    fn engagement_user(&self, _: &str) -> Option<UserState> {
+        None
+    }
+    fn comment(&self, _: &str) -> Option<CommentRecord> {
+        None
+    }
+}
 
 /// One connected socket, as kept in its hibernation attachment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +68,8 @@ pub struct LogEntry {
     pub server_timestamp: u64,
     /// The version the client made the op against; it was transformed over the ops after it.
     pub base_version: u64,
-    pub ops: Vec<TextPrimitive>,
+    /// The op as applied, in the sequential wire form of its document kind.
+    pub ops: Value,
     pub original_position: Option<usize>,
 }
 
@@ -52,7 +79,7 @@ impl LogEntry {
     }
 
     pub fn transformed_position(&self) -> Option<usize> {
-        self.ops.first().map(TextPrimitive::position)
+        self.ops.get(0).and_then(|p| p.get("position")).and_then(Value::as_u64).map(|p| p as usize)
     }
 
     /// Versions this op was transformed against.
@@ -109,6 +136,18 @@ pub enum Write {
     DeleteAwareness(String),
     PutTyping(String, TypingEntry),
     DeleteTyping(String),
+    PutEngagementUser(String, UserState),
+    PutComment(String, CommentRecord),
+    /// A notification for the post's owner, kept until their channel has it.
+    QueueNotification(Notification),
+}
+
+/// An event for a user's personal channel; `event_id` makes delivery idempotent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub event_id: String,
+    pub user_id: String,
+    pub payload: Value,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -128,7 +167,9 @@ impl Effects {
 #[derive(Clone, Debug, Default)]
 pub struct Stored {
     pub snapshot_version: u64,
+    /// Text content, or the counters as JSON for a post.
     pub snapshot: String,
+    pub owner: Option<String>,
     /// The retained log tail, in version order; it covers every version after the snapshot.
     pub tail: Vec<LogEntry>,
     pub awareness: Vec<(String, AwarenessEntry)>,
@@ -137,46 +178,70 @@ pub struct Stored {
 
 pub struct Room {
     document_id: String,
+    kind: DocKind,
     doc: Rope,
+    counts: Counts,
+    owner: Option<String>,
     version: u64,
     snapshot_version: u64,
-    /// Retained ops with their traversals cached for transforms.
-    log: VecDeque<(LogEntry, TextOp)>,
+    /// Retained ops, text ones with their traversals cached for transforms.
+    log: VecDeque<(LogEntry, Option<TextOp>)>,
+    /// Caches of what [`Lookup`] returned, kept current by this room's own writes.
     clients: HashMap<String, ClientRecord>,
-    /// True when `clients` holds every client that ever wrote (a room never persisted); else a
-    /// missing record must be loaded from storage before a submit.
-    clients_complete: bool,
+    users: HashMap<String, UserState>,
+    comments: HashMap<String, CommentRecord>,
     awareness: BTreeMap<String, AwarenessEntry>,
     typing: BTreeMap<String, TypingEntry>,
 }
 
 impl Room {
     pub fn new(document_id: &str) -> Room {
-        let mut room = Room::restore(document_id, Stored::default()).expect("an empty room always restores");
-        room.clients_complete = true;
-        room
+        Room::restore(document_id, Stored::default()).expect("an empty room always restores")
     }
 
     /// Rebuilds a room from its snapshot plus the log tail after it.
     pub fn restore(document_id: &str, stored: Stored) -> Result<Room, String> {
+        let kind = DocKind::of(document_id);
+        let counts = match kind {
+            DocKind::Engagement if !stored.snapshot.is_empty() => {
+                serde_json::from_str(&stored.snapshot).map_err(|e| format!("bad counters snapshot: {e}"))?
+            }
+            _ => Counts::default(),
+        };
+        let text = if kind == DocKind::Text { stored.snapshot.as_str() } else { "" };
         let mut room = Room {
             document_id: document_id.to_string(),
-            doc: Rope::from_str(&stored.snapshot),
+            kind,
+            doc: Rope::from_str(text),
+            counts,
+            owner: stored.owner,
             version: stored.snapshot_version,
             snapshot_version: stored.snapshot_version,
             log: VecDeque::new(),
             clients: HashMap::new(),
-            clients_complete: false,
+            users: HashMap::new(),
+            comments: HashMap::new(),
             awareness: stored.awareness.into_iter().collect(),
             typing: stored.typing.into_iter().collect(),
         };
         for entry in stored.tail {
-            let op = TextOp::from_applied(&entry.ops);
+            let op = match kind {
+                DocKind::Text => {
+                    let prims: Vec<TextPrimitive> = serde_json::from_value(entry.ops.clone())
+                        .map_err(|e| format!("bad text op at version {}: {e}", entry.version))?;
+                    Some(TextOp::from_applied(&prims))
+                }
+                _ => None,
+            };
             if entry.version > room.version {
-                if entry.version != room.version + 1 || op.base_len() > room.doc.len_chars() {
+                // Posts snapshot their counters on every op, so only text replays its tail.
+                let fits = op.as_ref().is_some_and(|op| op.base_len() <= room.doc.len_chars());
+                if entry.version != room.version + 1 || !fits {
                     return Err(format!("log is inconsistent at version {}", entry.version));
                 }
-                op.apply(&mut room.doc);
+                if let Some(op) = &op {
+                    op.apply(&mut room.doc);
+                }
                 room.version = entry.version;
             }
             room.log.push_back((entry, op));
@@ -187,6 +252,25 @@ impl Room {
 
     pub fn document_id(&self) -> &str {
         &self.document_id
+    }
+    pub fn kind(&self) -> DocKind {
+        self.kind
+    }
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+    pub fn set_owner(&mut self, owner: Option<String>) {
+        self.owner = owner;
+    }
+    /// The kind-specific state as in `initial_state` and `GET /documents/{id}`: the field name and value.
+    pub fn state_field(&self) -> (&'static str, Value) {
+        match self.kind {
+            DocKind::Engagement => ("counts", json!(self.counts)),
+            _ => ("content", Value::String(self.content())),
+        }
     }
     pub fn version(&self) -> u64 {
         self.version
@@ -206,14 +290,6 @@ impl Room {
     /// Oldest version `v` such that every op after `v` is still held.
     pub fn oldest_replayable(&self) -> u64 {
         self.log.front().map_or(self.version, |(e, _)| e.version - 1)
-    }
-    pub fn has_client(&self, client_id: &str) -> bool {
-        self.clients.contains_key(client_id)
-    }
-    /// Primes the cache with a client's record read from storage (None: never seen).
-    pub fn load_client(&mut self, client_id: &str, record: Option<ClientRecord>) {
-        let record = record.unwrap_or(ClientRecord { last_seq: 0, last_ack: Value::Null });
-        self.clients.insert(client_id.to_string(), record);
     }
 
     /// Ops after `since`, if all are still held.
@@ -266,11 +342,12 @@ impl Room {
             .values()
             .map(|a| json!({"client_id": a.client_id, "user_id": a.user_id, "state": a.state}))
             .collect();
+        let (field, state) = self.state_field();
         json!({
             "document_id": self.document_id,
-            "kind": "text",
+            "kind": self.kind.as_str(),
             "version": self.version,
-            "content": self.content(),
+            field: state,
             "users": users,
             "awareness": awareness,
             "role": if me.can_write { "write" } else { "read" },

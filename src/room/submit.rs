@@ -1,19 +1,31 @@
-//! One operation submit, end to end: validate, dedupe, transform, apply, ack and broadcast.
+//! One operation submit, end to end: validate, dedupe, then the document kind's own step
+//! (transform and apply text, or check and count engagement), ack and broadcast.
 //! The WebSocket and HTTP paths both come through [`Room::submit`].
 
 use serde_json::{json, Map, Value};
 
-use super::{ClientRecord, Effects, LogEntry, Room, Write};
+use super::{ClientRecord, Effects, LogEntry, Lookup, Room, Write};
 use crate::limits;
+use crate::ot::engagement::Modify;
 use crate::ot::parse_text_primitives;
 use crate::ot::text::{transform, TextOp, TextPrimitive};
-use crate::protocol::{opt_u64, parse_client_id, Code, Failure, Outgoing};
+use crate::protocol::{opt_u64, parse_client_id, Code, DocKind, Failure, Outgoing};
 
-/// Who submits: the token's user and whether they may write this document.
+/// Who submits: the token's user and what they may do here.
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub user_id: String,
+    pub name: String,
     pub can_write: bool,
+    /// Service tokens may also moderate (remove others' comments).
+    pub is_service: bool,
+}
+
+/// The kind-specific body of an operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpBody {
+    Text(Vec<TextPrimitive>),
+    Modify(Modify),
 }
 
 /// A parsed `operation` payload.
@@ -23,16 +35,16 @@ pub struct OpRequest {
     pub client_id: String,
     /// Absent only on HTTP: the server then takes the client's next seq.
     pub seq: Option<u64>,
-    /// Absent only on HTTP: the op then applies to the current version.
+    /// Absent on HTTP (and for posts, whose ops need no transform): the current version.
     pub version: Option<u64>,
     pub timestamp: Option<u64>,
-    pub prims: Vec<TextPrimitive>,
+    pub body: OpBody,
 }
 
 impl OpRequest {
-    /// Parses an operation object. `socket_client_id` is the connecting client's id on the
-    /// WebSocket path, where `seq` and `version` are required.
-    pub fn parse(op: &Map<String, Value>, socket_client_id: Option<&str>) -> Result<OpRequest, Failure> {
+    /// Parses an operation object for a document of `kind`. `socket_client_id` is the
+    /// connecting client's id on the WebSocket path, where `seq` (and for text `version`) is required.
+    pub fn parse(op: &Map<String, Value>, socket_client_id: Option<&str>, kind: DocKind) -> Result<OpRequest, Failure> {
         let document_id = match op.get("document_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -55,7 +67,7 @@ impl OpRequest {
             if seq.is_none() {
                 return Err(Failure::bad("seq is required"));
             }
-            if version.is_none() {
+            if version.is_none() && kind == DocKind::Text {
                 return Err(Failure::bad("version is required"));
             }
         }
@@ -63,8 +75,12 @@ impl OpRequest {
             return Err(Failure::bad("seq starts at 1"));
         }
         let timestamp = opt_u64(op, "timestamp")?;
-        let prims = parse_text_primitives(op)?;
-        Ok(OpRequest { document_id, client_id, seq, version, timestamp, prims })
+        let body = match kind {
+            DocKind::Text => OpBody::Text(parse_text_primitives(op)?),
+            DocKind::Engagement => OpBody::Modify(Modify::parse(op)?),
+            DocKind::Canvas => return Err(Failure::new(Code::InvalidOperation, "canvas documents are not served yet")),
+        };
+        Ok(OpRequest { document_id, client_id, seq, version, timestamp, body })
     }
 }
 
@@ -75,19 +91,28 @@ pub struct Submitted {
     pub effects: Effects,
 }
 
+/// What the kind-specific step decided.
+pub(super) enum Step {
+    /// Nothing to apply; the seq is consumed.
+    Noop(&'static str),
+    Applied {
+        ops: Value,
+        transformed: bool,
+        /// Extra writes (per-user state, notifications) and messages to everyone.
+        writes: Vec<Write>,
+        to_all: Vec<Outgoing>,
+    },
+}
+
 impl Room {
-    pub fn submit(&mut self, actor: &Actor, req: OpRequest, now: u64) -> Result<Submitted, Failure> {
+    pub fn submit(&mut self, actor: &Actor, req: OpRequest, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure> {
         if req.document_id.as_deref().is_some_and(|d| d != self.document_id) {
             return Err(Failure::new(Code::InvalidOperation, "document_id is not this socket's document"));
         }
         if !actor.can_write {
             return Err(Failure::new(Code::Forbidden, "no write grant for this document"));
         }
-        let record = match self.clients.get(&req.client_id) {
-            Some(r) => r.clone(),
-            None if self.clients_complete => ClientRecord { last_seq: 0, last_ack: Value::Null },
-            None => return Err(Failure::new(Code::Internal, "client record was not loaded")),
-        };
+        let record = self.client_record(&req.client_id, lookup);
         let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
             return Ok(self.duplicate(&req.client_id, seq, &record));
@@ -105,40 +130,24 @@ impl Room {
                 format!("version {base} is ahead of the document (version {})", self.version),
             ));
         }
-        if base < self.oldest_replayable() {
-            return Err(Failure::new(
-                Code::VersionTooOld,
-                format!("operations after version {base} are no longer held; sync and rebase"),
-            ));
-        }
+        let original_position = match &req.body {
+            OpBody::Text(prims) => prims.first().map(TextPrimitive::position),
+            OpBody::Modify(_) => None,
+        };
+        let step = match &req.body {
+            OpBody::Text(prims) => self.text_step(&req.client_id, base, prims)?,
+            OpBody::Modify(m) => self.engagement_step(actor, m, &format!("{}:{seq}", req.client_id), lookup)?,
+        };
+        let (ops, transformed, extra_writes, to_all) = match step {
+            Step::Noop(reason) => {
+                let mut ack = self.ack_payload(&req.client_id, seq, self.version, now, "noop", json!([]), original_position, None, base < self.version);
+                ack["reason"] = json!(reason);
+                let effects = self.record_client(&req.client_id, seq, &ack);
+                return Ok(Submitted { ack, effects });
+            }
+            Step::Applied { ops, transformed, writes, to_all } => (ops, transformed, writes, to_all),
+        };
 
-        let concurrent: Vec<&(LogEntry, TextOp)> = self.log.iter().filter(|(e, _)| e.version > base).collect();
-        let base_len = concurrent
-            .iter()
-            .fold(self.doc.len_chars() as isize, |len, (_, op)| len - op.len_delta()) as usize;
-        let mut op = TextOp::from_primitives(&req.prims, base_len)
-            .map_err(|e| Failure::new(Code::InvalidOperation, e.to_string()))?;
-        for (entry, other) in &concurrent {
-            let mine_first = req.client_id.as_bytes() < entry.client_id.as_bytes();
-            op = transform(&op, other, mine_first);
-        }
-        let transformed = !concurrent.is_empty();
-        let original_position = req.prims.first().map(TextPrimitive::position);
-
-        if op.is_noop() {
-            let ack = self.ack_payload(&req.client_id, seq, self.version, now, "noop", &[], original_position, None, transformed);
-            let mut ack = ack;
-            ack["reason"] = json!("the operation was transformed into nothing by concurrent edits");
-            let effects = self.record_client(&req.client_id, seq, &ack);
-            return Ok(Submitted { ack, effects });
-        }
-
-        let new_bytes = self.doc.len_bytes() + op.inserted_bytes() - op.deleted_bytes(&self.doc);
-        if new_bytes > limits::MAX_TEXT_BYTES {
-            return Err(Failure::new(Code::TooLarge, "the document would exceed 1 MiB of text"));
-        }
-
-        op.apply(&mut self.doc);
         self.version += 1;
         let entry = LogEntry {
             version: self.version,
@@ -148,7 +157,7 @@ impl Room {
             timestamp: req.timestamp.unwrap_or(now),
             server_timestamp: now,
             base_version: base,
-            ops: op.to_primitives(),
+            ops,
             original_position,
         };
         let status = if transformed { "transformed" } else { "accepted" };
@@ -158,21 +167,75 @@ impl Room {
             self.version,
             now,
             status,
-            &entry.ops,
+            entry.ops.clone(),
             original_position,
             entry.transformed_position(),
             transformed,
         );
         let mut effects = Effects { writes: vec![Write::AppendOp(entry.clone())], ..Effects::default() };
+        effects.writes.extend(extra_writes);
         effects.to_others.push(Outgoing::new("operation", entry.broadcast_payload(&self.document_id)));
         effects.writes.extend(self.record_client(&req.client_id, seq, &ack).writes);
-        if self.version - self.snapshot_version >= limits::SNAPSHOT_EVERY_OPS {
+        // Posts snapshot their small counters on every op; text every SNAPSHOT_EVERY_OPS versions.
+        if self.kind != DocKind::Text || self.version - self.snapshot_version >= limits::SNAPSHOT_EVERY_OPS {
             self.snapshot_version = self.version;
-            effects.writes.push(Write::Snapshot { version: self.version, content: self.content() });
+            let snapshot = match self.kind {
+                DocKind::Text => self.content(),
+                _ => json!(self.counts).to_string(),
+            };
+            effects.writes.push(Write::Snapshot { version: self.version, content: snapshot });
         }
-        self.log.push_back((entry, op));
+        let cached = match &entry.ops {
+            ops if self.kind == DocKind::Text => serde_json::from_value::<Vec<TextPrimitive>>(ops.clone()).ok().map(|p| TextOp::from_applied(&p)),
+            _ => None,
+        };
+        self.log.push_back((entry, cached));
         self.trim_log();
+        effects.to_sender.extend(to_all.iter().cloned());
+        effects.to_others.extend(to_all);
         Ok(Submitted { ack, effects })
+    }
+
+    /// Transforms a text op over everything accepted after `base`, checks the size limit, applies it.
+    fn text_step(&mut self, client_id: &str, base: u64, prims: &[TextPrimitive]) -> Result<Step, Failure> {
+        if base < self.oldest_replayable() {
+            return Err(Failure::new(
+                Code::VersionTooOld,
+                format!("operations after version {base} are no longer held; sync and rebase"),
+            ));
+        }
+        if prims.is_empty() {
+            return Ok(Step::Noop("the operation is empty"));
+        }
+        let concurrent: Vec<&(LogEntry, Option<TextOp>)> = self.log.iter().filter(|(e, _)| e.version > base).collect();
+        let base_len = concurrent
+            .iter()
+            .fold(self.doc.len_chars() as isize, |len, (_, op)| len - op.as_ref().map_or(0, TextOp::len_delta)) as usize;
+        let mut op = TextOp::from_primitives(prims, base_len).map_err(|e| Failure::new(Code::InvalidOperation, e.to_string()))?;
+        for (entry, other) in &concurrent {
+            if let Some(other) = other {
+                let mine_first = client_id.as_bytes() < entry.client_id.as_bytes();
+                op = transform(&op, other, mine_first);
+            }
+        }
+        if op.is_noop() {
+            return Ok(Step::Noop("the operation was transformed into nothing by concurrent edits"));
+        }
+        let new_bytes = self.doc.len_bytes() + op.inserted_bytes() - op.deleted_bytes(&self.doc);
+        if new_bytes > limits::MAX_TEXT_BYTES {
+            return Err(Failure::new(Code::TooLarge, "the document would exceed 1 MiB of text"));
+        }
+        op.apply(&mut self.doc);
+        Ok(Step::Applied { ops: json!(op.to_primitives()), transformed: !concurrent.is_empty(), writes: vec![], to_all: vec![] })
+    }
+
+    fn client_record(&mut self, client_id: &str, lookup: &dyn Lookup) -> ClientRecord {
+        if let Some(r) = self.clients.get(client_id) {
+            return r.clone();
+        }
+        let record = lookup.client(client_id).unwrap_or(ClientRecord { last_seq: 0, last_ack: Value::Null });
+        self.clients.insert(client_id.to_string(), record.clone());
+        record
     }
 
     fn record_client(&mut self, client_id: &str, seq: u64, ack: &Value) -> Effects {
@@ -187,10 +250,10 @@ impl Room {
             record.last_ack.clone()
         } else if let Some((e, _)) = self.log.iter().find(|(e, _)| e.client_id == client_id && e.seq == seq) {
             let transformed = e.base_version + 1 < e.version;
-            self.ack_payload(client_id, seq, e.version, e.server_timestamp, "", &e.ops, e.original_position, e.transformed_position(), transformed)
+            self.ack_payload(client_id, seq, e.version, e.server_timestamp, "", e.ops.clone(), e.original_position, e.transformed_position(), transformed)
         } else {
             // Applied long ago and no longer held: its exact ack is gone, the fact is not.
-            self.ack_payload(client_id, seq, self.version, 0, "", &[], None, None, false)
+            self.ack_payload(client_id, seq, self.version, 0, "", json!([]), None, None, false)
         };
         ack["status"] = json!("duplicate");
         ack["reason"] = json!("this (client_id, seq) was already applied");
@@ -205,12 +268,12 @@ impl Room {
         version: u64,
         now: u64,
         status: &str,
-        ops: &[TextPrimitive],
+        ops: Value,
         original_position: Option<usize>,
         transformed_position: Option<usize>,
         transform_needed: bool,
     ) -> Value {
-        json!({
+        let mut ack = json!({
             "document_id": self.document_id,
             "client_id": client_id,
             "seq": seq,
@@ -223,6 +286,10 @@ impl Room {
             "original_position": original_position,
             "transformed_position": transformed_position,
             "reason": Value::Null,
-        })
+        });
+        if self.kind == DocKind::Engagement {
+            ack["counts"] = json!(self.counts);
+        }
+        ack
     }
 }
