@@ -36,3 +36,15 @@ CREATE INDEX IF NOT EXISTS error_logs_dedupe ON error_logs (user_id, source, sev
 -- Stats for one user, and for everyone (service tokens); retention by age.
 CREATE INDEX IF NOT EXISTS error_logs_by_user_time ON error_logs (user_id, last_seen);
 CREATE INDEX IF NOT EXISTS error_logs_by_time ON error_logs (last_seen);
+
+-- Engagement events (who did what to which post, when) for analytics: the post objects' history
+-- rows, batched into `operations` like every other document's, seen through a view.
+CREATE VIEW IF NOT EXISTS engagement_events AS
+  SELECT substr(document_id, 6)               AS post_id,
+         version,
+         user_id,
+         json_extract(ops, '$[0].action')     AS action,
+         json_extract(ops, '$[0].comment_id') AS comment_id,
+         server_timestamp                     AS created_at
+  FROM operations
+  WHERE document_id LIKE 'post:%';

@@ -21,8 +21,11 @@ export async function startWorker({ persistDir, bindings = {} } = {}) {
     durableObjects: {
       DOCUMENT_ROOM: { className: "DocumentRoom", useSQLite: true },
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+      USER_CHANNEL: { className: "UserChannel", useSQLite: true },
     },
     d1Databases: ["DB"],
+    kvNamespaces: ["ENGAGEMENT_CACHE"],
+    kvPersist: join(dir, "kv"),
     durableObjectsPersist: join(dir, "do"),
     d1Persist: join(dir, "d1"),
     bindings: { JWT_SECRET: SECRET, CORS_ORIGIN: "*", JWT_ISSUER: "", JWT_AUDIENCE: "", ...bindings },
@@ -36,7 +39,8 @@ export async function startWorker({ persistDir, bindings = {} } = {}) {
   for (const stmt of schema.split(";").map((s) => s.trim()).filter(Boolean)) {
     await db.prepare(stmt).run();
   }
-  return { mf, url, db, dir };
+  const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");
+  return { mf, url, db, kv, dir };
 }
 
 export function token(sub, docs = { "*": "write" }, extra = {}) {
@@ -81,7 +85,8 @@ export class Client {
     if (tok) qs.set("token", tok);
     if (clientId !== undefined) qs.set("client_id", clientId);
     if (since !== undefined) qs.set("since", String(since));
-    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws/documents/${encodeURIComponent(docId)}?${qs}`);
+    const path = docId === null ? "/ws" : `/ws/documents/${encodeURIComponent(docId)}`;
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}${path}?${qs}`);
     const c = new Client(ws);
     await new Promise((resolve, reject) => {
       ws.once("open", resolve);
@@ -97,6 +102,7 @@ export class Client {
   constructor(ws) {
     this.ws = ws;
     this.inbox = [];
+    this.received = 0;
     this.waiters = [];
     this.closed = null;
     ws.on("message", (data) => {
@@ -108,6 +114,7 @@ export class Client {
         msg = { type: "__unparsed", raw };
       }
       msg.__raw = raw;
+      msg.__n = ++this.received;
       this.inbox.push(msg);
       this.wake();
     });

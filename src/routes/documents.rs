@@ -10,29 +10,29 @@ use crate::protocol::{parse_client_id, valid_document_id, DocKind};
 use crate::shell::internal::{call_document, Actor, Query};
 
 /// Checks the id and the caller's access; returns the actor to pass to the object.
-fn admit(who: &Identity, document_id: &str, need: Access) -> Result<Actor, ApiError> {
+pub(super) fn admit(who: &Identity, document_id: &str, need: Access) -> Result<Actor, ApiError> {
     if !valid_document_id(document_id) {
         return Err(ApiError::bad_request("document id must match ^[A-Za-z0-9_.:@-]{1,256}$"));
     }
-    if DocKind::of(document_id) != DocKind::Text {
-        return Err(ApiError::new(501, "not_implemented", format!("{} documents are not served yet", DocKind::of(document_id).as_str())));
+    if DocKind::of(document_id) == DocKind::Canvas {
+        return Err(ApiError::new(501, "not_implemented", "canvas documents are not served yet"));
     }
     match who.access(document_id) {
         None => Err(ApiError::forbidden(format!("no grant for {document_id}"))),
         Some(Access::Read) if need == Access::Write => Err(ApiError::forbidden(format!("read-only grant for {document_id}"))),
-        Some(a) => Ok(Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: a == Access::Write }),
+        Some(a) => Ok(Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: a == Access::Write, is_service: who.is_service }),
     }
 }
 
 /// Re-emits an object's JSON response from the Worker (with mutable headers).
-async fn relay(mut resp: Response) -> ApiResult {
+pub(super) async fn relay(mut resp: Response) -> ApiResult {
     let status = resp.status_code();
     let body = resp.text().await?;
     let value: Value = serde_json::from_str(&body).unwrap_or_else(|_| json!({"error": {"code": "internal", "message": body}}));
     Ok(json_response(status, &value)?)
 }
 
-async fn call_json(env: &Env, id: &str, actor: &Actor, method: Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ApiError> {
+pub(super) async fn call_json(env: &Env, id: &str, actor: &Actor, method: Method, path: &str, body: Option<Value>) -> Result<(u16, Value), ApiError> {
     let mut resp = call_document(env, id, actor, method, path, body.map(|b| b.to_string()), None).await?;
     let status = resp.status_code();
     let text = resp.text().await?;

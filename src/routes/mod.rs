@@ -1,6 +1,7 @@
 //! The Worker's front door: request ids, CORS, authentication, rate limits, routing.
 
 mod documents;
+mod engagement;
 mod errors;
 
 use serde_json::{json, Value};
@@ -61,6 +62,7 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
             (json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).map_err(Into::into), None)
         }
         ["ws", "documents", id] if method == Method::Get => (documents::upgrade(&req, env, id).await, None),
+        ["ws"] if method == Method::Get => (engagement::channel(&req, env).await, None),
         ["api", "v1", rest @ ..] => {
             let rest = rest.to_vec();
             let who = authenticate(&req, env, false);
@@ -80,7 +82,7 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
             }
             (api(&mut req, env, &method, &rest, who).await, Some(decision))
         }
-        ["health"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None),
+        ["health"] | ["ws"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None),
         _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None),
     }
 }
@@ -93,6 +95,11 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
         ["documents", _] => &[Get, Delete],
         ["channels", _, "description"] => &[Put],
+        ["posts", _] => &[Put],
+        ["posts", _, "engagement"] => &[Get],
+        ["posts", _, "likes" | "reposts" | "saves"] => &[Post, Delete],
+        ["posts", _, "comments"] => &[Post],
+        ["posts", _, "comments", _] => &[Delete],
         _ => return Err(ApiError::not_found(format!("no route for /api/v1/{}", rest.join("/")))),
     };
     if !allowed.contains(method) {
@@ -109,6 +116,10 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
+        (Put, ["posts", id]) => engagement::register(req, env, &who, id).await,
+        (Get, ["posts", id, "engagement"]) => engagement::counts(env, &who, id).await,
+        (_, ["posts", id, collection]) => engagement::act(req, env, &who, id, collection, None).await,
+        (_, ["posts", id, "comments", comment]) => engagement::act(req, env, &who, id, "comments", Some(comment)).await,
         _ => Err(ApiError::not_found("no such route")),
     }
 }

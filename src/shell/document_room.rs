@@ -24,15 +24,15 @@ const CLOSE_DELETED: u16 = 4404;
 
 #[durable_object]
 pub struct DocumentRoom {
-    state: State,
-    env: Env,
-    store: RoomStore,
-    room: RefCell<Option<Room>>,
+    pub(super) state: State,
+    pub(super) env: Env,
+    pub(super) store: RoomStore,
+    pub(super) room: RefCell<Option<Room>>,
     /// The alarm time we know is set, so the hot path rarely asks storage.
     alarm_at: Cell<Option<u64>>,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     Date::now().as_millis()
 }
 
@@ -70,12 +70,7 @@ impl DurableObject for DocumentRoom {
             }
         };
         let present = self.sessions();
-        let fx = self.with_room(|room, store| {
-            if !room.has_client(&me.client_id) {
-                room.load_client(&me.client_id, store.load_client(&me.client_id)?);
-            }
-            Ok(room.on_frame(&me, &text, now_ms(), &sessions_of(&present)))
-        });
+        let fx = self.with_room(|room, store| Ok(room.on_frame(&me, &text, now_ms(), &sessions_of(&present), store)));
         match fx {
             Ok(fx) => {
                 self.commit(fx, Some((&ws, &me)), &present).await;
@@ -103,12 +98,17 @@ impl DurableObject for DocumentRoom {
         if let Ok(fx) = self.with_room(|room, _| Ok(room.expire_typing(now_ms()))) {
             self.commit(fx, None, &present).await;
         }
+        self.deliver_outbox().await;
+        let kv_next = self.flush_counts_cache().await;
         let flushed = self.flush_history().await;
         if let Err(e) = &flushed {
             worker::console_error!("history flush failed, retrying: {e}");
         }
         let mut next = self.room.borrow().as_ref().and_then(Room::next_typing_deadline);
-        if flushed.is_err() || !self.store.unflushed(1)?.is_empty() {
+        if let Some(at) = kv_next {
+            next = Some(next.map_or(at, |t| t.min(at)));
+        }
+        if flushed.is_err() || !self.store.unflushed(1)?.is_empty() || !self.store.outbox()?.is_empty() {
             let retry = now_ms() + 5_000;
             next = Some(next.map_or(retry, |t| t.min(retry)));
         }
@@ -132,7 +132,7 @@ impl DocumentRoom {
             (worker::Method::Post, "/apply") => {
                 let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let op = body.get("operation").and_then(Value::as_object).ok_or_else(|| ApiError::bad_request("operation must be an object"))?;
-                let parsed = OpRequest::parse(op, None)?;
+                let parsed = OpRequest::parse(op, None, crate::protocol::DocKind::of(&document_id))?;
                 let ack = self.submit(actor, parsed).await?;
                 Ok(json_response(202, &ack)?)
             }
@@ -142,11 +142,16 @@ impl DocumentRoom {
             }
             (worker::Method::Get, "/document") => {
                 let updated_at = self.store.meta_u64("updated_at")?;
-                let (version, content) = self.with_room(|r, _| Ok((r.version(), r.content())))?;
+                let (version, kind, (field, state)) = self.with_room(|r, _| Ok((r.version(), r.kind(), r.state_field())))?;
                 Ok(json_response(200, &json!({
-                    "document_id": document_id, "kind": "text", "version": version,
-                    "content": content, "updated_at": updated_at,
+                    "document_id": document_id, "kind": kind.as_str(), "version": version,
+                    field: state, "updated_at": updated_at,
                 }))?)
+            }
+            (worker::Method::Get, "/counts") => self.counts().await,
+            (worker::Method::Put, "/owner") => {
+                let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+                self.register_owner(&actor, &body)
             }
             (worker::Method::Get, "/history") => {
                 let q = internal::Query::of(&url);
@@ -174,6 +179,7 @@ impl DocumentRoom {
                     "operations_retained": retained,
                     "storage_bytes": self.store.database_size(),
                     "last_activity": self.store.meta_u64("updated_at")?,
+                    "kv_writes": self.store.meta_u64("kv_writes")?,
                 }))?)
             }
             (worker::Method::Delete, "/document") => self.delete(&document_id).await,
@@ -182,7 +188,7 @@ impl DocumentRoom {
     }
 
     /// Runs `f` on the room, loading it from storage first if this instance has none.
-    fn with_room<T>(&self, f: impl FnOnce(&mut Room, &RoomStore) -> Result<T>) -> std::result::Result<T, ApiError> {
+    pub(super) fn with_room<T>(&self, f: impl FnOnce(&mut Room, &RoomStore) -> Result<T>) -> std::result::Result<T, ApiError> {
         let mut slot = self.room.borrow_mut();
         if slot.is_none() {
             let document_id = self.store.meta("document_id")?.ok_or_else(|| ApiError::internal("room has no document id"))?;
@@ -211,6 +217,8 @@ impl DocumentRoom {
         let now = now_ms();
         let appended = fx.writes.iter().any(|w| matches!(w, Write::AppendOp(_)));
         let typing = fx.writes.iter().any(|w| matches!(w, Write::PutTyping(..)));
+        let notify = fx.writes.iter().any(|w| matches!(w, Write::QueueNotification(_)));
+        let is_post = self.room.borrow().as_ref().is_some_and(|r| r.kind() == crate::protocol::DocKind::Engagement);
         if let Err(e) = self.store.persist(fx.writes, now) {
             *self.room.borrow_mut() = None;
             if let Some((ws, _)) = sender {
@@ -235,6 +243,12 @@ impl DocumentRoom {
         if appended {
             self.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
         }
+        if appended && is_post {
+            self.counts_changed().await;
+        }
+        if notify {
+            self.deliver_outbox().await;
+        }
         if typing {
             self.schedule_alarm(now + limits::TYPING_TIMEOUT_MS).await;
         }
@@ -242,7 +256,7 @@ impl DocumentRoom {
     }
 
     /// Makes sure an alarm fires no later than `at` (epoch ms).
-    async fn schedule_alarm(&self, at: u64) {
+    pub(super) async fn schedule_alarm(&self, at: u64) {
         if self.alarm_at.get().is_some_and(|t| t <= at) {
             return;
         }
@@ -292,13 +306,9 @@ impl DocumentRoom {
     /// The HTTP submit path: same engine, broadcast to every socket.
     async fn submit(&self, actor: Actor, req: OpRequest) -> std::result::Result<Value, ApiError> {
         let present = self.sessions();
-        let client_id = req.client_id.clone();
         let done = self.with_room(|room, store| {
-            if !room.has_client(&client_id) {
-                room.load_client(&client_id, store.load_client(&client_id)?);
-            }
-            let actor = room::Actor { user_id: actor.user_id.clone(), can_write: actor.can_write };
-            Ok(room.submit(&actor, req, now_ms()))
+            let actor = room::Actor { user_id: actor.user_id.clone(), name: actor.name.clone(), can_write: actor.can_write, is_service: actor.is_service };
+            Ok(room.submit(&actor, req, now_ms(), store))
         })??;
         if !self.commit(done.effects, None, &present).await {
             return Err(ApiError::internal("storage write failed; the operation was not applied"));
@@ -331,7 +341,7 @@ impl DocumentRoom {
             seq: None,
             version: Some(version),
             timestamp: None,
-            prims,
+            body: room::OpBody::Text(prims),
         };
         let ack = self.submit(actor, op).await?;
         let content = self.with_room(|r, _| Ok(r.content()))?;
@@ -350,6 +360,7 @@ impl DocumentRoom {
         self.store.ensure_schema()?;
         self.store.remember_document_id(document_id)?;
         d1::delete_history(&self.env.d1("DB")?, document_id).await?;
+        self.forget_cached_counts(document_id).await;
         Ok(json_response(200, &json!({"document_id": document_id, "deleted": true}))?)
     }
 

@@ -15,6 +15,8 @@ pub struct Actor {
     pub user_id: String,
     pub name: String,
     pub can_write: bool,
+    #[serde(default)]
+    pub is_service: bool,
 }
 
 pub fn document_id(req: &Request) -> Result<String, ApiError> {
@@ -24,7 +26,7 @@ pub fn document_id(req: &Request) -> Result<String, ApiError> {
 pub fn actor(req: &Request) -> Result<Actor, ApiError> {
     match req.headers().get(ACTOR_HEADER)? {
         Some(h) => serde_json::from_str(&h).map_err(|e| ApiError::internal(format!("bad actor header: {e}"))),
-        None => Ok(Actor { user_id: "system".into(), name: "system".into(), can_write: false }),
+        None => Ok(Actor { user_id: "system".into(), name: "system".into(), can_write: false, is_service: false }),
     }
 }
 

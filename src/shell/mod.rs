@@ -2,7 +2,11 @@
 
 pub mod document_room;
 pub mod internal;
+mod post_room;
 pub mod rate_limiter;
+pub mod user_channel;
+
+pub use post_room::cache_key;
 
 use worker::{event, Context, Date, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 

@@ -9,7 +9,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{js_sys, Result, SqlStorage, SqlStorageValue, Storage};
 
 use crate::limits;
-use crate::room::{ClientRecord, LogEntry, Stored, Write};
+use crate::ot::engagement::{CommentRecord, UserState};
+use crate::room::{ClientRecord, LogEntry, Lookup, Notification, Stored, Write};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -17,6 +18,9 @@ CREATE TABLE IF NOT EXISTS ops (version INTEGER PRIMARY KEY, entry TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS clients (client_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS awareness (session_id TEXT PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS typing (session_id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS engagement_users (user_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS comments (comment_id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (event_id TEXT PRIMARY KEY, notification TEXT NOT NULL);
 ";
 
 #[derive(Deserialize)]
@@ -100,15 +104,29 @@ impl RoomStore {
         };
         let awareness = keyed("awareness")?.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect::<Result<_>>()?;
         let typing = keyed("typing")?.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect::<Result<_>>()?;
-        Ok(Stored { snapshot_version, snapshot, tail, awareness, typing })
+        let owner = self.meta("owner_id")?;
+        Ok(Stored { snapshot_version, snapshot, owner, tail, awareness, typing })
     }
 
-    pub fn load_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        self.texts("SELECT record AS value FROM clients WHERE client_id = ?", vec![text(client_id)])?
-            .first()
-            .map(|s| parse(s))
-            .transpose()
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.put_meta(key, value)
     }
+
+    fn one<T: DeserializeOwned>(&self, query: &str, key: &str) -> Option<T> {
+        let row = self.texts(query, vec![text(key)]).ok()?.into_iter().next()?;
+        parse(&row).ok()
+    }
+
+    /// Notifications not yet accepted by their user's channel.
+    pub fn outbox(&self) -> Result<Vec<Notification>> {
+        self.texts("SELECT notification AS value FROM outbox ORDER BY rowid LIMIT 100", vec![])?.iter().map(|s| parse(s)).collect()
+    }
+
+    pub fn outbox_done(&self, event_id: &str) -> Result<()> {
+        self.sql.exec("DELETE FROM outbox WHERE event_id = ?", Some(vec![text(event_id)]))?;
+        Ok(())
+    }
+
 
     /// Makes one event's writes durable as a unit.
     pub fn persist(&self, writes: Vec<Write>, now: u64) -> Result<()> {
@@ -156,6 +174,20 @@ impl RoomStore {
 
 }
 
+/// Point reads for the room. A failed read counts as absent; the write that follows would then
+/// fail on the primary key rather than apply twice.
+impl Lookup for RoomStore {
+    fn client(&self, client_id: &str) -> Option<ClientRecord> {
+        self.one("SELECT record AS value FROM clients WHERE client_id = ?", client_id)
+    }
+    fn engagement_user(&self, user_id: &str) -> Option<UserState> {
+        self.one("SELECT state AS value FROM engagement_users WHERE user_id = ?", user_id)
+    }
+    fn comment(&self, comment_id: &str) -> Option<CommentRecord> {
+        self.one("SELECT record AS value FROM comments WHERE comment_id = ?", comment_id)
+    }
+}
+
 fn put_meta(sql: &SqlStorage, key: &str, value: &str) -> Result<()> {
     sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", Some(vec![text(key), text(value)]))?;
     Ok(())
@@ -200,6 +232,24 @@ fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
             }
             Write::DeleteTyping(sid) => {
                 sql.exec("DELETE FROM typing WHERE session_id = ?", Some(vec![text(sid.as_str())]))?;
+            }
+            Write::PutEngagementUser(uid, state) => {
+                sql.exec(
+                    "INSERT OR REPLACE INTO engagement_users (user_id, state) VALUES (?, ?)",
+                    Some(vec![text(uid.as_str()), text(to_json(state))]),
+                )?;
+            }
+            Write::PutComment(id, record) => {
+                sql.exec(
+                    "INSERT OR REPLACE INTO comments (comment_id, record) VALUES (?, ?)",
+                    Some(vec![text(id.as_str()), text(to_json(record))]),
+                )?;
+            }
+            Write::QueueNotification(n) => {
+                sql.exec(
+                    "INSERT OR IGNORE INTO outbox (event_id, notification) VALUES (?, ?)",
+                    Some(vec![text(n.event_id.as_str()), text(to_json(n))]),
+                )?;
             }
         }
     }

@@ -1,0 +1,144 @@
+//! `UserChannel`: one Durable Object per user holding that user's personal-channel sockets
+//! (hibernating). It receives notifications from post objects, delivers each event once to every
+//! open socket, and keeps the latest 100 for when the user has none open.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+use super::document_room::now_ms;
+use super::internal;
+use crate::http::{json_response, ApiError, ApiResult};
+use crate::protocol::{parse_frame, Code, Failure, Outgoing};
+use crate::room::Notification;
+
+/// Notifications kept for a user with no open socket.
+const MAX_PENDING: i64 = 100;
+/// Event ids remembered to refuse a second delivery.
+const SEEN_KEPT: i64 = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE);
+";
+
+#[derive(Serialize, Deserialize)]
+struct ChannelSession {
+    user_id: String,
+    session_id: String,
+}
+
+#[derive(Deserialize)]
+struct PendingRow {
+    payload: String,
+}
+
+#[durable_object]
+pub struct UserChannel {
+    state: State,
+    sql: SqlStorage,
+}
+
+fn send(ws: &WebSocket, m: &Outgoing) {
+    let _ = ws.send_with_str(m.to_frame(&uuid::Uuid::new_v4().simple().to_string(), now_ms()));
+}
+
+impl DurableObject for UserChannel {
+    fn new(state: State, _env: Env) -> Self {
+        if let Ok(pair) = worker::WebSocketRequestResponsePair::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#) {
+            state.set_websocket_auto_response(&pair);
+        }
+        let sql = state.storage().sql();
+        if let Err(e) = sql.exec(SCHEMA, None) {
+            worker::console_error!("channel schema: {e}");
+        }
+        UserChannel { state, sql }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let result: ApiResult = match req.url()?.path() {
+            "/connect" => self.open_socket(&req),
+            "/notify" => match req.json::<Notification>().await {
+                Ok(n) => self.notify(&n),
+                Err(e) => Err(ApiError::bad_request(e.to_string())),
+            },
+            _ => Err(ApiError::not_found("no such channel endpoint")),
+        };
+        result.or_else(ApiError::into_response)
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let WebSocketIncomingMessage::String(text) = message else {
+            send(&ws, &Outgoing::error(&Failure::bad("binary frames are not supported"), None, None));
+            return Ok(());
+        };
+        match parse_frame(&text) {
+            Err((f, id)) => send(&ws, &Outgoing::error(&f, id, None)),
+            Ok(frame) if frame.kind == "ping" => send(&ws, &Outgoing::reply("pong", frame.id, json!({}))),
+            Ok(frame) => {
+                let f = Failure::new(Code::UnknownType, format!("{:?} is not handled on the personal channel", frame.kind));
+                send(&ws, &Outgoing::error(&f, frame.id, None));
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
+        let _ = ws.close(Some(if code == 1005 || code == 1006 { 1000 } else { code as u16 }), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        Response::ok("")
+    }
+}
+
+impl UserChannel {
+    /// Opens a socket and hands it whatever was kept while the user had none open.
+    fn open_socket(&self, req: &Request) -> ApiResult {
+        let actor = internal::actor(req)?;
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server.serialize_attachment(ChannelSession { user_id: actor.user_id, session_id: uuid::Uuid::new_v4().to_string() })?;
+        let kept: Vec<PendingRow> = self.sql.exec("SELECT payload FROM pending ORDER BY seq", None)?.to_array()?;
+        for row in kept {
+            let payload = serde_json::from_str(&row.payload).unwrap_or_default();
+            send(&pair.server, &Outgoing::new("notification", payload));
+        }
+        self.sql.exec("DELETE FROM pending", None)?;
+        Ok(Response::from_websocket(pair.client)?)
+    }
+
+    /// One event from a post: delivered to every open socket, or kept; a repeat is ignored.
+    fn notify(&self, n: &Notification) -> ApiResult {
+        let id = SqlStorageValue::String(n.event_id.clone());
+        let fresh = self.sql.exec("INSERT OR IGNORE INTO seen (event_id) VALUES (?)", Some(vec![id]))?.rows_written() > 0;
+        if !fresh {
+            return Ok(json_response(200, &json!({"status": "duplicate"}))?);
+        }
+        self.sql.exec("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM seen) - ?", Some(vec![SEEN_KEPT.into()]))?;
+        let sockets = self.state.get_websockets();
+        let status = if sockets.is_empty() {
+            self.sql.exec(
+                "INSERT INTO pending (event_id, payload) VALUES (?, ?)",
+                Some(vec![n.event_id.clone().into(), n.payload.to_string().into()]),
+            )?;
+            self.sql.exec("DELETE FROM pending WHERE seq <= (SELECT MAX(seq) FROM pending) - ?", Some(vec![MAX_PENDING.into()]))?;
+            "kept"
+        } else {
+            let m = Outgoing::new("notification", n.payload.clone());
+            for ws in &sockets {
+                send(ws, &m);
+            }
+            "delivered"
+        };
+        Ok(json_response(200, &json!({"status": status}))?)
+    }
+}
