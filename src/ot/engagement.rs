@@ -185,10 +185,10 @@ pub fn apply(
         Action::Uncomment => {
             let id = m.comment_id.clone().unwrap_or_default();
             return match comment {
-                Some(c) if c.deleted => Ok(None),
                 Some(c) if c.user_id != user_id && !may_moderate => {
                     Err(Failure::new(Code::Forbidden, "only the author may remove a comment"))
                 }
+                Some(c) if c.deleted => Ok(None),
                 Some(c) => {
                     counts.comment_count = counts.comment_count.saturating_sub(1);
                     Ok(Some(Change::Comment(id, CommentRecord { deleted: true, ..c.clone() })))

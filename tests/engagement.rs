@@ -1,0 +1,131 @@
+//! Engagement rules: counts always equal a recount of per-user state, whatever the sequence.
+
+use std::collections::{HashMap, HashSet};
+
+use proptest::prelude::*;
+use serde_json::json;
+use sidechain_edge::ot::engagement::{Action, Modify};
+use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room, Stored, Write};
+
+const ACTIONS: [Action; 8] =
+    [Action::Like, Action::Unlike, Action::Repost, Action::Unrepost, Action::Save, Action::Unsave, Action::Comment, Action::Uncomment];
+
+fn actor(u: usize) -> Actor {
+    Actor { user_id: format!("u{u}"), name: format!("U{u}"), can_write: true, is_service: false }
+}
+
+fn modify(action: Action, comment: Option<String>) -> Modify {
+    let text = (action == Action::Comment).then(|| "nice".to_string());
+    Modify { action, emoji: None, comment_id: comment, text }
+}
+
+fn submit(room: &mut Room, u: usize, seq: u64, m: Modify) -> sidechain_edge::room::Submitted {
+    let req = OpRequest { document_id: None, client_id: format!("c{u}"), seq: Some(seq), version: None, timestamp: None, body: OpBody::Modify(m) };
+    room.submit(&actor(u), req, 1, &NoLookup).expect("valid modify")
+}
+
+#[derive(Default)]
+struct Model {
+    likes: HashSet<usize>,
+    reposts: HashSet<usize>,
+    saves: HashSet<usize>,
+    comments: HashMap<String, (usize, bool)>,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn counts_equal_a_recount(steps in proptest::collection::vec((0usize..6, 0usize..8, 0usize..4), 1..200)) {
+        let mut room = Room::new("post:p");
+        let mut model = Model::default();
+        let mut seqs = [0u64; 6];
+        let mut comment_ids: Vec<String> = Vec::new();
+        for (user, a, pick) in steps {
+            let action = ACTIONS[a];
+            let target = (action == Action::Uncomment).then(|| comment_ids.get(pick).cloned().unwrap_or_else(|| "missing".into()));
+            let owner_ok = target.as_ref().and_then(|id| model.comments.get(id)).map_or(true, |(author, _)| *author == user);
+            seqs[user] += 1;
+            let req = OpRequest { document_id: None, client_id: format!("c{user}"), seq: Some(seqs[user]), version: None, timestamp: None, body: OpBody::Modify(modify(action, target.clone())) };
+            let result = room.submit(&actor(user), req, 1, &NoLookup);
+            if !owner_ok {
+                prop_assert!(result.is_err(), "removing another user's comment must be refused");
+                seqs[user] -= 1;
+                continue;
+            }
+            let done = result.unwrap();
+            let changed = match action {
+                Action::Like => model.likes.insert(user),
+                Action::Unlike => model.likes.remove(&user),
+                Action::Repost => model.reposts.insert(user),
+                Action::Unrepost => model.reposts.remove(&user),
+                Action::Save => model.saves.insert(user),
+                Action::Unsave => model.saves.remove(&user),
+                Action::Comment => {
+                    let id = done.ack["ops"][0]["comment_id"].as_str().unwrap().to_string();
+                    model.comments.insert(id.clone(), (user, true));
+                    comment_ids.push(id);
+                    true
+                }
+                Action::Uncomment => match target.and_then(|id| model.comments.get_mut(&id)) {
+                    Some((_, alive)) if *alive => { *alive = false; true }
+                    _ => false,
+                },
+            };
+            prop_assert_eq!(done.ack["status"] == "accepted", changed);
+            let c = room.counts();
+            prop_assert_eq!(c.like_count as usize, model.likes.len());
+            prop_assert_eq!(c.repost_count as usize, model.reposts.len());
+            prop_assert_eq!(c.save_count as usize, model.saves.len());
+            prop_assert_eq!(c.comment_count as usize, model.comments.values().filter(|(_, alive)| *alive).count());
+        }
+    }
+}
+
+#[test]
+fn every_change_is_followed_by_an_update_to_everyone() {
+    let mut room = Room::new("post:p");
+    let done = submit(&mut room, 1, 1, modify(Action::Like, None));
+    assert_eq!(done.effects.to_sender[0].kind, "engagement_update");
+    assert_eq!(done.effects.to_sender[0].payload, json!({"post_id": "p", "like_count": 1, "comment_count": 0, "repost_count": 0, "save_count": 0, "version": 1}));
+    assert_eq!(done.effects.to_others.iter().map(|o| o.kind).collect::<Vec<_>>(), ["operation", "engagement_update"]);
+    let again = submit(&mut room, 1, 2, modify(Action::Like, None));
+    assert_eq!(again.ack["status"], "noop");
+    assert!(again.effects.to_others.is_empty());
+}
+
+#[test]
+fn the_owner_is_notified_of_others_not_of_themselves() {
+    let mut room = Room::new("post:p");
+    room.set_owner(Some("u0".into()));
+    let notes = |s: &sidechain_edge::room::Submitted| {
+        s.effects.writes.iter().filter_map(|w| if let Write::QueueNotification(n) = w { Some(n.clone()) } else { None }).collect::<Vec<_>>()
+    };
+    assert!(notes(&submit(&mut room, 0, 1, modify(Action::Like, None))).is_empty());
+    let n = notes(&submit(&mut room, 1, 1, modify(Action::Like, None)));
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].user_id, "u0");
+    assert_eq!(n[0].event_id, "post:p@2");
+    assert_eq!(n[0].payload["kind"], "post_liked");
+    assert_eq!(n[0].payload["actor"], json!({"id": "u1", "name": "U1"}));
+    assert_eq!(n[0].payload["counts"]["like_count"], 2);
+    assert!(notes(&submit(&mut room, 2, 1, modify(Action::Save, None))).is_empty(), "saves notify nobody");
+    assert_eq!(notes(&submit(&mut room, 2, 2, modify(Action::Comment, None)))[0].payload["kind"], "new_comment");
+    assert_eq!(notes(&submit(&mut room, 2, 3, modify(Action::Repost, None)))[0].payload["kind"], "post_reposted");
+}
+
+#[test]
+fn counters_survive_a_restore_from_their_snapshot() {
+    let mut room = Room::new("post:p");
+    let mut snapshot = None;
+    for u in 0..5 {
+        for w in submit(&mut room, u, 1, modify(Action::Like, None)).effects.writes {
+            if let Write::Snapshot { version, content } = w {
+                snapshot = Some((version, content));
+            }
+        }
+    }
+    let (version, content) = snapshot.unwrap();
+    let woke = Room::restore("post:p", Stored { snapshot_version: version, snapshot: content, ..Stored::default() }).unwrap();
+    assert_eq!((woke.version(), woke.counts().like_count), (5, 5));
+}
