@@ -52,6 +52,7 @@ token: .dev.vars
 bench: setup build
 	cargo bench --bench engine
 	node bench/ws-replay.mjs
+	node bench/engagement-fanout.mjs
 
 clean:
 	rm -rf build target .wrangler

@@ -102,7 +102,7 @@ export class Client {
   constructor(ws) {
     this.ws = ws;
     this.inbox = [];
-    this.received = 0;
+    this.arrivals = 0;
     this.waiters = [];
     this.closed = null;
     ws.on("message", (data) => {
@@ -114,7 +114,7 @@ export class Client {
         msg = { type: "__unparsed", raw };
       }
       msg.__raw = raw;
-      msg.__n = ++this.received;
+      msg.__n = ++this.arrivals;
       this.inbox.push(msg);
       this.wake();
     });
