@@ -198,6 +198,18 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// Keyed tables hold one JSON document per key.
+fn upsert<T: serde::Serialize>(sql: &SqlStorage, table: &str, key_col: &str, val_col: &str, key: &str, value: &T) -> Result<()> {
+    let query = format!("INSERT OR REPLACE INTO {table} ({key_col}, {val_col}) VALUES (?, ?)");
+    sql.exec(&query, Some(vec![text(key), text(to_json(value))]))?;
+    Ok(())
+}
+
+fn delete(sql: &SqlStorage, table: &str, key_col: &str, key: &str) -> Result<()> {
+    sql.exec(&format!("DELETE FROM {table} WHERE {key_col} = ?"), Some(vec![text(key)]))?;
+    Ok(())
+}
+
 fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
     for w in writes {
         match w {
@@ -205,52 +217,18 @@ fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
                 sql.exec("INSERT INTO ops (version, entry) VALUES (?, ?)", Some(vec![int(e.version), text(to_json(e))]))?;
                 put_meta(sql, "version", &e.version.to_string())?;
             }
-            Write::PutClient(id, rec) => {
-                sql.exec(
-                    "INSERT OR REPLACE INTO clients (client_id, record) VALUES (?, ?)",
-                    Some(vec![text(id.as_str()), text(to_json(rec))]),
-                )?;
-            }
             Write::Snapshot { version, content } => {
                 put_meta(sql, "snapshot_version", &version.to_string())?;
                 put_meta(sql, "snapshot", content)?;
             }
-            Write::PutAwareness(sid, entry) => {
-                sql.exec(
-                    "INSERT OR REPLACE INTO awareness (session_id, entry) VALUES (?, ?)",
-                    Some(vec![text(sid.as_str()), text(to_json(entry))]),
-                )?;
-            }
-            Write::DeleteAwareness(sid) => {
-                sql.exec("DELETE FROM awareness WHERE session_id = ?", Some(vec![text(sid.as_str())]))?;
-            }
-            Write::PutTyping(sid, entry) => {
-                sql.exec(
-                    "INSERT OR REPLACE INTO typing (session_id, entry) VALUES (?, ?)",
-                    Some(vec![text(sid.as_str()), text(to_json(entry))]),
-                )?;
-            }
-            Write::DeleteTyping(sid) => {
-                sql.exec("DELETE FROM typing WHERE session_id = ?", Some(vec![text(sid.as_str())]))?;
-            }
-            Write::PutEngagementUser(uid, state) => {
-                sql.exec(
-                    "INSERT OR REPLACE INTO engagement_users (user_id, state) VALUES (?, ?)",
-                    Some(vec![text(uid.as_str()), text(to_json(state))]),
-                )?;
-            }
-            Write::PutComment(id, record) => {
-                sql.exec(
-                    "INSERT OR REPLACE INTO comments (comment_id, record) VALUES (?, ?)",
-                    Some(vec![text(id.as_str()), text(to_json(record))]),
-                )?;
-            }
-            Write::QueueNotification(n) => {
-                sql.exec(
-                    "INSERT OR IGNORE INTO outbox (event_id, notification) VALUES (?, ?)",
-                    Some(vec![text(n.event_id.as_str()), text(to_json(n))]),
-                )?;
-            }
+            Write::PutClient(id, rec) => upsert(sql, "clients", "client_id", "record", id, rec)?,
+            Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id", "entry", sid, entry)?,
+            Write::DeleteAwareness(sid) => delete(sql, "awareness", "session_id", sid)?,
+            Write::PutTyping(sid, entry) => upsert(sql, "typing", "session_id", "entry", sid, entry)?,
+            Write::DeleteTyping(sid) => delete(sql, "typing", "session_id", sid)?,
+            Write::PutEngagementUser(uid, state) => upsert(sql, "engagement_users", "user_id", "state", uid, state)?,
+            Write::PutComment(id, record) => upsert(sql, "comments", "comment_id", "record", id, record)?,
+            Write::QueueNotification(n) => upsert(sql, "outbox", "event_id", "notification", &n.event_id, n)?,
         }
     }
     if writes.iter().any(|w| matches!(w, Write::AppendOp(_))) {
@@ -258,4 +236,3 @@ fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
     }
     Ok(())
 }
-
