@@ -58,7 +58,8 @@ async function replay(w, name) {
   return { name, ops: txns.length, opsPerSec: txns.length / secs, p50: pct(lat, 50), p99: pct(lat, 99), matches };
 }
 
-const w = await startWorker();
+// One op in flight, as fast as acks return: lift the per-socket budget for the measurement.
+const w = await startWorker({ bindings: { SOCKET_RATE_PER_SEC: "100000", SOCKET_BURST: "100000" } });
 console.log("| trace | ops | ops/s | p50 ack ms | p99 ack ms | final == endContent |");
 console.log("|---|---|---|---|---|---|");
 for (const name of ["sveltecomponent", "seph-blog1"]) {

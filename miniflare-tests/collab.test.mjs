@@ -263,4 +263,23 @@ describe("collaborative text", () => {
     a.close();
     c.close();
   });
+
+  it("a socket over 20 messages a second (burst 100) gets rate_limited, a flooding one is closed with 1008", async () => {
+    const doc = "channel:flood:description";
+    const c = await Client.open(w.url, doc, { tok: token("flood"), clientId: "f" });
+    await c.synced();
+    for (let i = 0; i < 130; i++) c.send({ type: "ping", id: `p${i}` });
+    const replies = [];
+    for (let i = 0; i < 130; i++) replies.push(await c.next((m) => m.type === "pong" || m.type === "error"));
+    const limited = replies.filter((m) => m.type === "error");
+    assert.ok(replies.filter((m) => m.type === "pong").length >= 100, "the burst of 100 passes");
+    assert.ok(limited.length >= 1, "beyond the burst, messages are refused");
+    for (const e of limited) {
+      assert.equal(e.payload.code, "rate_limited");
+      assert.ok(Number.isInteger(e.payload.retry_after_ms) && e.payload.retry_after_ms > 0);
+      assert.match(e.reply_to, /^p\d+$/);
+    }
+    for (let i = 0; i < 600; i++) c.send({ type: "ping", id: `q${i}` });
+    assert.equal(await c.waitClosed(), 1008);
+  });
 });

@@ -14,7 +14,9 @@ describe("durability", () => {
     let text = "";
     const acks = [];
 
-    const first = await startWorker({ persistDir: dir });
+    // Ops go out as fast as acks come back: raise the per-socket budget (tested in collab).
+    const fast = { SOCKET_RATE_PER_SEC: "10000", SOCKET_BURST: "10000" };
+    const first = await startWorker({ persistDir: dir, bindings: fast });
     const c = await Client.open(first.url, doc, { tok, clientId: "p" });
     await c.synced();
     // Enough ops to cross a snapshot (every 100 versions) so waking uses snapshot + tail.
@@ -29,7 +31,7 @@ describe("durability", () => {
     c.close();
     await first.mf.dispose();
 
-    const second = await startWorker({ persistDir: dir });
+    const second = await startWorker({ persistDir: dir, bindings: fast });
     const state = (await api(second.url, `/api/v1/documents/${doc}`, { tok })).json;
     assert.equal(state.version, 130);
     assert.equal(state.content, text);

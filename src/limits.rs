@@ -40,3 +40,9 @@ pub const ERROR_RETENTION_DAYS: u64 = 90;
 /// Rows one retention query deletes, and queries one run makes per table.
 pub const RETENTION_BATCH_ROWS: u32 = 1000;
 pub const RETENTION_MAX_BATCHES: u32 = 50;
+
+/// Canvas limits: strokes per canvas (§3.4), and sizes this server adds so that a canvas always
+/// fits its object's storage.
+pub const MAX_STROKES: usize = 10_000;
+pub const MAX_STROKE_BYTES: usize = 32 * 1024;
+pub const MAX_CANVAS_BYTES: usize = 16 * 1024 * 1024;

@@ -83,6 +83,72 @@ impl Window {
     }
 }
 
+/// Per-socket message budget (§3.4): 20 messages a second sustained, bursts of 100.
+pub const SOCKET_RATE_PER_SEC: f64 = 20.0;
+pub const SOCKET_BURST: f64 = 100.0;
+/// Messages refused within one flood window after which the socket is closed with 1008.
+pub const SOCKET_FLOOD_CLOSE_AFTER: u32 = 200;
+pub const SOCKET_FLOOD_WINDOW_MS: u64 = 10_000;
+
+/// What to do with one incoming socket message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    Accept,
+    /// Answer `rate_limited` with this `retry_after_ms`.
+    Refuse { retry_after_ms: u64 },
+    /// The socket kept flooding: close it (1008).
+    Close,
+}
+
+/// The sustained rate and burst of a socket budget.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SocketRate {
+    pub per_sec: f64,
+    pub burst: f64,
+}
+
+impl Default for SocketRate {
+    fn default() -> Self {
+        SocketRate { per_sec: SOCKET_RATE_PER_SEC, burst: SOCKET_BURST }
+    }
+}
+
+/// A token bucket for one socket.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SocketBudget {
+    rate: SocketRate,
+    tokens: f64,
+    at_ms: u64,
+    flood_window_start: u64,
+    refused_in_window: u32,
+}
+
+impl SocketBudget {
+    pub fn new(now_ms: u64, rate: SocketRate) -> Self {
+        SocketBudget { rate, tokens: rate.burst, at_ms: now_ms, flood_window_start: now_ms, refused_in_window: 0 }
+    }
+
+    pub fn admit(&mut self, now_ms: u64) -> Admit {
+        let elapsed = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * self.rate.per_sec).min(self.rate.burst);
+        self.at_ms = now_ms.max(self.at_ms);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admit::Accept;
+        }
+        if now_ms.saturating_sub(self.flood_window_start) > SOCKET_FLOOD_WINDOW_MS {
+            self.flood_window_start = now_ms;
+            self.refused_in_window = 0;
+        }
+        self.refused_in_window += 1;
+        if self.refused_in_window > SOCKET_FLOOD_CLOSE_AFTER {
+            return Admit::Close;
+        }
+        let missing = 1.0 - self.tokens;
+        Admit::Refuse { retry_after_ms: ((missing / self.rate.per_sec) * 1000.0).ceil().max(1.0) as u64 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +172,34 @@ mod tests {
         let mut w = Window::default();
         w.hit(0, 1, 60_000);
         assert_eq!(w.hit(59_999, 1, 60_000).reset_secs, 1);
+    }
+
+    #[test]
+    fn sockets_get_a_burst_of_100_then_20_a_second() {
+        let mut b = SocketBudget::new(0, SocketRate::default());
+        for _ in 0..100 {
+            assert_eq!(b.admit(0), Admit::Accept);
+        }
+        assert_eq!(b.admit(0), Admit::Refuse { retry_after_ms: 50 });
+        assert_eq!(b.admit(50), Admit::Accept, "one token back after 50 ms");
+        let accepted = (1..=1000).filter(|i| b.admit(50 + i * 10) == Admit::Accept).count();
+        assert_eq!(accepted, 200, "a flood at 100/s for 10 s gets 20/s through");
+    }
+
+    #[test]
+    fn a_socket_that_keeps_flooding_is_closed() {
+        let mut b = SocketBudget::new(0, SocketRate::default());
+        let outcomes: Vec<Admit> = (0..400).map(|_| b.admit(0)).collect();
+        assert_eq!(outcomes.iter().filter(|a| **a == Admit::Accept).count(), 100);
+        assert_eq!(outcomes[299], Admit::Refuse { retry_after_ms: 50 });
+        assert_eq!(outcomes[300], Admit::Close);
+    }
+
+    #[test]
+    fn trickling_tokens_do_not_save_a_flooder() {
+        let mut b = SocketBudget::new(0, SocketRate::default());
+        let closed = (0..2000u64).position(|i| b.admit(i) == Admit::Close);
+        assert!(closed.is_some(), "1,000 messages a second for 2 s is a flood");
     }
 
     #[test]

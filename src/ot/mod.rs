@@ -1,5 +1,6 @@
 //! Operational-transform engines, one per document kind, and parsing of their primitives.
 
+pub mod canvas;
 pub mod engagement;
 pub mod text;
 

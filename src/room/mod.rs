@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::limits;
+use crate::ot::canvas::{self, Canvas, Stroke};
 use crate::ot::engagement::{CommentRecord, Counts, UserState};
 use crate::ot::text::{TextOp, TextPrimitive};
 use crate::protocol::{DocKind, Outgoing};
@@ -138,6 +139,9 @@ pub enum Write {
     DeleteTyping(String),
     PutEngagementUser(String, UserState),
     PutComment(String, CommentRecord),
+    PutStroke(String, Stroke),
+    RemoveStroke(String),
+    ClearStrokes,
     /// A notification for the post's owner, kept until their channel has it.
     QueueNotification(Notification),
 }
@@ -170,6 +174,8 @@ pub struct Stored {
     /// Text content, or the counters as JSON for a post.
     pub snapshot: String,
     pub owner: Option<String>,
+    /// A canvas's strokes (its state lives in rows, current with every op).
+    pub strokes: Vec<(String, Stroke)>,
     /// The retained log tail, in version order; it covers every version after the snapshot.
     pub tail: Vec<LogEntry>,
     pub awareness: Vec<(String, AwarenessEntry)>,
@@ -181,6 +187,7 @@ pub struct Room {
     kind: DocKind,
     doc: Rope,
     counts: Counts,
+    canvas: Canvas,
     owner: Option<String>,
     version: u64,
     snapshot_version: u64,
@@ -214,6 +221,7 @@ impl Room {
             kind,
             doc: Rope::from_str(text),
             counts,
+            canvas: Canvas::from_strokes(stored.strokes),
             owner: stored.owner,
             version: stored.snapshot_version,
             snapshot_version: stored.snapshot_version,
@@ -234,13 +242,18 @@ impl Room {
                 _ => None,
             };
             if entry.version > room.version {
-                // Posts snapshot their counters on every op, so only text replays its tail.
-                let fits = op.as_ref().is_some_and(|op| op.base_len() <= room.doc.len_chars());
-                if entry.version != room.version + 1 || !fits {
+                // Posts and canvases keep their state current with every op; text replays its tail.
+                let fits = op.as_ref().is_none_or(|op| op.base_len() <= room.doc.len_chars());
+                if entry.version != room.version + 1 || !fits || kind == DocKind::Engagement {
                     return Err(format!("log is inconsistent at version {}", entry.version));
                 }
-                if let Some(op) = &op {
-                    op.apply(&mut room.doc);
+                match &op {
+                    Some(op) => op.apply(&mut room.doc),
+                    None => {
+                        for c in canvas::ops_from_json(&entry.ops) {
+                            room.canvas.replay(&c, entry.version, entry.timestamp, &entry.client_id);
+                        }
+                    }
                 }
                 room.version = entry.version;
             }
@@ -269,7 +282,8 @@ impl Room {
     pub fn state_field(&self) -> (&'static str, Value) {
         match self.kind {
             DocKind::Engagement => ("counts", json!(self.counts)),
-            _ => ("content", Value::String(self.content())),
+            DocKind::Canvas => ("strokes", self.canvas.to_json()),
+            DocKind::Text => ("content", Value::String(self.content())),
         }
     }
     pub fn version(&self) -> u64 {

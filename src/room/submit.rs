@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{ClientRecord, Effects, LogEntry, Lookup, Room, Write};
 use crate::limits;
+use crate::ot::canvas::{CanvasOp, StrokeChange, Writer};
 use crate::ot::engagement::Modify;
 use crate::ot::parse_text_primitives;
 use crate::ot::text::{transform, TextOp, TextPrimitive};
@@ -25,6 +26,7 @@ pub struct Actor {
 #[derive(Clone, Debug, PartialEq)]
 pub enum OpBody {
     Text(Vec<TextPrimitive>),
+    Canvas(Vec<CanvasOp>),
     Modify(Modify),
 }
 
@@ -78,7 +80,7 @@ impl OpRequest {
         let body = match kind {
             DocKind::Text => OpBody::Text(parse_text_primitives(op)?),
             DocKind::Engagement => OpBody::Modify(Modify::parse(op)?),
-            DocKind::Canvas => return Err(Failure::new(Code::InvalidOperation, "canvas documents are not served yet")),
+            DocKind::Canvas => OpBody::Canvas(CanvasOp::parse(op)?),
         };
         Ok(OpRequest { document_id, client_id, seq, version, timestamp, body })
     }
@@ -132,10 +134,11 @@ impl Room {
         }
         let original_position = match &req.body {
             OpBody::Text(prims) => prims.first().map(TextPrimitive::position),
-            OpBody::Modify(_) => None,
+            OpBody::Canvas(_) | OpBody::Modify(_) => None,
         };
         let step = match &req.body {
             OpBody::Text(prims) => self.text_step(&req.client_id, base, prims)?,
+            OpBody::Canvas(ops) => self.canvas_step(&req.client_id, base, ops, req.timestamp.unwrap_or(now))?,
             OpBody::Modify(m) => self.engagement_step(actor, m, &format!("{}:{seq}", req.client_id), lookup)?,
         };
         let (ops, transformed, extra_writes, to_all) = match step {
@@ -176,12 +179,14 @@ impl Room {
         effects.writes.extend(extra_writes);
         effects.to_others.push(Outgoing::new("operation", entry.broadcast_payload(&self.document_id)));
         effects.writes.extend(self.record_client(&req.client_id, seq, &ack).writes);
-        // Posts snapshot their small counters on every op; text every SNAPSHOT_EVERY_OPS versions.
+        // Posts snapshot their small counters on every op and canvases keep their strokes in rows,
+        // so both are current with every op; text snapshots every SNAPSHOT_EVERY_OPS versions.
         if self.kind != DocKind::Text || self.version - self.snapshot_version >= limits::SNAPSHOT_EVERY_OPS {
             self.snapshot_version = self.version;
             let snapshot = match self.kind {
                 DocKind::Text => self.content(),
-                _ => json!(self.counts).to_string(),
+                DocKind::Engagement => json!(self.counts).to_string(),
+                DocKind::Canvas => String::new(),
             };
             effects.writes.push(Write::Snapshot { version: self.version, content: snapshot });
         }
@@ -227,6 +232,25 @@ impl Room {
         }
         op.apply(&mut self.doc);
         Ok(Step::Applied { ops: json!(op.to_primitives()), transformed: !concurrent.is_empty(), writes: vec![], to_all: vec![] })
+    }
+
+    /// Applies canvas primitives with the per-stroke rules; nothing to transform.
+    fn canvas_step(&mut self, client_id: &str, base: u64, ops: &[CanvasOp], timestamp: u64) -> Result<Step, Failure> {
+        let writer = Writer { base_version: base, version: self.version + 1, timestamp, client_id };
+        let (applied, changes) = self.canvas.apply(ops, &writer)?;
+        if applied.is_empty() {
+            return Ok(Step::Noop("nothing to do: the strokes are gone, or a later concurrent update won"));
+        }
+        let writes = changes
+            .into_iter()
+            .map(|c| match c {
+                StrokeChange::Put(id, s) => Write::PutStroke(id, s),
+                StrokeChange::Remove(id) => Write::RemoveStroke(id),
+                StrokeChange::Clear => Write::ClearStrokes,
+            })
+            .collect();
+        let ops = Value::Array(applied.iter().map(CanvasOp::to_json).collect());
+        Ok(Step::Applied { ops, transformed: base < self.version, writes, to_all: vec![] })
     }
 
     fn client_record(&mut self, client_id: &str, lookup: &dyn Lookup) -> ClientRecord {

@@ -6,16 +6,13 @@ use worker::{Env, Method, Request, Response};
 use super::{authenticate, read_json};
 use crate::auth::{Access, Identity};
 use crate::http::{json_response, ApiError, ApiResult};
-use crate::protocol::{parse_client_id, valid_document_id, DocKind};
+use crate::protocol::{parse_client_id, valid_document_id};
 use crate::shell::internal::{call_document, Actor, Query};
 
 /// Checks the id and the caller's access; returns the actor to pass to the object.
 pub(super) fn admit(who: &Identity, document_id: &str, need: Access) -> Result<Actor, ApiError> {
     if !valid_document_id(document_id) {
         return Err(ApiError::bad_request("document id must match ^[A-Za-z0-9_.:@-]{1,256}$"));
-    }
-    if DocKind::of(document_id) == DocKind::Canvas {
-        return Err(ApiError::new(501, "not_implemented", "canvas documents are not served yet"));
     }
     match who.access(document_id) {
         None => Err(ApiError::forbidden(format!("no grant for {document_id}"))),

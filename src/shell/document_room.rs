@@ -11,6 +11,7 @@ use worker::{
 };
 
 use super::internal::{self, Actor};
+use super::socket_budget::Budgets;
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::limits;
 use crate::ot::text::diff;
@@ -30,6 +31,7 @@ pub struct DocumentRoom {
     pub(super) room: RefCell<Option<Room>>,
     /// The alarm time we know is set, so the hot path rarely asks storage.
     alarm_at: Cell<Option<u64>>,
+    budgets: Budgets,
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -46,7 +48,8 @@ impl DurableObject for DocumentRoom {
         if let Err(e) = store.ensure_schema() {
             worker::console_error!("schema: {e}");
         }
-        DocumentRoom { state, env, store, room: RefCell::new(None), alarm_at: Cell::new(None) }
+        let budgets = Budgets::from_env(&env);
+        DocumentRoom { state, env, store, room: RefCell::new(None), alarm_at: Cell::new(None), budgets }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -69,6 +72,9 @@ impl DurableObject for DocumentRoom {
                 return Ok(());
             }
         };
+        if !self.budgets.admit(&ws, &me.session_id, &text) {
+            return Ok(());
+        }
         let present = self.sessions();
         let fx = self.with_room(|room, store| Ok(room.on_frame(&me, &text, now_ms(), &sessions_of(&present), store)));
         match fx {
@@ -296,6 +302,7 @@ impl DocumentRoom {
 
     async fn drop_socket(&self, ws: &WebSocket) {
         let Some(me) = ws.deserialize_attachment::<Session>().ok().flatten() else { return };
+        self.budgets.forget(&me.session_id);
         let remaining: Vec<(WebSocket, Session)> =
             self.sessions().into_iter().filter(|(_, s)| s.session_id != me.session_id).collect();
         if let Ok(fx) = self.with_room(|room, _| Ok(room.disconnect(&me, &sessions_of(&remaining)))) {

@@ -4,6 +4,7 @@ pub mod document_room;
 pub mod internal;
 mod post_room;
 pub mod rate_limiter;
+mod socket_budget;
 pub mod user_channel;
 
 pub use post_room::cache_key;

@@ -11,6 +11,7 @@ use worker::{
 
 use super::document_room::now_ms;
 use super::internal;
+use super::socket_budget::Budgets;
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::protocol::{parse_frame, Code, Failure, Outgoing};
 use crate::room::Notification;
@@ -40,6 +41,7 @@ struct PendingRow {
 pub struct UserChannel {
     state: State,
     sql: SqlStorage,
+    budgets: Budgets,
 }
 
 fn send(ws: &WebSocket, m: &Outgoing) {
@@ -47,7 +49,7 @@ fn send(ws: &WebSocket, m: &Outgoing) {
 }
 
 impl DurableObject for UserChannel {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         if let Ok(pair) = worker::WebSocketRequestResponsePair::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#) {
             state.set_websocket_auto_response(&pair);
         }
@@ -55,7 +57,7 @@ impl DurableObject for UserChannel {
         if let Err(e) = sql.exec(SCHEMA, None) {
             worker::console_error!("channel schema: {e}");
         }
-        UserChannel { state, sql }
+        UserChannel { state, sql, budgets: Budgets::from_env(&env) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -75,6 +77,10 @@ impl DurableObject for UserChannel {
             send(&ws, &Outgoing::error(&Failure::bad("binary frames are not supported"), None, None));
             return Ok(());
         };
+        let session = ws.deserialize_attachment::<ChannelSession>().ok().flatten().map(|s| s.session_id).unwrap_or_default();
+        if !self.budgets.admit(&ws, &session, &text) {
+            return Ok(());
+        }
         match parse_frame(&text) {
             Err((f, id)) => send(&ws, &Outgoing::error(&f, id, None)),
             Ok(frame) if frame.kind == "ping" => send(&ws, &Outgoing::reply("pong", frame.id, json!({}))),

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS typing (session_id TEXT PRIMARY KEY, entry TEXT NOT N
 CREATE TABLE IF NOT EXISTS engagement_users (user_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS comments (comment_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (event_id TEXT PRIMARY KEY, notification TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS strokes (stroke_id TEXT PRIMARY KEY, stroke TEXT NOT NULL);
 ";
 
 #[derive(Deserialize)]
@@ -105,7 +106,9 @@ impl RoomStore {
         let awareness = keyed("awareness")?.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect::<Result<_>>()?;
         let typing = keyed("typing")?.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect::<Result<_>>()?;
         let owner = self.meta("owner_id")?;
-        Ok(Stored { snapshot_version, snapshot, owner, tail, awareness, typing })
+        let strokes: Vec<KeyedRow> = self.sql.exec("SELECT stroke_id AS key, stroke AS value FROM strokes", None)?.to_array()?;
+        let strokes = strokes.into_iter().map(|r| Ok((r.key, parse(&r.value)?))).collect::<Result<_>>()?;
+        Ok(Stored { snapshot_version, snapshot, owner, strokes, tail, awareness, typing })
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -229,6 +232,11 @@ fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
             Write::PutEngagementUser(uid, state) => upsert(sql, "engagement_users", "user_id", "state", uid, state)?,
             Write::PutComment(id, record) => upsert(sql, "comments", "comment_id", "record", id, record)?,
             Write::QueueNotification(n) => upsert(sql, "outbox", "event_id", "notification", &n.event_id, n)?,
+            Write::PutStroke(id, stroke) => upsert(sql, "strokes", "stroke_id", "stroke", id, stroke)?,
+            Write::RemoveStroke(id) => delete(sql, "strokes", "stroke_id", id)?,
+            Write::ClearStrokes => {
+                sql.exec("DELETE FROM strokes", None)?;
+            }
         }
     }
     if writes.iter().any(|w| matches!(w, Write::AppendOp(_))) {

@@ -1,0 +1,145 @@
+//! Canvas rules: concurrent creates stand, the later timestamp wins, delete beats update,
+//! clear_all clears what exists, limits refuse without changing anything.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use sidechain_edge::ot::canvas::{CanvasOp, Stroke};
+use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room, Stored, Submitted, Write};
+
+fn actor() -> Actor {
+    Actor { user_id: "artist".into(), name: "Artist".into(), can_write: true, is_service: false }
+}
+
+struct Canvas {
+    room: Room,
+    seqs: std::collections::HashMap<String, u64>,
+}
+
+impl Canvas {
+    fn new() -> Self {
+        Canvas { room: Room::new("canvas:c"), seqs: Default::default() }
+    }
+    fn send(&mut self, client: &str, version: u64, timestamp: u64, ops: Vec<CanvasOp>) -> Result<Submitted, String> {
+        let seq = self.seqs.entry(client.to_string()).or_default();
+        *seq += 1;
+        let req = OpRequest { document_id: None, client_id: client.into(), seq: Some(*seq), version: Some(version), timestamp: Some(timestamp), body: OpBody::Canvas(ops) };
+        self.room.submit(&actor(), req, 0, &NoLookup).map_err(|f| f.code.as_str().to_string())
+    }
+    fn strokes(&self) -> Value {
+        self.room.state_field().1
+    }
+}
+
+fn create(id: &str, data: Value) -> CanvasOp {
+    CanvasOp::Create { stroke_id: id.into(), data }
+}
+fn update(id: &str, data: Value) -> CanvasOp {
+    CanvasOp::Update { stroke_id: id.into(), data }
+}
+
+#[test]
+fn concurrent_creates_both_stand() {
+    let mut c = Canvas::new();
+    c.send("a", 0, 1, vec![create("s1", json!(1))]).unwrap();
+    let second = c.send("b", 0, 1, vec![create("s2", json!(2))]).unwrap();
+    assert_eq!(second.ack["status"], "transformed");
+    assert_eq!(c.strokes(), json!({"s1": 1, "s2": 2}));
+}
+
+proptest! {
+    /// Whatever order the server receives concurrent updates in, the latest (timestamp, client) wins.
+    #[test]
+    fn the_later_update_wins_in_any_arrival_order(updates in proptest::collection::vec((0u64..5, 0usize..3), 1..6), order in any::<u64>()) {
+        let mut c = Canvas::new();
+        c.send("setup", 0, 0, vec![create("s", json!("first"))]).unwrap();
+        let mut arrival: Vec<usize> = (0..updates.len()).collect();
+        let mut seed = order;
+        for i in (1..arrival.len()).rev() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            arrival.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        for &i in &arrival {
+            let (ts, client) = updates[i];
+            let client = ["a", "b", "c"][client];
+            c.send(&format!("{client}{i}"), 1, ts + 1, vec![update("s", json!(format!("{client}{i}@{ts}")))]).unwrap();
+        }
+        let winner = (0..updates.len()).max_by_key(|&i| (updates[i].0, format!("{}{i}", ["a", "b", "c"][updates[i].1]))).unwrap();
+        let (ts, client) = updates[winner];
+        prop_assert_eq!(c.strokes(), json!({"s": format!("{}{winner}@{ts}", ["a", "b", "c"][client])}));
+    }
+}
+
+#[test]
+fn a_sequential_update_wins_even_with_an_older_clock() {
+    let mut c = Canvas::new();
+    c.send("a", 0, 100, vec![create("s", json!(1))]).unwrap();
+    c.send("b", 1, 5, vec![update("s", json!(2))]).unwrap();
+    assert_eq!(c.strokes(), json!({"s": 2}), "b saw version 1, so its update is not concurrent");
+}
+
+#[test]
+fn delete_beats_update_in_either_order() {
+    for delete_first in [true, false] {
+        let mut c = Canvas::new();
+        c.send("a", 0, 1, vec![create("s", json!(1))]).unwrap();
+        let del = vec![CanvasOp::Delete { stroke_id: "s".into() }];
+        let upd = vec![update("s", json!(2))];
+        let (first, second) = if delete_first { (del, upd) } else { (upd, del) };
+        c.send("x", 1, 50, first).unwrap();
+        let last = c.send("y", 1, 60, second).unwrap();
+        assert_eq!(c.strokes(), json!({}));
+        if delete_first {
+            assert_eq!(last.ack["status"], "noop");
+        }
+    }
+}
+
+#[test]
+fn clear_all_removes_what_exists_and_ops_on_cleared_strokes_are_noops() {
+    let mut c = Canvas::new();
+    c.send("a", 0, 1, vec![create("s1", json!(1)), create("s2", json!(2))]).unwrap();
+    c.send("a", 1, 2, vec![CanvasOp::ClearAll]).unwrap();
+    assert_eq!(c.send("b", 1, 3, vec![update("s1", json!(9))]).unwrap().ack["status"], "noop");
+    assert_eq!(c.send("b", 1, 3, vec![CanvasOp::ClearAll]).unwrap().ack["status"], "noop");
+    c.send("b", 1, 4, vec![create("s3", json!(3))]).unwrap();
+    assert_eq!(c.strokes(), json!({"s3": 3}), "a create applied after the clear stands");
+}
+
+#[test]
+fn stroke_limit_refuses_without_changing_anything() {
+    let mut c = Canvas::new();
+    let batch = |from: usize| (from..from + 1000).map(|i| create(&format!("s{i}"), json!(i))).collect::<Vec<_>>();
+    for k in 0..10 {
+        let v = c.room.version();
+        c.send("a", v, 1, batch(k * 1000)).unwrap();
+    }
+    let v = c.room.version();
+    assert_eq!(c.send("a", v, 1, vec![create("one-too-many", json!(0))]).err().as_deref(), Some("too_large"));
+    assert_eq!(c.room.version(), v);
+    assert_eq!(c.strokes().as_object().unwrap().len(), 10_000);
+}
+
+#[test]
+fn a_restored_canvas_matches() {
+    let mut c = Canvas::new();
+    let mut rows: std::collections::BTreeMap<String, Stroke> = Default::default();
+    let mut absorb = |s: &Submitted| {
+        for w in &s.effects.writes {
+            match w {
+                Write::PutStroke(id, st) => {
+                    rows.insert(id.clone(), st.clone());
+                }
+                Write::RemoveStroke(id) => {
+                    rows.remove(id);
+                }
+                Write::ClearStrokes => rows.clear(),
+                _ => {}
+            }
+        }
+    };
+    absorb(&c.send("a", 0, 1, vec![create("s1", json!({"pts": [1, 2]})), create("s2", json!(2))]).unwrap());
+    absorb(&c.send("a", 1, 2, vec![CanvasOp::Delete { stroke_id: "s2".into() }]).unwrap());
+    absorb(&c.send("a", 2, 3, vec![update("s1", json!("moved"))]).unwrap());
+    let woke = Room::restore("canvas:c", Stored { snapshot_version: 3, strokes: rows.into_iter().collect(), ..Stored::default() }).unwrap();
+    assert_eq!(woke.state_field(), c.room.state_field());
+}
