@@ -69,23 +69,7 @@ impl CanvasOp {
 
     /// The flat one-primitive form, or `ops: [...]` applied in sequence as one operation.
     pub fn parse(op: &Map<String, Value>) -> Result<Vec<CanvasOp>, Failure> {
-        match op.get("ops") {
-            Some(Value::Array(items)) => {
-                if items.len() > limits::MAX_PRIMITIVES_PER_OP {
-                    return Err(Failure::new(Code::TooLarge, "too many primitives in one operation"));
-                }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| match item {
-                        Value::Object(m) => CanvasOp::parse_one(m).map_err(|f| Failure::new(f.code, format!("ops[{i}]: {}", f.message))),
-                        _ => Err(Failure::bad(format!("ops[{i}] must be an object"))),
-                    })
-                    .collect()
-            }
-            None | Some(Value::Null) => CanvasOp::parse_one(op).map(|p| vec![p]),
-            Some(_) => Err(Failure::bad("ops must be an array")),
-        }
+        super::parse_primitives(op, CanvasOp::parse_one)
     }
 }
 

@@ -10,12 +10,12 @@ use crate::limits;
 use crate::protocol::{opt_u64, Failure, Code};
 use text::TextPrimitive;
 
-/// Parses the primitives of a text operation: the flat one-primitive form, or `ops: [...]`.
-pub fn parse_text_primitives(op: &Map<String, Value>) -> Result<Vec<TextPrimitive>, Failure> {
+/// Reads an operation's primitives: the flat one-primitive form (the op object itself), or
+/// `ops: [...]` applied in sequence as one operation. An empty list is allowed: a client whose
+/// in-flight op rebased into nothing still resends it after a reconnect, and gets `noop`.
+pub fn parse_primitives<T>(op: &Map<String, Value>, parse_one: impl Fn(&Map<String, Value>) -> Result<T, Failure>) -> Result<Vec<T>, Failure> {
     match op.get("ops") {
         Some(Value::Array(items)) => {
-            // An empty list is allowed: a client whose in-flight op rebased into nothing still
-            // resends it after a reconnect, and the server answers `noop`, consuming the seq.
             if items.len() > limits::MAX_PRIMITIVES_PER_OP {
                 return Err(Failure::new(Code::TooLarge, "too many primitives in one operation"));
             }
@@ -23,14 +23,19 @@ pub fn parse_text_primitives(op: &Map<String, Value>) -> Result<Vec<TextPrimitiv
                 .iter()
                 .enumerate()
                 .map(|(i, item)| match item {
-                    Value::Object(m) => parse_text_primitive(m).map_err(|f| Failure::new(f.code, format!("ops[{i}]: {}", f.message))),
+                    Value::Object(m) => parse_one(m).map_err(|f| Failure::new(f.code, format!("ops[{i}]: {}", f.message))),
                     _ => Err(Failure::bad(format!("ops[{i}] must be an object"))),
                 })
                 .collect()
         }
-        Some(Value::Null) | None => parse_text_primitive(op).map(|p| vec![p]),
+        Some(Value::Null) | None => parse_one(op).map(|p| vec![p]),
         Some(_) => Err(Failure::bad("ops must be an array")),
     }
+}
+
+/// Parses the primitives of a text operation.
+pub fn parse_text_primitives(op: &Map<String, Value>) -> Result<Vec<TextPrimitive>, Failure> {
+    parse_primitives(op, parse_text_primitive)
 }
 
 fn parse_text_primitive(m: &Map<String, Value>) -> Result<TextPrimitive, Failure> {

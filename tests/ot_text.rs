@@ -1,0 +1,70 @@
+//! Examples of the text engine: sequential primitives, code points, splits, tie-breaks, errors.
+
+use ropey::Rope;
+use sidechain_edge::ot::text::{diff, transform, TextError, TextOp, TextPrimitive};
+
+
+fn ins(position: usize, content: &str) -> TextPrimitive {
+    TextPrimitive::Insert { position, content: content.into() }
+}
+fn del(position: usize, length: usize) -> TextPrimitive {
+    TextPrimitive::Delete { position, length }
+}
+fn run(text: &str, op: &TextOp) -> String {
+    let mut r = Rope::from_str(text);
+    op.apply(&mut r);
+    r.to_string()
+}
+
+#[test]
+fn sequential_primitives_compose() {
+    let op = TextOp::from_primitives(&[del(0, 5), ins(0, "bye")], 11).unwrap();
+    assert_eq!(run("hello world", &op), "bye world");
+    assert_eq!(op.to_primitives(), vec![del(0, 5), ins(0, "bye")]);
+}
+
+#[test]
+fn code_points_not_bytes() {
+    let op = TextOp::from_primitives(&[ins(6, "!")], 7).unwrap();
+    assert_eq!(run("héllo 👋", &op), "héllo !👋");
+    assert!(TextOp::from_primitives(&[ins(8, "x")], 7).is_err());
+}
+
+#[test]
+fn delete_split_by_concurrent_insert_keeps_the_insert() {
+    let a = TextOp::from_primitives(&[del(1, 4)], 6).unwrap();
+    let b = TextOp::from_primitives(&[ins(3, "XY")], 6).unwrap();
+    let a2 = transform(&a, &b, false);
+    assert_eq!(a2.to_primitives(), vec![del(1, 2), del(3, 2)]);
+    assert_eq!(run(&run("abcdef", &b), &a2), "aXYf");
+}
+
+#[test]
+fn tie_break_orders_concurrent_inserts() {
+    let a = TextOp::from_primitives(&[ins(1, "A")], 2).unwrap();
+    let b = TextOp::from_primitives(&[ins(1, "B")], 2).unwrap();
+    let left = run(&run("xy", &b), &transform(&a, &b, true));
+    let right = run(&run("xy", &a), &transform(&b, &a, false));
+    assert_eq!(left, "xABy");
+    assert_eq!(left, right);
+}
+
+#[test]
+fn diff_turns_old_into_new() {
+    for (a, b) in [("hello world", "hello brave world"), ("abc", ""), ("", "xyz"), ("same", "same"), ("héllo 👋", "hallo 👋!")] {
+        let op = TextOp::from_primitives(&diff(a, b), a.chars().count());
+        match op {
+            Ok(op) => assert_eq!(run(a, &op), b),
+            Err(TextError::Empty) => assert_eq!(a, b),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn errors_are_reported_not_panicked() {
+    assert_eq!(TextOp::from_primitives(&[], 0), Err(TextError::Empty));
+    assert_eq!(TextOp::from_primitives(&[ins(0, "")], 0), Err(TextError::EmptyInsert));
+    assert_eq!(TextOp::from_primitives(&[del(0, 0)], 3), Err(TextError::EmptyDelete));
+    assert!(TextOp::from_primitives(&[del(usize::MAX, 2)], 3).is_err());
+}
