@@ -22,6 +22,7 @@ export async function startWorker({ persistDir, bindings = {} } = {}) {
       DOCUMENT_ROOM: { className: "DocumentRoom", useSQLite: true },
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       USER_CHANNEL: { className: "UserChannel", useSQLite: true },
+      STATS: { className: "Stats", useSQLite: true },
     },
     d1Databases: ["DB"],
     kvNamespaces: ["ENGAGEMENT_CACHE"],

@@ -99,4 +99,26 @@ describe("REST", () => {
     assert.ok(m.last_activity > 0);
     c.close();
   });
+
+  it("service metrics count live sockets, rooms and per-minute rates", async () => {
+    const tok = token("m");
+    const a = await Client.open(w.url, "channel:live-a:description", { tok, clientId: "a" });
+    const b = await Client.open(w.url, "channel:live-b:description", { tok, clientId: "b" });
+    await a.synced();
+    await b.synced();
+    a.send(opFrame("channel:live-a:description", "a", 1, 0, { type: "insert", position: 0, content: "x" }));
+    await a.next("operation_ack");
+    assert.equal((await api(w.url, "/api/v1/websocket/metrics", { tok })).status, 403);
+    const m = (await api(w.url, "/api/v1/websocket/metrics", { tok: serviceToken() })).json;
+    assert.ok(m.connections >= 2 && m.active_documents >= 2, JSON.stringify(m));
+    assert.ok(Number.isInteger(m.operations_per_minute) && Number.isInteger(m.errors_per_minute));
+    a.close();
+    b.close();
+    const end = Date.now() + 10_000;
+    let after;
+    do {
+      after = (await api(w.url, "/api/v1/websocket/metrics", { tok: serviceToken() })).json;
+    } while (after.connections > m.connections - 2 && Date.now() < end && (await new Promise((r) => setTimeout(r, 50))) === undefined);
+    assert.equal(after.connections, m.connections - 2, "closed sockets are no longer counted");
+  });
 });

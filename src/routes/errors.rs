@@ -1,4 +1,4 @@
-//! Client error tracking (§4.4): batched reports and their statistics.
+//! Client error tracking (§4.4) and the service metrics (§4.6).
 
 use serde_json::json;
 use worker::{Env, Request};
@@ -26,4 +26,19 @@ pub async fn stats(req: &Request, env: &Env, who: &Identity) -> ApiResult {
     let scope = if who.is_service { None } else { Some(who.user_id.as_str()) };
     let body = error_logs::stats(&env.d1("DB")?, scope, hours, worker::Date::now().as_millis()).await?;
     Ok(json_response(200, &body)?)
+}
+
+/// `GET /api/v1/websocket/metrics` (service token): live sockets and rooms, and per-minute rates.
+pub async fn websocket_metrics(env: &Env, who: &Identity) -> ApiResult {
+    if !who.is_service {
+        return Err(ApiError::forbidden("metrics need a service token"));
+    }
+    let live = crate::shell::stats::totals(env).await?;
+    let (ops, errors) = crate::store::d1::rates_last_minute(&env.d1("DB")?, worker::Date::now().as_millis()).await?;
+    Ok(json_response(200, &json!({
+        "connections": live["connections"],
+        "active_documents": live["active_documents"],
+        "operations_per_minute": ops,
+        "errors_per_minute": errors,
+    }))?)
 }

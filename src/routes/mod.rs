@@ -93,6 +93,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
     let allowed: &[Method] = match rest {
         ["operations", "apply"] | ["errors", "batch"] => &[Post],
         ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
+        ["websocket", "metrics"] => &[Get],
         ["documents", _] => &[Get, Delete],
         ["channels", _, "description"] => &[Put],
         ["posts", _] => &[Put],
@@ -116,6 +117,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
+        (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
         (Put, ["posts", id]) => engagement::register(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => engagement::counts(env, &who, id).await,
         (_, ["posts", id, collection]) => engagement::act(req, env, &who, id, collection, None).await,

@@ -297,6 +297,7 @@ impl DocumentRoom {
         let present = self.sessions();
         let fx = self.with_room(|room, _| Ok(room.connect(&me, since, &sessions_of(&present))))?;
         self.commit(fx, Some((&server, &me)), &present).await;
+        self.report_connections(present.len()).await;
         Ok(Response::from_websocket(pair.client)?)
     }
 
@@ -308,6 +309,7 @@ impl DocumentRoom {
         if let Ok(fx) = self.with_room(|room, _| Ok(room.disconnect(&me, &sessions_of(&remaining)))) {
             self.commit(fx, None, &remaining).await;
         }
+        self.report_connections(remaining.len()).await;
     }
 
     /// The HTTP submit path: same engine, broadcast to every socket.
@@ -366,6 +368,7 @@ impl DocumentRoom {
         *self.room.borrow_mut() = None;
         self.store.ensure_schema()?;
         self.store.remember_document_id(document_id)?;
+        self.report_connections(0).await;
         d1::delete_history(&self.env.d1("DB")?, document_id).await?;
         self.forget_cached_counts(document_id).await;
         Ok(json_response(200, &json!({"document_id": document_id, "deleted": true}))?)
@@ -384,6 +387,14 @@ impl DocumentRoom {
             if batch.len() < limits::HISTORY_BATCH_OPS {
                 return Ok(());
             }
+        }
+    }
+}
+
+impl DocumentRoom {
+    async fn report_connections(&self, connections: usize) {
+        if let Ok(Some(id)) = self.store.meta("document_id") {
+            super::stats::report(&self.env, &id, connections, now_ms()).await;
         }
     }
 }

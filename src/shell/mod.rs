@@ -5,6 +5,7 @@ pub mod internal;
 mod post_room;
 pub mod rate_limiter;
 mod socket_budget;
+pub mod stats;
 pub mod user_channel;
 
 pub use post_room::cache_key;

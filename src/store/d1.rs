@@ -89,3 +89,22 @@ pub async fn delete_history(db: &D1Database, document_id: &str) -> Result<()> {
     db.prepare("DELETE FROM operations WHERE document_id = ?1").bind(&[document_id.into()])?.run().await?;
     Ok(())
 }
+
+#[derive(Deserialize)]
+struct Rate {
+    n: Option<f64>,
+}
+
+/// Operations accepted and client errors reported in the last minute (history reaches D1 about
+/// a second after the ack, so the operation rate trails by that much).
+pub async fn rates_last_minute(db: &D1Database, now_ms: u64) -> Result<(u64, u64)> {
+    let since = num(now_ms.saturating_sub(60_000));
+    let results = db
+        .batch(vec![
+            db.prepare("SELECT COUNT(*) AS n FROM operations WHERE server_timestamp > ?1").bind(&[since.clone()])?,
+            db.prepare("SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1").bind(&[since])?,
+        ])
+        .await?;
+    let n = |i: usize| -> Result<u64> { Ok(results[i].results::<Rate>()?.first().and_then(|r| r.n).unwrap_or(0.0) as u64) };
+    Ok((n(0)?, n(1)?))
+}
