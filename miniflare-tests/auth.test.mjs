@@ -1,16 +1,10 @@
 // The auth matrix of PROTOCOL §2, over HTTP and WebSocket upgrades.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { signToken } from "../scripts/token.mjs";
-import { api, Client, opFrame, SECRET, startWorker, token } from "./helpers.mjs";
+import { api, Client, opFrame, SECRET, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 const DOC = "channel:auth:description";
 const now = () => Math.floor(Date.now() / 1000);

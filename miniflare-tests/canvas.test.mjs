@@ -1,15 +1,9 @@
 // Canvas documents over real sockets against the built worker.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, opFrame, startWorker, token } from "./helpers.mjs";
+import { api, Client, opFrame, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 const DOC = "canvas:beat-sketch";
 const grant = { "canvas:*": "write" };

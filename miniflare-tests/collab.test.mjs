@@ -1,15 +1,9 @@
 // Collaborative editing over real WebSockets against the built worker.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, applyOps, Client, opFrame, startWorker, token } from "./helpers.mjs";
+import { api, applyOps, Client, opFrame, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 /** A client that mirrors the server: applies every op (its own acks included) in version order. */
 class Mirror {

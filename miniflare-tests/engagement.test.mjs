@@ -1,15 +1,9 @@
 // Live engagement: post counters, the KV cache, owner notifications on the personal channel.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, startWorker, token } from "./helpers.mjs";
+import { api, Client, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 const like = (post, user, body) => api(w.url, `/api/v1/posts/${post}/likes`, { method: "POST", tok: token(user), body });
 const modify = (seq, action, extra = {}) => ({ type: "operation", id: `e${seq}`, payload: { seq, type: "modify", action, ...extra } });

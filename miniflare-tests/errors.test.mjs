@@ -1,15 +1,9 @@
 // Client error tracking: batches, dedupe, validation, stats, and the retention cron.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, serviceToken, startWorker, token } from "./helpers.mjs";
+import { api, serviceToken, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 const report = (over = {}) => ({ source: "Audio", severity: "Error", message: "buffer underrun", timestamp: Date.now(), ...over });
 const post = (tok, errors) => api(w.url, "/api/v1/errors/batch", { method: "POST", tok, body: { errors } });

@@ -3,6 +3,7 @@
 import { readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
 import { signToken } from "../scripts/token.mjs";
@@ -42,6 +43,14 @@ export async function startWorker({ persistDir, bindings = {} } = {}) {
   }
   const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");
   return { mf, url, db, kv, dir };
+}
+
+/** Starts one worker for the calling test file and stops it afterwards; fields fill in on start. */
+export function useWorker(opts) {
+  const w = {};
+  before(async () => Object.assign(w, await startWorker(opts)));
+  after(async () => w.mf.dispose());
+  return w;
 }
 
 export function token(sub, docs = { "*": "write" }, extra = {}) {

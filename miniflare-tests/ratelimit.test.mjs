@@ -1,15 +1,9 @@
 // HTTP rate limits: exact per-user counting, integer Retry-After, headers on every API response.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, startWorker, token } from "./helpers.mjs";
+import { api, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 const report = { source: "UI", severity: "Info", message: "m", timestamp: Date.now() };
 

@@ -1,15 +1,9 @@
 // REST surface: health, documents, channels, deletion, routing errors.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, opFrame, serviceToken, startWorker, token } from "./helpers.mjs";
+import { api, Client, opFrame, serviceToken, token, useWorker } from "./helpers.mjs";
 
-let w;
-before(async () => {
-  w = await startWorker();
-});
-after(async () => {
-  await w.mf.dispose();
-});
+const w = useWorker();
 
 describe("REST", () => {
   it("health answers with a version and a request id", async () => {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error_reports;
 pub mod limits;
 pub mod ot;
+pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
 pub mod room;

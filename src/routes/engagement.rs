@@ -108,15 +108,36 @@ pub async fn channel(req: &Request, env: &Env) -> ApiResult {
     }
     let who = authenticate(req, env, true)?;
     let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: true, is_service: who.is_service };
+    channel_call(env, &who.user_id, &actor, Method::Get, "/connect", None, Some(req)).await
+}
+
+/// `PUT /api/v1/me/presence`: stored on the caller's channel, pushed to watchers and rooms.
+pub async fn set_presence(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    let body = read_json(req).await?;
+    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: true, is_service: who.is_service };
+    channel_call(env, &who.user_id, &actor, Method::Put, "/presence", Some(body.to_string()), None).await
+}
+
+/// `GET /api/v1/users/{id}/presence`.
+pub async fn get_presence(env: &Env, who: &Identity, user_id: &str) -> ApiResult {
+    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: false, is_service: who.is_service };
+    let path = format!("/presence?user_id={}", percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC));
+    channel_call(env, user_id, &actor, Method::Get, &path, None, None).await
+}
+
+/// A request to a user's channel object; `upgrade` carries a WebSocket upgrade's headers along.
+async fn channel_call(env: &Env, user_id: &str, actor: &Actor, method: Method, path: &str, body: Option<String>, upgrade: Option<&Request>) -> ApiResult {
     let headers = worker::Headers::new();
-    for (k, v) in req.headers().entries() {
-        headers.set(&k, &v)?;
+    if let Some(req) = upgrade {
+        for (k, v) in req.headers().entries() {
+            headers.set(&k, &v)?;
+        }
     }
-    headers.set(ACTOR_HEADER, &serde_json::to_string(&actor).unwrap_or_default())?;
+    headers.set(ACTOR_HEADER, &serde_json::to_string(actor).unwrap_or_default())?;
     let mut init = worker::RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let stub = env.durable_object("USER_CHANNEL")?.id_from_name(&who.user_id)?.get_stub()?;
-    let resp: Response = stub.fetch_with_request(Request::new_with_init("https://channel/connect", &init)?).await?;
+    init.with_method(method).with_headers(headers).with_body(body.map(Into::into));
+    let stub = env.durable_object("USER_CHANNEL")?.id_from_name(user_id)?.get_stub()?;
+    let resp: Response = stub.fetch_with_request(Request::new_with_init(&format!("https://channel{path}"), &init)?).await?;
     if resp.status_code() == 101 {
         Ok(resp)
     } else {

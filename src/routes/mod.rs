@@ -93,7 +93,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
     let allowed: &[Method] = match rest {
         ["operations", "apply"] | ["errors", "batch"] => &[Post],
         ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
-        ["websocket", "metrics"] => &[Get],
+        ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
+        ["me", "presence"] => &[Put],
         ["documents", _] => &[Get, Delete],
         ["channels", _, "description"] => &[Put],
         ["posts", _] => &[Put],
@@ -118,6 +119,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
         (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
+        (Put, ["me", "presence"]) => engagement::set_presence(req, env, &who).await,
+        (Get, ["users", id, "presence"]) => engagement::get_presence(env, &who, id).await,
         (Put, ["posts", id]) => engagement::register(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => engagement::counts(env, &who, id).await,
         (_, ["posts", id, collection]) => engagement::act(req, env, &who, id, collection, None).await,

@@ -155,6 +155,14 @@ impl DocumentRoom {
                 }))?)
             }
             (worker::Method::Get, "/counts") => self.counts().await,
+            (worker::Method::Post, "/presence") => {
+                let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let frame = frame_text(&Outgoing::new("presence", body["payload"].clone()));
+                for ws in self.state.get_websockets() {
+                    let _ = ws.send_with_str(&frame);
+                }
+                Ok(json_response(200, &json!({"ok": true}))?)
+            }
             (worker::Method::Put, "/owner") => {
                 let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
                 self.register_owner(&actor, &body)
@@ -298,6 +306,7 @@ impl DocumentRoom {
         let fx = self.with_room(|room, _| Ok(room.connect(&me, since, &sessions_of(&present))))?;
         self.commit(fx, Some((&server, &me)), &present).await;
         self.report_connections(present.len()).await;
+        self.report_user_in_room(&me.user_id, &present).await;
         Ok(Response::from_websocket(pair.client)?)
     }
 
@@ -310,6 +319,7 @@ impl DocumentRoom {
             self.commit(fx, None, &remaining).await;
         }
         self.report_connections(remaining.len()).await;
+        self.report_user_in_room(&me.user_id, &remaining).await;
     }
 
     /// The HTTP submit path: same engine, broadcast to every socket.
@@ -392,6 +402,26 @@ impl DocumentRoom {
 }
 
 impl DocumentRoom {
+    /// Tells the user's channel how many sockets they hold here, so presence reaches this room.
+    async fn report_user_in_room(&self, user_id: &str, present: &[(WebSocket, Session)]) {
+        let Ok(Some(document_id)) = self.store.meta("document_id") else { return };
+        let connections = present.iter().filter(|(_, s)| s.user_id == user_id).count();
+        let body = json!({"document_id": document_id, "connections": connections}).to_string();
+        let actor = Actor { user_id: user_id.to_string(), name: user_id.to_string(), can_write: false, is_service: false };
+        let sent = async {
+            let headers = worker::Headers::new();
+            headers.set(internal::ACTOR_HEADER, &serde_json::to_string(&actor).unwrap_or_default())?;
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_headers(headers).with_body(Some(body.into()));
+            let stub = self.env.durable_object("USER_CHANNEL")?.id_from_name(user_id)?.get_stub()?;
+            stub.fetch_with_request(Request::new_with_init("https://channel/rooms", &init)?).await
+        }
+        .await;
+        if let Err(e) = sent {
+            worker::console_error!("room presence report failed: {e}");
+        }
+    }
+
     async fn report_connections(&self, connections: usize) {
         if let Ok(Some(id)) = self.store.meta("document_id") {
             super::stats::report(&self.env, &id, connections, now_ms()).await;

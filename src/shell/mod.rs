@@ -3,6 +3,7 @@
 pub mod document_room;
 pub mod internal;
 mod post_room;
+mod presence_io;
 pub mod rate_limiter;
 mod socket_budget;
 pub mod stats;

@@ -24,12 +24,15 @@ const SEEN_KEPT: i64 = 10_000;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS watchers (user_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS rooms (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL);
 ";
 
 #[derive(Serialize, Deserialize)]
-struct ChannelSession {
-    user_id: String,
-    session_id: String,
+pub(super) struct ChannelSession {
+    pub(super) user_id: String,
+    pub(super) session_id: String,
 }
 
 #[derive(Deserialize)]
@@ -39,12 +42,13 @@ struct PendingRow {
 
 #[durable_object]
 pub struct UserChannel {
-    state: State,
-    sql: SqlStorage,
+    pub(super) state: State,
+    pub(super) env: Env,
+    pub(super) sql: SqlStorage,
     budgets: Budgets,
 }
 
-fn send(ws: &WebSocket, m: &Outgoing) {
+pub(super) fn send(ws: &WebSocket, m: &Outgoing) {
     let _ = ws.send_with_str(m.to_frame(&uuid::Uuid::new_v4().simple().to_string(), now_ms()));
 }
 
@@ -57,16 +61,23 @@ impl DurableObject for UserChannel {
         if let Err(e) = sql.exec(SCHEMA, None) {
             worker::console_error!("channel schema: {e}");
         }
-        UserChannel { state, sql, budgets: Budgets::from_env(&env) }
+        let budgets = Budgets::from_env(&env);
+        UserChannel { state, env, sql, budgets }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let result: ApiResult = match req.url()?.path() {
-            "/connect" => self.open_socket(&req),
-            "/notify" => match req.json::<Notification>().await {
+        let path = req.url()?.path().to_string();
+        let result: ApiResult = match (req.method(), path.as_str()) {
+            (_, "/connect") => self.open_socket(&req),
+            (_, "/notify") => match req.json::<Notification>().await {
                 Ok(n) => self.notify(&n),
                 Err(e) => Err(ApiError::bad_request(e.to_string())),
             },
+            (worker::Method::Get, "/presence") => self.presence(&req),
+            (worker::Method::Put, "/presence") => self.set_presence(&mut req).await,
+            (_, "/watch") => self.add_watcher(&mut req).await,
+            (_, "/push") => self.push(&mut req).await,
+            (_, "/rooms") => self.room_count(&mut req).await,
             _ => Err(ApiError::not_found("no such channel endpoint")),
         };
         result.or_else(ApiError::into_response)
@@ -84,6 +95,7 @@ impl DurableObject for UserChannel {
         match parse_frame(&text) {
             Err((f, id)) => send(&ws, &Outgoing::error(&f, id, None)),
             Ok(frame) if frame.kind == "ping" => send(&ws, &Outgoing::reply("pong", frame.id, json!({}))),
+            Ok(frame) if frame.kind == "watch_presence" => self.watch(&ws, frame).await,
             Ok(frame) => {
                 let f = Failure::new(Code::UnknownType, format!("{:?} is not handled on the personal channel", frame.kind));
                 send(&ws, &Outgoing::error(&f, frame.id, None));
@@ -94,10 +106,12 @@ impl DurableObject for UserChannel {
 
     async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
         let _ = ws.close(Some(if code == 1005 || code == 1006 { 1000 } else { code as u16 }), Some("closed"));
+        self.socket_gone(&ws).await;
         Ok(())
     }
 
-    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.socket_gone(&ws).await;
         Ok(())
     }
 
@@ -112,7 +126,9 @@ impl UserChannel {
         let actor = internal::actor(req)?;
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        pair.server.serialize_attachment(ChannelSession { user_id: actor.user_id, session_id: uuid::Uuid::new_v4().to_string() })?;
+        pair.server.serialize_attachment(ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string() })?;
+        self.remember_user(&actor.user_id)?;
+        self.touch()?;
         let kept: Vec<PendingRow> = self.sql.exec("SELECT payload FROM pending ORDER BY seq", None)?.to_array()?;
         for row in kept {
             let payload = serde_json::from_str(&row.payload).unwrap_or_default();
