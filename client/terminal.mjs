@@ -14,6 +14,7 @@ let text = "";
 let version = 0;
 let seq = 0;
 let inFlight = false;
+let ready = false; // lines typed before the initial state arrives wait in the queue
 const queue = [];
 
 const apply = (ops) => {
@@ -24,7 +25,7 @@ const apply = (ops) => {
 const show = (why) => console.log(`[v${version} ${why}] ${JSON.stringify(text)}`);
 // One op in flight; it is made against the latest version we know, the server transforms it.
 const pump = () => {
-  if (inFlight || !queue.length) return;
+  if (!ready || inFlight || !queue.length) return;
   inFlight = true;
   const line = queue.shift();
   ws.send(JSON.stringify({ type: "operation", id: `m${seq + 1}`, payload: { client_id: clientId, seq: ++seq, version, type: "insert", position: Array.from(text).length, content: line } }));
@@ -33,7 +34,13 @@ const pump = () => {
 ws.on("message", (raw) => {
   const m = JSON.parse(raw.toString());
   const p = m.payload ?? {};
-  if (m.type === "initial_state") ({ content: text, version } = p) && show("joined");
+  if (m.type === "initial_state") {
+    text = p.content;
+    version = p.version;
+    ready = true;
+    show("joined");
+    pump();
+  }
   else if (m.type === "operation" || m.type === "sync_operation") (apply(p.ops), (version = p.version), show(`${p.user_id} edited`));
   else if (m.type === "operation_ack") {
     if (p.status !== "noop" && p.status !== "duplicate") (apply(p.ops), (version = p.version));
