@@ -226,6 +226,10 @@ impl Room {
         if op.is_noop() {
             return Ok(Step::Noop("the operation was transformed into nothing by concurrent edits"));
         }
+        // Transforms preserve lengths; if that ever failed, refuse rather than let the rope panic.
+        if op.base_len() > self.doc.len_chars() {
+            return Err(Failure::new(Code::Internal, "transformed operation does not fit the document"));
+        }
         let new_bytes = self.doc.len_bytes() + op.inserted_bytes() - op.deleted_bytes(&self.doc);
         if new_bytes > limits::MAX_TEXT_BYTES {
             return Err(Failure::new(Code::TooLarge, "the document would exceed 1 MiB of text"));

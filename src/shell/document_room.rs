@@ -233,6 +233,8 @@ impl DocumentRoom {
         let typing = fx.writes.iter().any(|w| matches!(w, Write::PutTyping(..)));
         let notify = fx.writes.iter().any(|w| matches!(w, Write::QueueNotification(_)));
         let is_post = self.room.borrow().as_ref().is_some_and(|r| r.kind() == crate::protocol::DocKind::Engagement);
+        // No await between the write and the sends: the output gate holds these messages until
+        // the write is durable, and no other event can slip in and reorder versions.
         if let Err(e) = self.store.persist(fx.writes, now) {
             *self.room.borrow_mut() = None;
             if let Some((ws, _)) = sender {

@@ -105,6 +105,9 @@ pub async fn rates_last_minute(db: &D1Database, now_ms: u64) -> Result<(u64, u64
             db.prepare("SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1").bind(&[since])?,
         ])
         .await?;
-    let n = |i: usize| -> Result<u64> { Ok(results[i].results::<Rate>()?.first().and_then(|r| r.n).unwrap_or(0.0) as u64) };
+    let n = |i: usize| -> Result<u64> {
+        let Some(r) = results.get(i) else { return Ok(0) };
+        Ok(r.results::<Rate>()?.first().and_then(|r| r.n).unwrap_or(0.0) as u64)
+    };
     Ok((n(0)?, n(1)?))
 }

@@ -79,10 +79,11 @@ pub async fn stats(db: &D1Database, user_id: Option<&str>, hours: u64, now_ms: u
     ];
     let statements = queries.iter().map(|q| db.prepare(q).bind(&args)).collect::<Result<Vec<_>>>()?;
     let results = db.batch(statements).await?;
-    let mut groups = Vec::with_capacity(results.len());
+    let mut groups: Vec<Vec<Group>> = Vec::with_capacity(queries.len());
     for r in &results {
         groups.push(r.results::<Group>()?);
     }
+    groups.resize_with(queries.len(), Vec::new);
     let to_map = |rows: &[Group]| -> Map<String, Value> { rows.iter().map(|g| (g.key.clone(), json!(g.n as u64))).collect() };
     Ok(json!({
         "hours": hours,
