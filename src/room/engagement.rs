@@ -71,6 +71,7 @@ impl Room {
         }
         Ok(Step::Applied {
             ops: Value::Array(vec![op]),
+            traversal: None,
             transformed: false,
             writes,
             to_all: vec![Outgoing::new("engagement_update", counts_json)],

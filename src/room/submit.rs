@@ -99,6 +99,8 @@ pub(super) enum Step {
     Noop(&'static str),
     Applied {
         ops: Value,
+        /// The text traversal as applied, cached in the log for later transforms.
+        traversal: Option<TextOp>,
         transformed: bool,
         /// Extra writes (per-user state, notifications) and messages to everyone.
         writes: Vec<Write>,
@@ -141,14 +143,14 @@ impl Room {
             OpBody::Canvas(ops) => self.canvas_step(&req.client_id, base, ops, req.timestamp.unwrap_or(now))?,
             OpBody::Modify(m) => self.engagement_step(actor, m, &format!("{}:{seq}", req.client_id), lookup)?,
         };
-        let (ops, transformed, extra_writes, to_all) = match step {
+        let (ops, traversal, transformed, extra_writes, to_all) = match step {
             Step::Noop(reason) => {
                 let mut ack = self.ack_payload(&req.client_id, seq, self.version, now, "noop", json!([]), original_position, None, base < self.version);
                 ack["reason"] = json!(reason);
                 let effects = self.record_client(&req.client_id, seq, &ack);
                 return Ok(Submitted { ack, effects });
             }
-            Step::Applied { ops, transformed, writes, to_all } => (ops, transformed, writes, to_all),
+            Step::Applied { ops, traversal, transformed, writes, to_all } => (ops, traversal, transformed, writes, to_all),
         };
 
         self.version += 1;
@@ -190,11 +192,7 @@ impl Room {
             };
             effects.writes.push(Write::Snapshot { version: self.version, content: snapshot });
         }
-        let cached = match &entry.ops {
-            ops if self.kind == DocKind::Text => serde_json::from_value::<Vec<TextPrimitive>>(ops.clone()).ok().map(|p| TextOp::from_applied(&p)),
-            _ => None,
-        };
-        self.log.push_back((entry, cached));
+        self.log.push_back((entry, traversal));
         self.trim_log();
         effects.to_sender.extend(to_all.iter().cloned());
         effects.to_others.extend(to_all);
@@ -235,7 +233,8 @@ impl Room {
             return Err(Failure::new(Code::TooLarge, "the document would exceed 1 MiB of text"));
         }
         op.apply(&mut self.doc);
-        Ok(Step::Applied { ops: json!(op.to_primitives()), transformed: !concurrent.is_empty(), writes: vec![], to_all: vec![] })
+        let ops = json!(op.to_primitives());
+        Ok(Step::Applied { ops, traversal: Some(op), transformed: !concurrent.is_empty(), writes: vec![], to_all: vec![] })
     }
 
     /// Applies canvas primitives with the per-stroke rules; nothing to transform.
@@ -254,7 +253,7 @@ impl Room {
             })
             .collect();
         let ops = Value::Array(applied.iter().map(CanvasOp::to_json).collect());
-        Ok(Step::Applied { ops, transformed: base < self.version, writes, to_all: vec![] })
+        Ok(Step::Applied { ops, traversal: None, transformed: base < self.version, writes, to_all: vec![] })
     }
 
     fn client_record(&mut self, client_id: &str, lookup: &dyn Lookup) -> ClientRecord {
