@@ -46,6 +46,7 @@ test-miniflare:
 	node --test --test-concurrency=1 miniflare-tests/
 
 # A development token: make token USER=alice [DOCS='{"channel:abc:*":"write"}'] [SERVICE=1]
+# (without USER= on the command line the shell's $USER is used; USER_ID= overrides both)
 token: .dev.vars
 	@node scripts/token.mjs $(or $(USER_ID),$(USER),alice) $(if $(DOCS),'$(DOCS)') $(if $(SERVICE),--service)
 
