@@ -155,4 +155,15 @@ describe("engagement", () => {
     assert.equal((await api(w.url, "/api/v1/posts/bad%20id/likes", { method: "POST", tok })).status, 400);
     assert.equal((await api(w.url, "/api/v1/posts/p/likes", { method: "POST" })).status, 401);
   });
+
+  it("posts need no grant: a token without docs may watch and act", async () => {
+    const plain = token("plain", {});
+    const s = await Client.open(w.url, "post:open", { tok: plain, clientId: "plain-1" });
+    assert.equal((await s.next("initial_state")).payload.role, "write");
+    const r = await api(w.url, "/api/v1/posts/open/saves", { method: "POST", tok: plain });
+    assert.deepEqual([r.status, r.json.save_count], [200, 1]);
+    assert.equal((await s.next("engagement_update")).payload.save_count, 1);
+    assert.equal((await api(w.url, "/api/v1/documents/channel:x:description", { tok: plain })).status, 403, "text still needs a grant");
+    s.close();
+  });
 });
