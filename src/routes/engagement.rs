@@ -9,7 +9,7 @@ use super::{authenticate, read_json};
 use crate::auth::{Access, Identity};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::shell::cache_key;
-use crate::shell::internal::{call_document, Actor, ACTOR_HEADER};
+use crate::shell::internal::{actor_headers, call_document, call_object, Actor};
 
 fn post_document(post_id: &str) -> String {
     format!("post:{post_id}")
@@ -127,17 +127,8 @@ pub async fn get_presence(env: &Env, who: &Identity, user_id: &str) -> ApiResult
 
 /// A request to a user's channel object; `upgrade` carries a WebSocket upgrade's headers along.
 async fn channel_call(env: &Env, user_id: &str, actor: &Actor, method: Method, path: &str, body: Option<String>, upgrade: Option<&Request>) -> ApiResult {
-    let headers = worker::Headers::new();
-    if let Some(req) = upgrade {
-        for (k, v) in req.headers().entries() {
-            headers.set(&k, &v)?;
-        }
-    }
-    headers.set(ACTOR_HEADER, &serde_json::to_string(actor).unwrap_or_default())?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(method).with_headers(headers).with_body(body.map(Into::into));
-    let stub = env.durable_object("USER_CHANNEL")?.id_from_name(user_id)?.get_stub()?;
-    let resp: Response = stub.fetch_with_request(Request::new_with_init(&format!("https://channel{path}"), &init)?).await?;
+    let headers = actor_headers(actor, upgrade)?;
+    let resp: Response = call_object(env, "USER_CHANNEL", user_id, method, path, body, headers).await?;
     if resp.status_code() == 101 {
         Ok(resp)
     } else {

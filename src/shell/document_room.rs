@@ -410,15 +410,10 @@ impl DocumentRoom {
         let connections = present.iter().filter(|(_, s)| s.user_id == user_id).count();
         let body = json!({"document_id": document_id, "connections": connections}).to_string();
         let actor = Actor { user_id: user_id.to_string(), name: user_id.to_string(), can_write: false, is_service: false };
-        let sent = async {
-            let headers = worker::Headers::new();
-            headers.set(internal::ACTOR_HEADER, &serde_json::to_string(&actor).unwrap_or_default())?;
-            let mut init = worker::RequestInit::new();
-            init.with_method(worker::Method::Post).with_headers(headers).with_body(Some(body.into()));
-            let stub = self.env.durable_object("USER_CHANNEL")?.id_from_name(user_id)?.get_stub()?;
-            stub.fetch_with_request(Request::new_with_init("https://channel/rooms", &init)?).await
-        }
-        .await;
+        let sent = match internal::actor_headers(&actor, None) {
+            Ok(headers) => internal::call_object(&self.env, "USER_CHANNEL", user_id, worker::Method::Post, "/rooms", Some(body), headers).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = sent {
             worker::console_error!("room presence report failed: {e}");
         }

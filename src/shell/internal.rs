@@ -48,6 +48,37 @@ impl Query {
     }
 }
 
+/// Headers carrying `actor`, plus those of `upgrade` when forwarding a WebSocket upgrade.
+pub fn actor_headers(actor: &Actor, upgrade: Option<&Request>) -> worker::Result<Headers> {
+    let headers = Headers::new();
+    if let Some(req) = upgrade {
+        for (k, v) in req.headers().entries() {
+            headers.set(&k, &v)?;
+        }
+    }
+    headers.set(ACTOR_HEADER, &serde_json::to_string(actor).unwrap_or_default())?;
+    Ok(headers)
+}
+
+/// Sends a request to the object called `name` in the namespace bound as `binding`.
+pub async fn call_object(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+    headers: Headers,
+) -> worker::Result<Response> {
+    if body.is_some() {
+        headers.set("content-type", "application/json")?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers).with_body(body.map(Into::into));
+    let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
+    stub.fetch_with_request(Request::new_with_init(&format!("https://object{path}"), &init)?).await
+}
+
 /// Sends a request to the document object of `document_id`.
 pub async fn call_document(
     env: &Env,
@@ -58,24 +89,7 @@ pub async fn call_document(
     body: Option<String>,
     upgrade: Option<&Request>,
 ) -> Result<Response, ApiError> {
-    let headers = match upgrade {
-        Some(req) => {
-            let h = Headers::new();
-            for (k, v) in req.headers().entries() {
-                h.set(&k, &v)?;
-            }
-            h
-        }
-        None => Headers::new(),
-    };
+    let headers = actor_headers(actor, upgrade)?;
     headers.set(DOCUMENT_HEADER, document_id)?;
-    headers.set(ACTOR_HEADER, &serde_json::to_string(actor).unwrap_or_default())?;
-    if body.is_some() {
-        headers.set("content-type", "application/json")?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers).with_body(body.map(Into::into));
-    let req = Request::new_with_init(&format!("https://document{path_and_query}"), &init)?;
-    let stub = env.durable_object("DOCUMENT_ROOM")?.id_from_name(document_id)?.get_stub()?;
-    Ok(stub.fetch_with_request(req).await?)
+    Ok(call_object(env, "DOCUMENT_ROOM", document_id, method, path_and_query, body, headers).await?)
 }

@@ -3,10 +3,10 @@
 //! durable outbox to the owner's personal channel.
 
 use serde_json::{json, Value};
-use worker::{Method, Request, RequestInit};
+use worker::{Headers, Method};
 
 use super::document_room::{now_ms, DocumentRoom};
-use super::internal::Actor;
+use super::internal::{call_object, Actor};
 use crate::http::{json_response, ApiError, ApiResult};
 
 /// KV allows one write per second per key.
@@ -101,17 +101,11 @@ impl DocumentRoom {
     /// reaches the owner once.
     pub(super) async fn deliver_outbox(&self) {
         let Ok(pending) = self.store.outbox() else { return };
-        let Ok(namespace) = self.env.durable_object("USER_CHANNEL") else { return };
         for n in pending {
             let body = serde_json::to_string(&n).unwrap_or_default();
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(body.into()));
-            let sent = async {
-                let stub = namespace.id_from_name(&n.user_id)?.get_stub()?;
-                let resp = stub.fetch_with_request(Request::new_with_init("https://channel/notify", &init)?).await?;
-                Ok::<bool, worker::Error>(resp.status_code() == 200)
-            }
-            .await;
+            let sent = call_object(&self.env, "USER_CHANNEL", &n.user_id, Method::Post, "/notify", Some(body), Headers::new())
+                .await
+                .map(|resp| resp.status_code() == 200);
             match sent {
                 Ok(true) => {
                     let _ = self.store.outbox_done(&n.event_id);

@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Method, Request, RequestInit, SqlStorageValue, WebSocket};
+use worker::{Headers, Method, Request, SqlStorageValue, WebSocket};
 
 use super::document_room::now_ms;
-use super::internal::{self, call_document, Actor};
+use super::internal::{self, call_document, call_object, Actor};
 use super::user_channel::{send, ChannelSession, UserChannel};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::presence::{parse_watch, Presence};
@@ -79,13 +79,9 @@ impl UserChannel {
         let body = json!({ "payload": shown }).to_string();
         let watchers: Vec<Row> = self.sql.exec("SELECT user_id AS value FROM watchers", None).and_then(|c| c.to_array()).unwrap_or_default();
         for w in watchers {
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(body.clone().into()));
-            let status = async {
-                let stub = self.env.durable_object("USER_CHANNEL")?.id_from_name(&w.value)?.get_stub()?;
-                Ok::<u16, worker::Error>(stub.fetch_with_request(Request::new_with_init("https://channel/push", &init)?).await?.status_code())
-            }
-            .await;
+            let status = call_object(&self.env, "USER_CHANNEL", &w.value, Method::Post, "/push", Some(body.clone()), Headers::new())
+                .await
+                .map(|r| r.status_code());
             // A watcher with no socket open has stopped watching.
             if status.is_ok_and(|s| s == 410) {
                 let _ = self.sql.exec("DELETE FROM watchers WHERE user_id = ?", Some(vec![w.value.into()]));
@@ -153,13 +149,10 @@ impl UserChannel {
         let Some(me) = ws.deserialize_attachment::<ChannelSession>().ok().flatten() else { return };
         for id in ids {
             let body = json!({"watcher": me.user_id, "user_id": id}).to_string();
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(body.into()));
-            let shown = async {
-                let stub = self.env.durable_object("USER_CHANNEL")?.id_from_name(&id)?.get_stub()?;
-                stub.fetch_with_request(Request::new_with_init("https://channel/watch", &init)?).await?.json::<Value>().await
-            }
-            .await;
+            let shown = match call_object(&self.env, "USER_CHANNEL", &id, Method::Post, "/watch", Some(body), Headers::new()).await {
+                Ok(mut resp) => resp.json::<Value>().await,
+                Err(e) => Err(e),
+            };
             if let Ok(shown) = shown {
                 send(ws, &Outgoing::reply("presence", frame.id.clone(), shown));
             }

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Headers, Method, Request, Response, Result, SqlStorage, State};
+
+use super::internal::call_object;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS live (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL, at INTEGER NOT NULL);";
 
@@ -64,13 +66,7 @@ impl DurableObject for Stats {
 /// never fail a connect or a close.
 pub async fn report(env: &Env, document_id: &str, connections: usize, at_ms: u64) {
     let body = json!({"document_id": document_id, "connections": connections, "at": at_ms}).to_string();
-    let sent = async {
-        let stub = env.durable_object("STATS")?.id_from_name("global")?.get_stub()?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        stub.fetch_with_request(Request::new_with_init("https://stats/report", &init)?).await
-    }
-    .await;
+    let sent = call_object(env, "STATS", "global", Method::Post, "/report", Some(body), Headers::new()).await;
     if let Err(e) = sent {
         worker::console_error!("stats report failed: {e}");
     }
