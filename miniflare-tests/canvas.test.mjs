@@ -13,8 +13,7 @@ describe("canvas", () => {
     const a = await Client.open(w.url, DOC, { tok: token("ana", grant), clientId: "ana" });
     const init = await a.next("initial_state");
     assert.deepEqual([init.payload.kind, init.payload.strokes], ["canvas", {}]);
-    const b = await Client.open(w.url, DOC, { tok: token("ben", grant), clientId: "ben" });
-    await b.synced();
+    const b = await Client.join(w.url, DOC, { tok: token("ben", grant), clientId: "ben" });
 
     a.send(opFrame(DOC, "ana", 1, 0, { type: "stroke_create", stroke_id: "s1", data: { pts: [0, 0, 5, 5], color: "#f0f" } }));
     assert.equal((await a.next("operation_ack")).payload.status, "accepted");
@@ -33,8 +32,7 @@ describe("canvas", () => {
     a.send(opFrame(DOC, "ana", 3, 2, { type: "stroke_update", stroke_id: "s1", data: { color: "zombie" } }));
     assert.equal((await a.next("operation_ack")).payload.status, "noop", "delete beats update");
 
-    a.send(opFrame(DOC, "ana", 4, 3, { ops: [{ type: "stroke_create", stroke_id: "s2", data: 2 }, { type: "stroke_create", stroke_id: "s3", data: 3 }] }));
-    await a.next("operation_ack");
+    await a.submit(opFrame(DOC, "ana", 4, 3, { ops: [{ type: "stroke_create", stroke_id: "s2", data: 2 }, { type: "stroke_create", stroke_id: "s3", data: 3 }] }));
     b.send({ type: "operation", id: "b3", payload: { client_id: "ben", seq: 3, version: 4, type: "clear_all" } });
     await b.next("operation_ack");
     doc = (await api(w.url, `/api/v1/documents/${DOC}`, { tok: token("ana", grant) })).json;

@@ -83,13 +83,11 @@ describe("collaborative text", () => {
   it("a resend after reconnect with since is acked as duplicate, never applied twice", async () => {
     const doc = "channel:resend:description";
     const tok = token("bob");
-    const a = await Client.open(w.url, doc, { tok, clientId: "dev-1" });
-    await a.synced();
+    const a = await Client.join(w.url, doc, { tok, clientId: "dev-1" });
     a.send(opFrame(doc, "dev-1", 1, 0, { type: "insert", position: 0, content: "hello" }));
     assert.equal((await a.next("operation_ack")).payload.version, 1);
     // The second op is applied but its ack is "lost": the socket drops before we read it.
-    a.send(opFrame(doc, "dev-1", 2, 1, { type: "insert", position: 5, content: " world" }));
-    await a.next("operation_ack");
+    await a.submit(opFrame(doc, "dev-1", 2, 1, { type: "insert", position: 5, content: " world" }));
     a.close();
 
     const b = await Client.open(w.url, doc, { tok, clientId: "dev-1", since: 1 });
@@ -110,21 +108,16 @@ describe("collaborative text", () => {
   it("an operation from a stale version is transformed; deleting deleted text is a noop", async () => {
     const doc = "channel:stale:description";
     const tok = token("carol");
-    const a = await Client.open(w.url, doc, { tok, clientId: "a" });
-    await a.synced();
-    a.send(opFrame(doc, "a", 1, 0, { type: "insert", position: 0, content: "abcdef" }));
-    await a.next("operation_ack");
-    a.send(opFrame(doc, "a", 2, 1, { type: "delete", position: 1, length: 4 }));
-    await a.next("operation_ack");
+    const a = await Client.join(w.url, doc, { tok, clientId: "a" });
+    await a.submit(opFrame(doc, "a", 1, 0, { type: "insert", position: 0, content: "abcdef" }));
+    await a.submit(opFrame(doc, "a", 2, 1, { type: "delete", position: 1, length: 4 }));
     // Made against version 1: insert inside the range a deleted, and a delete of the same range.
-    a.send(opFrame(doc, "a", 3, 1, { type: "insert", position: 3, content: "XY" }));
-    const ins = (await a.next("operation_ack")).payload;
+    const ins = (await a.submit(opFrame(doc, "a", 3, 1, { type: "insert", position: 3, content: "XY" }))).payload;
     assert.equal(ins.status, "transformed");
     assert.deepEqual(ins.ops, [{ type: "insert", position: 1, content: "XY" }]);
     assert.equal(ins.original_position, 3);
     assert.equal(ins.transformed_position, 1);
-    a.send(opFrame(doc, "a", 4, 1, { type: "delete", position: 1, length: 4 }));
-    const noop = (await a.next("operation_ack")).payload;
+    const noop = (await a.submit(opFrame(doc, "a", 4, 1, { type: "delete", position: 1, length: 4 }))).payload;
     assert.equal(noop.status, "noop");
     assert.equal(noop.version, 3);
     assert.equal((await api(w.url, `/api/v1/documents/${doc}`, { tok })).json.content, "aXYf");
@@ -134,8 +127,7 @@ describe("collaborative text", () => {
   it("REST apply is broadcast to sockets and goes through the same engine", async () => {
     const doc = "channel:rest:description";
     const tok = token("dave");
-    const s = await Client.open(w.url, doc, { tok, clientId: "watcher" });
-    await s.synced();
+    const s = await Client.join(w.url, doc, { tok, clientId: "watcher" });
     const r = await api(w.url, "/api/v1/operations/apply", {
       method: "POST",
       tok,
@@ -169,8 +161,7 @@ describe("collaborative text", () => {
   it("history lists every acked operation exactly once, in version order, paged", async () => {
     const doc = "channel:history:description";
     const tok = token("erin");
-    const c = await Client.open(w.url, doc, { tok, clientId: "h" });
-    await c.synced();
+    const c = await Client.join(w.url, doc, { tok, clientId: "h" });
     const acks = [];
     let text = "";
     for (let i = 1; i <= 12; i++) {
@@ -200,8 +191,7 @@ describe("collaborative text", () => {
   it("malformed frames get an error and the socket keeps working", async () => {
     const doc = "channel:malformed:description";
     const tok = token("frank");
-    const c = await Client.open(w.url, doc, { tok, clientId: "m" });
-    await c.synced();
+    const c = await Client.join(w.url, doc, { tok, clientId: "m" });
     const cases = [
       ["not json", "bad_request"],
       ["[1,2]", "bad_request"],
@@ -234,8 +224,7 @@ describe("collaborative text", () => {
 
   it("join, leave, awareness and typing reach the other sockets", async () => {
     const doc = "channel:presence:description";
-    const a = await Client.open(w.url, doc, { tok: token("ann"), clientId: "ann-1" });
-    await a.synced();
+    const a = await Client.join(w.url, doc, { tok: token("ann"), clientId: "ann-1" });
     const b = await Client.open(w.url, doc, { tok: token("ben"), clientId: "ben-1" });
     const init = await b.next("initial_state");
     assert.deepEqual(init.payload.users.map((u) => u.user_id).sort(), ["ann", "ben"]);
@@ -260,8 +249,7 @@ describe("collaborative text", () => {
 
   it("a socket over 20 messages a second (burst 100) gets rate_limited, a flooding one is closed with 1008", async () => {
     const doc = "channel:flood:description";
-    const c = await Client.open(w.url, doc, { tok: token("flood"), clientId: "f" });
-    await c.synced();
+    const c = await Client.join(w.url, doc, { tok: token("flood"), clientId: "f" });
     for (let i = 0; i < 130; i++) c.send({ type: "ping", id: `p${i}` });
     const replies = [];
     for (let i = 0; i < 130; i++) replies.push(await c.next((m) => m.type === "pong" || m.type === "error"));

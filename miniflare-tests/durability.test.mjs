@@ -17,13 +17,11 @@ describe("durability", () => {
     // Ops go out as fast as acks come back: raise the per-socket budget (tested in collab).
     const fast = { SOCKET_RATE_PER_SEC: "10000", SOCKET_BURST: "10000" };
     const first = await startWorker({ persistDir: dir, bindings: fast });
-    const c = await Client.open(first.url, doc, { tok, clientId: "p" });
-    await c.synced();
+    const c = await Client.join(first.url, doc, { tok, clientId: "p" });
     // Enough ops to cross a snapshot (every 100 versions) so waking uses snapshot + tail.
     for (let i = 1; i <= 130; i++) {
       const op = i % 7 === 0 ? { type: "delete", position: 0, length: 1 } : { type: "insert", position: Array.from(text).length, content: `${i % 10}` };
-      c.send(opFrame(doc, "p", i, i - 1, op));
-      const ack = (await c.next("operation_ack")).payload;
+      const ack = (await c.submit(opFrame(doc, "p", i, i - 1, op))).payload;
       assert.equal(ack.version, i);
       acks.push(ack);
       text = applyOps(text, ack.ops);

@@ -25,8 +25,7 @@ describe("engagement", () => {
     const init = await a.next("initial_state");
     assert.equal(init.payload.kind, "engagement");
     assert.deepEqual(init.payload.counts, { like_count: 0, comment_count: 0, repost_count: 0, save_count: 0 });
-    const b = await Client.open(w.url, "post:p1", { tok: token("bo"), clientId: "bo-plugin" });
-    await b.synced();
+    const b = await Client.join(w.url, "post:p1", { tok: token("bo"), clientId: "bo-plugin" });
     a.send(modify(1, "like", { emoji: "🔥" }));
     const ack = await a.next("operation_ack");
     assert.equal(ack.payload.status, "accepted");
@@ -47,8 +46,7 @@ describe("engagement", () => {
 
   it("REST and WebSocket actions interleaved give exact counts", async () => {
     const post = "p2";
-    const s = await Client.open(w.url, `post:${post}`, { tok: token("u1"), clientId: "u1-ws" });
-    await s.synced();
+    const s = await Client.join(w.url, `post:${post}`, { tok: token("u1"), clientId: "u1-ws" });
     s.send(modify(1, "like"));
     await s.next("operation_ack");
     assert.equal((await like(post, "u1")).json.changed, false, "REST like after a WebSocket like by the same user");

@@ -109,6 +109,13 @@ export class Client {
     return c;
   }
 
+  /** Opens a socket and waits until the connect sequence (state, then sync_status) has arrived. */
+  static async join(url, docId, opts) {
+    const c = await Client.open(url, docId, opts);
+    await c.synced();
+    return c;
+  }
+
   constructor(ws) {
     this.ws = ws;
     this.inbox = [];
@@ -167,6 +174,14 @@ export class Client {
       this.waiters.push(check);
       check();
     });
+  }
+
+  /** Sends an operation frame and resolves with its ack; an `error` reply fails the test. */
+  async submit(frame) {
+    this.send(frame);
+    const m = await this.next((x) => x.type === "operation_ack" || x.type === "error");
+    if (m.type === "error") throw new Error(`operation refused: ${JSON.stringify(m.payload)}`);
+    return m;
   }
 
   /** Waits for the connect sequence and returns the initial state (or replayed ops). */

@@ -15,10 +15,8 @@ describe("presence", () => {
     assert.deepEqual([first.payload.user_id, first.payload.status], ["producer", "offline"]);
 
     const doc = "channel:studio:description";
-    const roommate = await Client.open(w.url, doc, { tok: token("mate"), clientId: "mate" });
-    await roommate.synced();
-    const studio = await Client.open(w.url, doc, { tok: producer, clientId: "plugin" });
-    await studio.synced();
+    const roommate = await Client.join(w.url, doc, { tok: token("mate"), clientId: "mate" });
+    const studio = await Client.join(w.url, doc, { tok: producer, clientId: "plugin" });
 
     const put = await api(w.url, "/api/v1/me/presence", { method: "PUT", tok: producer, body: { status: "online", in_studio: true, daw_type: "Ableton Live" } });
     assert.equal(put.status, 200, put.text);

@@ -16,8 +16,7 @@ describe("REST", () => {
 
   it("channel descriptions are edited through the engine and broadcast", async () => {
     const tok = token("owner", { "channel:abc123:*": "write" });
-    const s = await Client.open(w.url, "channel:abc123:description", { tok, clientId: "web" });
-    await s.synced();
+    const s = await Client.join(w.url, "channel:abc123:description", { tok, clientId: "web" });
     let r = await api(w.url, "/api/v1/channels/abc123/description", { method: "PUT", tok, body: { description: "Lo-fi beats 🎧" } });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual([r.json.id, r.json.description, r.json.version], ["abc123", "Lo-fi beats 🎧", 1]);
@@ -66,10 +65,8 @@ describe("REST", () => {
   it("deleting a document closes its sockets with 4404 and removes its history", async () => {
     const doc = "channel:gone:description";
     const tok = token("u");
-    const c = await Client.open(w.url, doc, { tok, clientId: "g" });
-    await c.synced();
-    c.send(opFrame(doc, "g", 1, 0, { type: "insert", position: 0, content: "bye" }));
-    await c.next("operation_ack");
+    const c = await Client.join(w.url, doc, { tok, clientId: "g" });
+    await c.submit(opFrame(doc, "g", 1, 0, { type: "insert", position: 0, content: "bye" }));
     assert.equal((await api(w.url, `/api/v1/operations/history/${doc}`, { tok })).json.operations.length, 1);
     const del = await api(w.url, `/api/v1/documents/${doc}`, { method: "DELETE", tok: serviceToken() });
     assert.equal(del.status, 200, del.text);
@@ -82,10 +79,8 @@ describe("REST", () => {
   it("document metrics report connections, version and storage", async () => {
     const doc = "channel:metrics:description";
     const tok = token("u");
-    const c = await Client.open(w.url, doc, { tok, clientId: "mm" });
-    await c.synced();
-    c.send(opFrame(doc, "mm", 1, 0, { type: "insert", position: 0, content: "x" }));
-    await c.next("operation_ack");
+    const c = await Client.join(w.url, doc, { tok, clientId: "mm" });
+    await c.submit(opFrame(doc, "mm", 1, 0, { type: "insert", position: 0, content: "x" }));
     const m = (await api(w.url, `/api/v1/documents/${doc}/metrics`, { tok })).json;
     assert.equal(m.connections, 1);
     assert.equal(m.version, 1);
@@ -100,8 +95,7 @@ describe("REST", () => {
     const b = await Client.open(w.url, "channel:live-b:description", { tok, clientId: "b" });
     await a.synced();
     await b.synced();
-    a.send(opFrame("channel:live-a:description", "a", 1, 0, { type: "insert", position: 0, content: "x" }));
-    await a.next("operation_ack");
+    await a.submit(opFrame("channel:live-a:description", "a", 1, 0, { type: "insert", position: 0, content: "x" }));
     assert.equal((await api(w.url, "/api/v1/websocket/metrics", { tok })).status, 403);
     const m = (await api(w.url, "/api/v1/websocket/metrics", { tok: serviceToken() })).json;
     assert.ok(m.connections >= 2 && m.active_documents >= 2, JSON.stringify(m));

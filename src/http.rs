@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use worker::{Headers, Response, Result};
 
-use crate::protocol::{Code, Failure};
+use crate::protocol::Failure;
 
 /// An API error: status, machine code, message and optional details.
 #[derive(Debug)]
@@ -64,11 +64,6 @@ impl From<worker::Error> for ApiError {
     }
 }
 
-impl From<Code> for ApiError {
-    fn from(c: Code) -> Self {
-        ApiError::new(c.http_status(), c.as_str(), c.as_str())
-    }
-}
 
 pub fn json_response(status: u16, body: &Value) -> Result<Response> {
     let headers = Headers::new();

@@ -17,7 +17,6 @@ pub enum Code {
     Forbidden,
     TooLarge,
     RateLimited,
-    NotFound,
     Internal,
 }
 
@@ -33,7 +32,6 @@ impl Code {
             Code::Forbidden => "forbidden",
             Code::TooLarge => "too_large",
             Code::RateLimited => "rate_limited",
-            Code::NotFound => "not_found",
             Code::Internal => "internal",
         }
     }
@@ -47,7 +45,6 @@ impl Code {
             Code::Forbidden => 403,
             Code::TooLarge => 413,
             Code::RateLimited => 429,
-            Code::NotFound => 404,
             Code::Internal => 500,
         }
     }

@@ -102,14 +102,6 @@ impl Canvas {
         Canvas { strokes, bytes }
     }
 
-    pub fn len(&self) -> usize {
-        self.strokes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.strokes.is_empty()
-    }
-
     /// `{stroke_id: data}` as in `initial_state`.
     pub fn to_json(&self) -> Value {
         Value::Object(self.strokes.iter().map(|(k, s)| (k.clone(), s.data.clone())).collect())
