@@ -1,0 +1,299 @@
+// Types of @sidechain/realtime. Wire shapes match docs/schemas/ws-messages.schema.json.
+
+/** A text primitive of PROTOCOL §3.3 (positions and lengths count code points). */
+export type TextPrimitive =
+  | { type: "insert"; position: number; content: string }
+  | { type: "delete"; position: number; length: number };
+
+export type CanvasPrimitive =
+  | { type: "stroke_create"; stroke_id: string; data: unknown }
+  | { type: "stroke_update"; stroke_id: string; data: unknown }
+  | { type: "stroke_delete"; stroke_id: string }
+  | { type: "clear_all" };
+
+export type EngagementAction = "like" | "unlike" | "repost" | "unrepost" | "save" | "unsave" | "comment" | "uncomment";
+
+export type ModifyPrimitive = { type: "modify"; action: EngagementAction; emoji?: string; text?: string; comment_id?: string };
+
+export type SyncStatus = "connecting" | "syncing" | "synced" | "offline";
+
+export type ErrorCode =
+  | "bad_request"
+  | "unknown_type"
+  | "invalid_operation"
+  | "version_ahead"
+  | "version_too_old"
+  | "seq_gap"
+  | "client_id_taken"
+  | "forbidden"
+  | "too_large"
+  | "rate_limited"
+  | "internal";
+
+/** An `error` payload from the server, or an SDK-side failure (unauthorized, deleted, …). */
+export interface SidechainError {
+  code: ErrorCode | "unauthorized" | "deleted" | "not_found" | "token_failed" | "connect_failed" | string;
+  message?: string;
+  operation_id?: string;
+  retry_after_ms?: number;
+  /** True when the connection stopped retrying (call client.goOnline() to try again). */
+  fatal?: boolean;
+  /** The wire ops of a local edit the server refused for good (undone locally). */
+  rejected?: TextPrimitive[];
+}
+
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+export interface ClientOptions {
+  /** http(s):// or ws(s):// base URL of the worker. */
+  url: string;
+  /** A JWT, or a function returning one; the function is called again on 401 and near expiry. */
+  token: TokenSource;
+  /** Per device or tab, 1–64 characters; a random id when absent. */
+  clientId?: string;
+  /** A WebSocket constructor (browsers: the global; Node 20: `ws`). */
+  WebSocket?: new (url: string) => WebSocketLike;
+  fetch?: typeof fetch;
+  /** Where the last used seq per document is kept (default: localStorage when present, else memory). */
+  storage?: StorageLike;
+  /** Reconnect backoff: a random delay between 25% and 100% of min(maxMs, initialMs·2^attempt). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Idle time before a heartbeat ping (ms; 0 disables) and how long to wait for any answer. */
+  heartbeatMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** Quiet time after typing() before stopped_typing is sent (ms, default 2000). */
+  typingTimeoutMs?: number;
+  /** In browsers: a beforeunload prompt while edits are unacknowledged (default true). */
+  preventUnsavedChanges?: boolean;
+}
+
+export interface Other {
+  clientId: string;
+  userId: string;
+  name?: string;
+  state: Record<string, unknown> | null;
+  typing: boolean;
+}
+
+export interface Presence {
+  user_id: string;
+  status: "online" | "away" | "offline";
+  in_studio: boolean;
+  daw_type?: string | null;
+  last_active?: number | string | null;
+}
+
+type Listener<T> = (arg: T) => void;
+
+export declare class Emitter<Events extends Record<string, unknown> = Record<string, unknown>> {
+  on<K extends keyof Events & string>(event: K, fn: Listener<Events[K]>): () => void;
+  off<K extends keyof Events & string>(event: K, fn: Listener<Events[K]>): void;
+  once<K extends keyof Events & string>(event: K, fn: Listener<Events[K]>): () => void;
+}
+
+interface ConnectionEvents {
+  status: SyncStatus;
+  synced: void;
+  error: SidechainError;
+  disconnect: { code: number };
+  close: void;
+}
+
+interface RoomEvents extends ConnectionEvents {
+  others: Other[];
+  join: { user: { id: string; name?: string }; client_id: string };
+  leave: { user: { id: string; name?: string }; client_id: string };
+  awareness: { client_id: string; user_id: string; state: Record<string, unknown> | null };
+  typing: { user_id: string; name?: string };
+  stopped_typing: { user_id: string; name?: string };
+  presence: Presence;
+  room_event: { name: string; data: unknown };
+}
+
+declare abstract class Connection<E extends ConnectionEvents> extends Emitter<E> {
+  readonly status: SyncStatus;
+  /** Why the connection stopped retrying: 'unauthorized' | 'forbidden' | 'client_id_taken' | 'deleted' | …, or null. */
+  readonly stopped: string | null;
+  readonly connected: boolean;
+  readonly stats: { connects: number; disconnects: number };
+  /** Resolves when connected and nothing local is unacknowledged. */
+  whenSynced(opts?: { timeoutMs?: number }): Promise<void>;
+  close(): void;
+}
+
+declare abstract class Room<E extends RoomEvents> extends Connection<E> {
+  readonly documentId: string;
+  readonly clientId: string;
+  readonly role: "write" | "read" | null;
+  readonly version: number;
+  /** The last seq this client used in this document. */
+  readonly seq: number;
+  /** Everyone else in the room, with awareness state and typing flag. */
+  readonly others: Other[];
+  readonly presence: Map<string, Presence>;
+  readonly awareness: Record<string, unknown> | null;
+  readonly hasUnsavedChanges: boolean;
+  setAwareness(state: Record<string, unknown> | null): void;
+  /** Sends `typing` (refreshed while called) and `stopped_typing` after typingTimeoutMs of quiet. */
+  typing(): void;
+  stopTyping(): void;
+}
+
+export interface TextChange {
+  /** True for this client's own edits. */
+  local: boolean;
+  /** What changed in `value`, as sequential primitives. */
+  ops: TextPrimitive[];
+  version: number;
+  clientId?: string;
+  userId?: string;
+  /** The state was reloaded (initial_state after reconnect) and local edits rebased. */
+  reset?: boolean;
+  /** A refused local edit was undone. */
+  rejected?: boolean;
+}
+
+interface TextEvents extends RoomEvents {
+  change: TextChange;
+  ack: { seq: number; version: number; noop?: boolean };
+}
+
+export declare class TextDoc extends Room<TextEvents> {
+  /** The local text: the server's plus unacknowledged local edits. */
+  readonly value: string;
+  /** Length in code points. */
+  readonly length: number;
+  /** Number of local edits not yet acknowledged. */
+  readonly pending: number;
+  insert(position: number, text: string): void;
+  delete(position: number, length: number): void;
+  replace(position: number, length: number, text: string): void;
+  setValue(text: string): void;
+  applyOps(ops: TextPrimitive[]): void;
+  static transformPosition(position: number, ops: TextPrimitive[]): number;
+}
+
+export interface CanvasChange {
+  reason: "local" | "remote" | "ack" | "reset" | "rejected";
+  strokes: Map<string, unknown>;
+  version: number;
+}
+
+export declare class CanvasDoc extends Room<RoomEvents & { change: CanvasChange }> {
+  readonly strokes: Map<string, unknown>;
+  readonly pending: number;
+  submit(ops: CanvasPrimitive[]): Promise<OperationAck>;
+  createStroke(data: unknown, strokeId?: string): string;
+  updateStroke(strokeId: string, data: unknown): Promise<OperationAck>;
+  deleteStroke(strokeId: string): Promise<OperationAck>;
+  clear(): Promise<OperationAck>;
+}
+
+export interface EngagementCounts {
+  like_count: number;
+  comment_count: number;
+  repost_count: number;
+  save_count: number;
+  reactions?: Record<string, number>;
+}
+
+export declare class PostDoc extends Room<RoomEvents & { change: { reason: string; counts: EngagementCounts; version: number } }> {
+  readonly postId: string;
+  readonly counts: EngagementCounts;
+  readonly pending: number;
+  like(emoji?: string): Promise<OperationAck>;
+  unlike(): Promise<OperationAck>;
+  repost(): Promise<OperationAck>;
+  unrepost(): Promise<OperationAck>;
+  save(): Promise<OperationAck>;
+  unsave(): Promise<OperationAck>;
+  comment(text: string): Promise<{ commentId: string | null; ack: OperationAck }>;
+  uncomment(commentId: string): Promise<OperationAck>;
+}
+
+export interface Notification {
+  kind: string;
+  event_id?: string;
+  post_id?: string;
+  actor?: { id: string; name?: string };
+  counts?: EngagementCounts;
+  payload?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export declare class Channel extends Connection<
+  ConnectionEvents & { notification: Notification; notification_count: { unread: number }; presence: Presence; activity: unknown; message: unknown }
+> {
+  readonly presence: Map<string, Presence>;
+  readonly notifications: Notification[];
+  readonly unread: number | null;
+  watchPresence(userIds: string[]): void;
+  setPresence(p: { status: "online" | "away" | "offline"; in_studio: boolean; daw_type?: string; visible?: boolean }): Promise<unknown>;
+  markRead(eventIds: string[] | "all"): Promise<unknown>;
+}
+
+export interface OperationAck {
+  document_id: string;
+  client_id: string;
+  seq: number;
+  version: number;
+  server_timestamp: number;
+  status: "accepted" | "transformed" | "noop" | "duplicate";
+  ops: Array<TextPrimitive | CanvasPrimitive | ModifyPrimitive>;
+  operation_id?: string;
+  reason?: string | null;
+  original_position?: number | null;
+  transformed_position?: number | null;
+}
+
+export declare class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details?: unknown;
+  readonly retryAfterMs?: number;
+}
+
+export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsaved: boolean }> {
+  constructor(options: ClientOptions);
+  readonly clientId: string;
+  readonly online: boolean;
+  /** The least advanced status of all open connections. */
+  readonly status: SyncStatus;
+  /** True while any document has unacknowledged local edits (the "unsaved changes" signal). */
+  readonly hasUnsavedChanges: boolean;
+  text(documentId: string): TextDoc;
+  canvas(id: string): CanvasDoc;
+  post(id: string): PostDoc;
+  channel(): Channel;
+  whenSynced(opts?: { timeoutMs?: number }): Promise<void>;
+  goOffline(): void;
+  goOnline(): void;
+  close(): void;
+  api<T = unknown>(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<T>;
+}
+
+/** OT helpers on the wire form (ot-text-unicode underneath). */
+export declare namespace ot {
+  type TextOp = Array<number | string | { d: number | string }>;
+  function fromWire(prims: TextPrimitive[]): TextOp;
+  function toWire(op: TextOp): TextPrimitive[];
+  function applyWire(text: string, prims: TextPrimitive[]): string;
+  /** `a` (by client aId) transformed to apply after `b` (by bId), both made against one text. */
+  function transformWire(a: TextPrimitive[], aId: string, b: TextPrimitive[], bId: string): TextPrimitive[];
+  function compareIds(a: string, b: string): -1 | 0 | 1;
+  function cpLength(s: string): number;
+}

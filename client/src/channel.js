@@ -1,0 +1,66 @@
+// The user's personal channel (GET /ws): notifications, the unread count, presence of watched users.
+import { Connection } from "./connection.js";
+
+export class Channel extends Connection {
+  constructor(client) {
+    super(client, "/ws");
+    this.watched = new Set();
+    /** user_id → presence */
+    this.presence = new Map();
+    this.unread = null;
+    this.notifications = [];
+  }
+
+  probePath() {
+    return "/api/v1/users/_probe/presence";
+  }
+
+  onOpen() {
+    this.markReady();
+    if (this.watched.size) this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });
+  }
+
+  onMessage(msg) {
+    const p = msg.payload ?? {};
+    switch (msg.type) {
+      case "notification":
+        this.notifications.push(p);
+        if (this.notifications.length > 100) this.notifications.shift();
+        return this.emit("notification", p);
+      case "notification_count":
+        this.unread = p.unread;
+        return this.emit("notification_count", p);
+      case "presence":
+        this.presence.set(p.user_id, p);
+        return this.emit("presence", p);
+      case "activity_update":
+        return this.emit("activity", p);
+      case "error":
+        if (p.code === "rate_limited") this.backOffFor(Number(p.retry_after_ms ?? 1000), () => {});
+        return this.emit("error", p);
+      default:
+        return this.emit("message", msg);
+    }
+  }
+
+  /** Subscribes to the presence of these users (≤ 100 in all); their current presence follows. */
+  watchPresence(userIds) {
+    for (const u of userIds) this.watched.add(String(u));
+    if (this.connected) this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });
+  }
+
+  /** PUT /api/v1/me/presence: {status: 'online'|'away'|'offline', in_studio, daw_type?, visible?} */
+  setPresence(presence) {
+    return this.client.api("/api/v1/me/presence", { method: "PUT", body: presence });
+  }
+
+  markRead(eventIds) {
+    if (eventIds === "all") return this.client.api("/api/v1/me/notifications/read", { method: "POST", body: { all: true } });
+    return this.client.api("/api/v1/me/notifications/read", { method: "POST", body: { event_ids: eventIds } });
+  }
+
+  close() {
+    super.close();
+    this.client._forget(this);
+  }
+}

@@ -1,0 +1,7 @@
+// @sidechain/realtime: the client SDK of Sidechain Edge Realtime (see docs/protocol.md).
+export { SidechainClient, ApiError } from "./client.js";
+export { TextDoc } from "./text.js";
+export { CanvasDoc, PostDoc } from "./queued.js";
+export { Channel } from "./channel.js";
+export { Emitter } from "./emitter.js";
+export * as ot from "./ot.js";

@@ -1,0 +1,132 @@
+// Shared by the sdk-*.test.mjs files: a TCP proxy the test controls (to cut connections abruptly
+// and to point at a restarted runtime), event-driven waiting, and SDK clients wired to `ws`.
+import net from "node:net";
+import WebSocket from "ws";
+import { SidechainClient } from "../client/src/index.js";
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `targetPort`. `cutAll()` resets every open connection
+ * (both directions, no close handshake); `target` may change (a restarted runtime).
+ */
+export async function startProxy(targetPort) {
+  const pairs = new Set();
+  const proxy = {
+    target: targetPort,
+    cuts: 0,
+    connections: 0,
+    /** While false, new connections are refused (reset at once). */
+    accepting: true,
+    port: 0,
+    server: null,
+    cutAll() {
+      let n = 0;
+      for (const pair of [...pairs]) {
+        n += pair.cut();
+      }
+      return n;
+    },
+    /** Cuts one random open connection; returns true when there was one. */
+    cutOne() {
+      const open = [...pairs];
+      if (!open.length) return false;
+      open[Math.floor(Math.random() * open.length)].cut();
+      return true;
+    },
+    get open() {
+      return pairs.size;
+    },
+    async close() {
+      proxy.cutAll();
+      await new Promise((r) => proxy.server.close(r));
+    },
+  };
+  const kill = (s) => {
+    if (s.destroyed) return;
+    if (typeof s.resetAndDestroy === "function" && s.readyState !== "opening") s.resetAndDestroy();
+    else s.destroy();
+  };
+  proxy.server = net.createServer((down) => {
+    if (!proxy.accepting) return kill(down);
+    proxy.connections++;
+    const up = net.connect(proxy.target, "127.0.0.1");
+    const pair = {
+      cut() {
+        if (!pairs.delete(pair)) return 0;
+        proxy.cuts++;
+        kill(down);
+        kill(up);
+        return 1;
+      },
+    };
+    pairs.add(pair);
+    const end = () => {
+      if (pairs.delete(pair)) {
+        kill(down);
+        kill(up);
+      }
+    };
+    down.on("error", end).on("close", end);
+    up.on("error", end).on("close", end);
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise((r) => proxy.server.listen(0, "127.0.0.1", r));
+  proxy.port = proxy.server.address().port;
+  return proxy;
+}
+
+export const portOf = (url) => Number(new URL(url).port);
+
+/**
+ * Resolves once `cond()` is true, re-checking whenever one of `emitters` emits one of `events`.
+ * Rejects after `timeoutMs` with `describe()` in the message.
+ */
+export function waitFor(cond, emitters, { events = ["change", "status", "synced", "others", "ack"], timeoutMs = 20_000, describe = () => "" } = {}) {
+  return new Promise((resolve, reject) => {
+    const offs = [];
+    let timer;
+    const done = (err) => {
+      clearTimeout(timer);
+      offs.forEach((f) => f());
+      err ? reject(err) : resolve();
+    };
+    const check = () => {
+      let ok = false;
+      try {
+        ok = cond();
+      } catch (e) {
+        return done(e);
+      }
+      if (ok) done();
+    };
+    for (const em of emitters) for (const ev of events) offs.push(em.on(ev, check));
+    timer = setTimeout(() => done(new Error(`timed out waiting: ${describe()}`)), timeoutMs);
+    check();
+  });
+}
+
+/** An SDK client on `url` with fast reconnects (tests should not wait out production backoff). */
+export function sdkClient(url, token, clientId, opts = {}) {
+  return new SidechainClient({
+    url,
+    token,
+    clientId,
+    WebSocket,
+    backoff: { initialMs: 20, maxMs: 400 },
+    heartbeatMs: 2_000,
+    heartbeatTimeoutMs: 2_000,
+    ...opts,
+  });
+}
+
+/** A seeded PRNG (mulberry32) so a failing run can be replayed with SDK_SEED. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
