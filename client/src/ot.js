@@ -80,7 +80,14 @@ export const applyOp = (text, op) => (op.length ? textType.apply(text, op) : tex
 /** Applies sequential wire primitives to a string. */
 export const applyWire = (text, prims) => applyOp(text, fromWire(prims));
 
-export const compose = (a, b) => (a.length ? (b.length ? textType.compose(a, b) : a) : b);
+/**
+ * The protocol's normal form: at one spot an insert comes before a delete. ot-text-unicode's
+ * transform may return [{d:1}, "x"]; as ["x", {d:1}] the insert keeps its v1.1 anchoring (the
+ * start of the deleted range), so later transforms break ties exactly as the server does.
+ */
+export const canonical = (op) => fromWire(toWire(op));
+
+export const compose = (a, b) => (a.length ? (b.length ? canonical(textType.compose(a, b)) : a) : b);
 
 /**
  * Transforms `a` (by client `aId`) and `b` (by client `bId`), both made against one text:
@@ -89,7 +96,7 @@ export const compose = (a, b) => (a.length ? (b.length ? textType.compose(a, b) 
 export function transformPair(a, aId, b, bId) {
   if (!a.length || !b.length) return [a, b];
   const side = sideOf(aId, bId);
-  return [textType.transform(a, b, side), textType.transform(b, a, side === "left" ? "right" : "left")];
+  return [canonical(textType.transform(a, b, side)), canonical(textType.transform(b, a, side === "left" ? "right" : "left"))];
 }
 
 /** Transforms wire op `a` to apply after wire op `b` (both against one text). */
