@@ -16,6 +16,15 @@ export async function startProxy(targetPort) {
     connections: 0,
     /** While false, new connections are refused (reset at once). */
     accepting: true,
+    /** While true, bytes in that direction are swallowed (a frame "lost in the network"). */
+    dropUp: false,
+    dropDown: false,
+    listeners: new Set(),
+    /** Calls fn(direction, bytes, dropped) for every chunk; returns an unsubscribe function. */
+    onData(fn) {
+      proxy.listeners.add(fn);
+      return () => proxy.listeners.delete(fn);
+    },
     port: 0,
     server: null,
     cutAll() {
@@ -67,8 +76,13 @@ export async function startProxy(targetPort) {
     };
     down.on("error", end).on("close", end);
     up.on("error", end).on("close", end);
-    down.pipe(up);
-    up.pipe(down);
+    const forward = (dir, to) => (chunk) => {
+      const dropped = dir === "up" ? proxy.dropUp : proxy.dropDown;
+      if (!dropped && !to.destroyed) to.write(chunk);
+      for (const fn of [...proxy.listeners]) fn(dir, chunk, dropped);
+    };
+    down.on("data", forward("up", up));
+    up.on("data", forward("down", down));
   });
   await new Promise((r) => proxy.server.listen(0, "127.0.0.1", r));
   proxy.port = proxy.server.address().port;

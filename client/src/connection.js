@@ -85,7 +85,7 @@ export class Connection extends Emitter {
   }
 
   async #connect() {
-    if (this.closed || !this.client.online || this.ws) return;
+    if (this.closed || !this.client.online || this.ws || this.stopped) return;
     this.ready = false;
     this.setStatus("connecting");
     const marker = {};
@@ -118,6 +118,7 @@ export class Connection extends Emitter {
     }
     this.ws = ws;
     let opened = false;
+    let refused = 0; // the upgrade's HTTP status when the implementation tells it (ws does)
     ws.onopen = () => {
       if (this.ws !== ws) return;
       opened = true;
@@ -140,15 +141,18 @@ export class Connection extends Emitter {
       if (msg.type === "pong") return;
       this.onMessage(msg);
     };
-    ws.onerror = () => {};
+    ws.onerror = (ev) => {
+      const m = /Unexpected server response: (\d{3})/.exec(String(ev?.message ?? ev?.error?.message ?? ""));
+      if (m) refused = Number(m[1]);
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
-      this.#lost(ev?.code ?? 1006, opened, token);
+      this.#lost(ev?.code ?? 1006, opened, token, refused);
     };
   }
 
   /** The socket is gone (closed by either side, or found dead by the heartbeat). */
-  #lost(code, opened, token) {
+  #lost(code, opened, token, refused = 0) {
     const ws = this.ws;
     this.ws = null;
     if (ws && typeof ws === "object" && ws.close) {
@@ -165,17 +169,17 @@ export class Connection extends Emitter {
     if (wasConnected) this.stats.disconnects++;
     this.onDisconnect();
     this.emit("disconnect", { code });
-    if (this.closed || !this.client.online) return this.updateStatus();
+    if (this.closed || !this.client.online || this.stopped) return this.updateStatus();
     if (FATAL_CLOSE.has(code)) return this.#stop(FATAL_CLOSE.get(code), `closed by the server (${code})`);
-    if (!opened) return this.#diagnose(token);
+    if (!opened) return this.#diagnose(token, refused);
     this.#scheduleRetry();
   }
 
   /** An upgrade was refused or failed: ask REST why, so 401 refreshes the token and 403 stops. */
-  async #diagnose(token) {
+  async #diagnose(token, refused) {
     const path = this.probePath();
-    let status = 0;
-    if (path && this.client.fetch) {
+    let status = refused;
+    if (!status && path && this.client.fetch) {
       try {
         const r = await this.client.fetch(`${this.client.httpBase}${path}`, { headers: { authorization: `Bearer ${token}` } });
         status = r.status;
@@ -193,6 +197,13 @@ export class Connection extends Emitter {
       return this.#stop(FATAL_HTTP.get(status), `the server refused the connection (${status})`);
     }
     this.#scheduleRetry();
+  }
+
+  /** Stops retrying (the app must act: new token, other client_id, …); goOnline() tries again. */
+  stopWith(code, message) {
+    this.#stop(code, message);
+    const ws = this.ws;
+    if (ws && typeof ws === "object") this.#lost(1000, this.connected);
   }
 
   #stop(code, message) {

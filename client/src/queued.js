@@ -172,6 +172,7 @@ export class QueuedDoc extends Room {
         this._sendAwareness();
       });
     }
+    if (p.code === "client_id_taken") return this.stopWith("client_id_taken", p.message ?? "client_id belongs to another user");
     if (!ours) return this.emit("error", { ...p });
     inf.awaiting = false;
     if (p.code === "seq_gap") {

@@ -9,7 +9,6 @@
 import { Room, SeqProbe } from "./room.js";
 import { applyOp, compose, cpLength, diff, fromWire, invert, toWire, transformPair, transformPosition } from "./ot.js";
 
-const REJECTED = new Set(["invalid_operation", "bad_request", "too_large", "forbidden", "version_ahead", "client_id_taken", "unknown_type"]);
 
 export class TextDoc extends Room {
   constructor(client, documentId) {
@@ -319,6 +318,7 @@ export class TextDoc extends Room {
       });
       return;
     }
+    if (p.code === "client_id_taken") return this.stopWith("client_id_taken", p.message ?? "client_id belongs to another user");
     if (!ours) return this.emit("error", { ...p });
     inf.awaiting = false;
     if (this.resetState) return this.#onProbeAnswer(null, p);

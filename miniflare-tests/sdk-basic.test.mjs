@@ -1,0 +1,288 @@
+// The SDK (@sidechain/realtime, client/) against the built worker: the OT client rule, offline
+// edits, the failure paths (401, 403, version_too_old, rate_limited, a lost ack), awareness and
+// typing, posts, canvases and the personal channel.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { api, Client, opFrame, startWorker, token, useWorker } from "./helpers.mjs";
+import { portOf, sdkClient, startProxy, waitFor } from "./sdk-helpers.mjs";
+import { SidechainClient } from "../client/src/index.js";
+
+// Ops go out as fast as acks come back in some tests: lift the per-socket budget here; the
+// rate-limit test starts its own worker with a tiny budget.
+const w = useWorker({ bindings: { SOCKET_RATE_PER_SEC: "10000", SOCKET_BURST: "10000" } });
+const open = [];
+const make = (...args) => {
+  const c = sdkClient(...args);
+  open.push(c);
+  return c;
+};
+after(() => open.forEach((c) => c.close()));
+
+/** `ws` without compression, so the proxy can read the server's frames. */
+class PlainWS extends WebSocket {
+  constructor(url) {
+    super(url, { perMessageDeflate: false });
+  }
+}
+
+const serverDoc = async (docId, base = w.url) => (await api(base, `/api/v1/documents/${encodeURIComponent(docId)}`, { tok: token("reader") })).json;
+
+/** Waits until every doc shows the server's text and version. */
+async function converged(docs, docId, base) {
+  await Promise.all(docs.map((d) => d.whenSynced({ timeoutMs: 10_000 })));
+  const s = await serverDoc(docId, base);
+  await waitFor(() => docs.every((d) => d.value === s.content && d.version === s.version), docs, {
+    describe: () => `server v${s.version} ${JSON.stringify(s.content)}; ${docs.map((d) => `v${d.version} ${JSON.stringify(d.value)}`).join(" | ")}`,
+  });
+  return s;
+}
+
+describe("SDK: text", () => {
+  it("two clients typing at the same spot converge; change events and whenSynced", async () => {
+    const docId = "channel:sdk-same-spot:description";
+    const a = make(w.url, token("ann"), "c-a").text(docId);
+    const b = make(w.url, token("ben"), "c-b").text(docId);
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    assert.equal(a.status, "synced");
+    const remoteSeen = [];
+    b.on("change", (c) => !c.local && remoteSeen.push(c));
+    a.insert(0, "héllo 👋");
+    await a.whenSynced();
+    await waitFor(() => b.value === "héllo 👋", [b]);
+    assert.equal(remoteSeen.at(-1).userId, "ann");
+    // Concurrent inserts at one position, several rounds, before either sees the other.
+    for (let i = 0; i < 5; i++) {
+      a.insert(5, `A${i}`);
+      b.insert(5, `B${i}😀`);
+      a.delete(0, 1);
+      b.insert(b.length, "!");
+    }
+    assert.ok(a.pending > 0 && a.hasUnsavedChanges);
+    const s = await converged([a, b], docId);
+    assert.equal(a.pending, 0);
+    assert.equal(a.hasUnsavedChanges, false);
+    // c-a < c-b: at one spot, A's insert comes first.
+    assert.match(s.content, /A4B4😀/);
+  });
+
+  it("anchoring (v1.1): a replace at one spot and a concurrent insert there converge as ayxc", async () => {
+    const docId = "channel:sdk-anchor:description";
+    const a = make(w.url, token("ann"), "c-a").text(docId);
+    const b = make(w.url, token("ben"), "c-b").text(docId);
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    a.insert(0, "abc");
+    await a.whenSynced();
+    await waitFor(() => b.value === "abc", [b]);
+    a.replace(1, 1, "y");
+    b.insert(1, "x");
+    const s = await converged([a, b], docId);
+    assert.equal(s.content, "ayxc");
+  });
+
+  it("edits made offline are kept and sent on reconnect; the unsaved signal follows them", async () => {
+    const docId = "channel:sdk-offline:description";
+    const ca = make(w.url, token("ann"), "off-a");
+    const a = ca.text(docId);
+    const b = make(w.url, token("ben"), "off-b").text(docId);
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    const unsaved = [];
+    ca.on("unsaved", (u) => unsaved.push(u));
+    ca.goOffline();
+    assert.equal(a.status, "offline");
+    a.insert(0, "typed offline 1. ");
+    a.insert(a.length, "typed offline 2.");
+    b.insert(0, "online text. ");
+    await b.whenSynced();
+    assert.equal(a.pending, 2);
+    assert.equal(ca.hasUnsavedChanges, true);
+    ca.goOnline();
+    const s = await converged([a, b], docId);
+    assert.match(s.content, /typed offline 1\. /);
+    assert.match(s.content, /typed offline 2\./);
+    assert.match(s.content, /online text\. /);
+    assert.deepEqual(unsaved, [true, false]);
+  });
+
+  for (const lost of ["the ack", "the operation"]) {
+    it(`${lost} lost with the connection, then more than the retained log: the edit lands exactly once (probe + rebase)`, async () => {
+      const docId = `channel:sdk-lost-${lost.replace(/\W/g, "")}:description`;
+      const proxy = await startProxy(portOf(w.url));
+      const ca = make(`http://127.0.0.1:${proxy.port}`, token("ann"), "lost-a", { WebSocket: PlainWS, heartbeatMs: 0 });
+      const a = ca.text(docId);
+      await a.whenSynced();
+      a.insert(0, "base ");
+      await a.whenSynced();
+      const resets = [];
+      a.on("change", (c) => c.reset && resets.push(c));
+      // Swallow one direction, submit, and cut once the frame went into the void.
+      const dir = lost === "the ack" ? "down" : "up";
+      const swallowed = new Promise((resolve) => {
+        const off = proxy.onData((d, chunk, dropped) => {
+          if (d === dir && dropped && (dir === "up" || chunk.includes("operation_ack"))) (off(), resolve());
+        });
+      });
+      if (dir === "down") proxy.dropDown = true;
+      else proxy.dropUp = true;
+      a.insert(5, "MARK😀");
+      await swallowed;
+      proxy.accepting = false;
+      proxy.cutAll();
+      proxy.dropDown = proxy.dropUp = false;
+      // Another client moves the document past the retained log (1,000 ops) meanwhile.
+      const b = await Client.join(w.url, docId, { tok: token("ben"), clientId: "lost-b" });
+      let v = (await serverDoc(docId)).version;
+      for (let i = 1; i <= 1005; i++) v = (await b.submit(opFrame(docId, "lost-b", i, v, { type: "insert", position: 0, content: "b" }))).payload.version;
+      b.close();
+      proxy.accepting = true;
+      const s = await converged([a], docId);
+      assert.equal(s.content.split("MARK😀").length - 1, 1, `exactly one MARK in ${s.content.slice(-20)}`);
+      assert.equal(s.content, "b".repeat(1005) + "base MARK😀");
+      assert.ok(resets.length >= 1, "the reconnect loaded a fresh state (since was too old)");
+      await proxy.close();
+    });
+  }
+
+  it("a reused client_id without stored seq finds its next seq", async () => {
+    const docId = "channel:sdk-reuse:description";
+    const first = make(w.url, token("ann"), "reuse-me");
+    const d1 = first.text(docId);
+    for (let i = 0; i < 5; i++) {
+      d1.insert(d1.length, `${i}`);
+      await d1.whenSynced();
+    }
+    assert.equal(d1.seq, 5);
+    first.close();
+    const second = make(w.url, token("ann"), "reuse-me"); // fresh in-memory storage: seq unknown
+    const d2 = second.text(docId);
+    await d2.whenSynced();
+    d2.insert(0, ">");
+    await d2.whenSynced();
+    assert.equal(d2.seq, 6);
+    assert.equal((await serverDoc(docId)).content, ">01234");
+  });
+});
+
+describe("SDK: failure paths", () => {
+  it("401: a token function is called again and the connection recovers", async () => {
+    let calls = 0;
+    const tok = () => (++calls === 1 ? "not-a-jwt" : token("ann"));
+    const c = make(w.url, tok, "tok-fn");
+    const d = c.text("channel:sdk-401:description");
+    const errors = [];
+    d.on("error", (e) => errors.push(e.code));
+    await d.whenSynced({ timeoutMs: 10_000 });
+    assert.ok(calls >= 2);
+    assert.ok(errors.includes("unauthorized"));
+  });
+
+  it("401 with a fixed token and 403 without a grant stop retrying with a fatal error", async () => {
+    const bad = make(w.url, "not-a-jwt", "bad-tok").text("channel:sdk-401b:description");
+    await assert.rejects(bad.whenSynced({ timeoutMs: 10_000 }), { code: "unauthorized" });
+    assert.equal(bad.status, "offline");
+    assert.equal(bad.stopped, "unauthorized");
+    const ro = make(w.url, token("ann", { "channel:other:*": "write" }), "no-grant").text("channel:sdk-403:description");
+    await assert.rejects(ro.whenSynced({ timeoutMs: 10_000 }), { code: "forbidden" });
+    assert.equal(ro.stopped, "forbidden");
+  });
+
+  it("a read grant: the document loads, local edits are refused", async () => {
+    const docId = "channel:sdk-ro:description";
+    const writer = make(w.url, token("ann"), "rw").text(docId);
+    writer.insert(0, "read me");
+    await writer.whenSynced();
+    const reader = make(w.url, token("ro", { "channel:sdk-ro:*": "read" }), "ro").text(docId);
+    await reader.whenSynced();
+    assert.equal(reader.role, "read");
+    assert.equal(reader.value, "read me");
+    assert.throws(() => reader.insert(0, "x"), { code: "forbidden" });
+  });
+
+  it("rate_limited: the SDK waits retry_after_ms and sends again; nothing is lost", async () => {
+    const slow = await startWorker({ bindings: { SOCKET_RATE_PER_SEC: "2", SOCKET_BURST: "2" } });
+    try {
+      const docId = "channel:sdk-rate:description";
+      const c = sdkClient(slow.url, token("ann"), "rate-a", { heartbeatMs: 0 });
+      const d = c.text(docId);
+      await d.whenSynced();
+      const limited = [];
+      d.on("error", (e) => e.code === "rate_limited" && limited.push(e));
+      for (let i = 0; i < 4; i++) d.setAwareness({ cursor: i });
+      d.insert(0, "still here");
+      await d.whenSynced({ timeoutMs: 15_000 });
+      assert.ok(limited.length >= 1 && limited.every((e) => e.retry_after_ms > 0), JSON.stringify(limited));
+      const s = (await api(slow.url, `/api/v1/documents/${docId}`, { tok: token("ann") })).json;
+      assert.equal(s.content, "still here");
+      c.close();
+    } finally {
+      await slow.mf.dispose();
+    }
+  });
+});
+
+describe("SDK: awareness, typing, posts, canvas, channel", () => {
+  it("others, awareness and typing with automatic stop", async () => {
+    const docId = "channel:sdk-aware:description";
+    const a = make(w.url, token("ann"), "aw-a", { typingTimeoutMs: 150 }).text(docId);
+    await a.whenSynced();
+    const b = make(w.url, token("ben"), "aw-b").text(docId);
+    await b.whenSynced();
+    await waitFor(() => a.others.some((o) => o.clientId === "aw-b"), [a]);
+    assert.deepEqual(b.others.map((o) => [o.clientId, o.userId]), [["aw-a", "ann"]]);
+    a.setAwareness({ cursor: 3, color: "#f80" });
+    await waitFor(() => b.others[0]?.state?.cursor === 3, [b]);
+    a.typing();
+    await waitFor(() => b.others[0]?.typing === true, [b]);
+    await waitFor(() => b.others[0]?.typing === false, [b]); // stopped_typing after 150 ms of quiet
+    b.close();
+    await waitFor(() => !a.others.some((o) => o.clientId === "aw-b"), [a]);
+  });
+
+  it("posts: a like and a comment show in another client's counts; comment ids come from the server", async () => {
+    const p1 = make(w.url, token("ann"), "post-a").post("sdk-p1");
+    const p2 = make(w.url, token("ben"), "post-b").post("sdk-p1");
+    await Promise.all([p1.whenSynced(), p2.whenSynced()]);
+    await p1.like("🔥");
+    await waitFor(() => p2.counts.like_count === 1, [p2]);
+    const { commentId } = await p1.comment("nice loop");
+    assert.ok(commentId, "a server-assigned comment id");
+    await waitFor(() => p2.counts.comment_count === 1, [p2]);
+    const again = await p1.like();
+    assert.equal(again.status, "noop");
+    await p1.uncomment(commentId);
+    await waitFor(() => p2.counts.comment_count === 0, [p2]);
+  });
+
+  it("canvas: strokes from two clients converge", async () => {
+    const c1 = make(w.url, token("ann"), "cv-a").canvas("sdk-board");
+    const c2 = make(w.url, token("ben"), "cv-b").canvas("sdk-board");
+    await Promise.all([c1.whenSynced(), c2.whenSynced()]);
+    const s1 = c1.createStroke({ points: [[0, 0], [5, 5]], color: "red" });
+    const s2 = c2.createStroke({ points: [[1, 1]], color: "blue" });
+    await Promise.all([c1.whenSynced(), c2.whenSynced()]);
+    await c2.updateStroke(s1, { points: [[0, 0]], color: "green" });
+    await c1.deleteStroke(s2);
+    await waitFor(() => c1.strokes.size === 1 && c2.strokes.size === 1 && c1.strokes.get(s1)?.color === "green" && c2.strokes.get(s1)?.color === "green", [c1, c2]);
+  });
+
+  it("channel: the post owner is notified of someone else's like", async () => {
+    const owner = make(w.url, token("owner"), "own-web");
+    const put = await owner.api("/api/v1/posts/sdk-owned", { method: "PUT", body: {} });
+    assert.ok(put);
+    const ch = owner.channel();
+    await ch.whenSynced();
+    const got = new Promise((resolve) => ch.on("notification", resolve));
+    await make(w.url, token("fan"), "fan-web").post("sdk-owned").like();
+    const n = await got;
+    assert.equal(n.kind, "post_liked");
+    assert.equal(n.post_id, "sdk-owned");
+    assert.equal(n.actor.id, "fan");
+  });
+
+  it("the package entry point is importable as @sidechain/realtime would be", async () => {
+    const pkg = JSON.parse(await import("node:fs").then((fs) => fs.readFileSync(new URL("../client/package.json", import.meta.url), "utf8")));
+    const mod = await import(new URL(`../client/${pkg.exports["."].default}`, import.meta.url));
+    assert.equal(mod.SidechainClient, SidechainClient);
+    assert.equal(typeof mod.ot.transformWire, "function");
+  });
+});

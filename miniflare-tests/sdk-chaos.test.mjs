@@ -1,0 +1,162 @@
+// Several SDK clients edit one text concurrently (the same spots included) while a TCP proxy the
+// test controls cuts their connections abruptly at random, one client goes offline for a while,
+// and the runtime restarts on the same storage. Every client must end equal to the server and
+// every typed token must be there exactly once unless someone deleted it.
+//
+// Every insert is a unique token like ‹b17😀› placed at a token boundary, every delete removes
+// whole tokens, and a replace is a delete and an insert at one spot (the v1.1 anchoring case).
+// Tokens therefore stay whole under any interleaving, so the final text tells what was lost or
+// doubled. SDK_SEED=n replays a run.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { api, startWorker, token } from "./helpers.mjs";
+import { portOf, rng, sdkClient, startProxy, waitFor } from "./sdk-helpers.mjs";
+
+const CLIENTS = ["c-a", "c-B", "c-b", "c-\u00e9"]; // byte order: c-B < c-a < c-b < c-é
+const EDITS_PER_CLIENT = Number(process.env.SDK_CHAOS_EDITS ?? 60);
+const EMOJI = ["😀", "🎹", "𝄞", "é", "x"];
+const TOKEN_RE = /‹[^‹›]+›/gu;
+
+/** Token boundaries of `text` in code points: [0, end of 1st token, …]. */
+function boundaries(text) {
+  const out = [0];
+  let cp = 0;
+  for (const m of text.matchAll(TOKEN_RE)) {
+    cp += Array.from(m[0]).length;
+    out.push(cp);
+  }
+  return out;
+}
+
+/** Tokens of `text` with their code-point start and length. */
+function tokens(text) {
+  const out = [];
+  let cp = 0;
+  for (const m of text.matchAll(TOKEN_RE)) {
+    const len = Array.from(m[0]).length;
+    out.push({ tok: m[0], start: cp, len });
+    cp += len;
+  }
+  return out;
+}
+
+describe("SDK: chaos", () => {
+  it("clients converge with the server through cut connections, offline spells and a restart; nothing lost or doubled", async () => {
+    const seed = Number(process.env.SDK_SEED ?? Math.floor(Math.random() * 1e9));
+    const rand = rng(seed);
+    const note = `seed ${seed}`;
+    const dir = mkdtempSync(join(tmpdir(), "sc-sdk-chaos-"));
+    let w = await startWorker({ persistDir: dir });
+    const proxy = await startProxy(portOf(w.url));
+    const url = `http://127.0.0.1:${proxy.port}`;
+    const docId = `channel:chaos${seed}:description`;
+    const clients = CLIENTS.map((id, i) => sdkClient(url, token(`user${i}`), id));
+    const docs = clients.map((c) => c.text(docId));
+    await Promise.all(docs.map((d) => d.whenSynced({ timeoutMs: 10_000 })));
+
+    const inserted = new Set();
+    const deleted = new Set();
+    const stats = { inserts: 0, deletes: 0, replaces: 0, sameSpot: 0, offlineEdits: 0, cuts: 0, restarts: 0 };
+    let lastInsertPos = 0;
+    const pace = () => new Promise((r) => setTimeout(r, 5 + rand() * 25)); // typing speed, not a wait for state
+
+    const edit = (d, who, n) => {
+      const text = d.value;
+      const toks = tokens(text);
+      const r = rand();
+      const fresh = `‹${who}${n}${EMOJI[Math.floor(rand() * EMOJI.length)]}›`;
+      if (!d.client.online) stats.offlineEdits++;
+      if (r < 0.55 || !toks.length) {
+        const b = boundaries(text);
+        // Often at the start or where someone else just typed: concurrent inserts at one spot.
+        const pick = rand();
+        let pos = pick < 0.25 ? 0 : pick < 0.5 && b.includes(lastInsertPos) ? lastInsertPos : b[Math.floor(rand() * b.length)];
+        if (pos === lastInsertPos || pos === 0) stats.sameSpot++;
+        d.insert(pos, fresh);
+        lastInsertPos = pos;
+        inserted.add(fresh);
+        stats.inserts++;
+      } else if (r < 0.85) {
+        // Delete one or two neighbouring whole tokens (overlapping deletes happen across clients).
+        const i = Math.floor(rand() * toks.length);
+        const j = Math.min(toks.length - 1, i + (rand() < 0.3 ? 1 : 0));
+        const len = toks.slice(i, j + 1).reduce((s, t) => s + t.len, 0);
+        d.delete(toks[i].start, len);
+        for (const t of toks.slice(i, j + 1)) deleted.add(t.tok);
+        stats.deletes++;
+      } else {
+        const t = toks[Math.floor(rand() * toks.length)];
+        d.replace(t.start, t.len, fresh);
+        deleted.add(t.tok);
+        inserted.add(fresh);
+        stats.replaces++;
+      }
+    };
+
+    let editing = true;
+    const editors = docs.map(async (d, i) => {
+      const who = String.fromCharCode(97 + i);
+      for (let n = 0; n < EDITS_PER_CLIENT; n++) {
+        await pace();
+        edit(d, who, n);
+        // Client 0 goes offline for a stretch in the middle and keeps typing.
+        if (i === 0 && n === Math.floor(EDITS_PER_CLIENT / 3)) clients[0].goOffline();
+        if (i === 0 && n === Math.floor((2 * EDITS_PER_CLIENT) / 3)) clients[0].goOnline();
+      }
+    });
+
+    const chaos = (async () => {
+      let restarted = false;
+      while (editing) {
+        await new Promise((r) => setTimeout(r, 40 + rand() * 120));
+        if (!editing) break;
+        if (!restarted && stats.inserts + stats.deletes + stats.replaces > (CLIENTS.length * EDITS_PER_CLIENT) / 2) {
+          restarted = true;
+          proxy.accepting = false;
+          proxy.cutAll();
+          await w.mf.dispose();
+          w = await startWorker({ persistDir: dir });
+          proxy.target = portOf(w.url);
+          proxy.accepting = true;
+          stats.restarts++;
+        } else if (proxy.cutOne()) stats.cuts++;
+      }
+    })();
+
+    await Promise.all(editors);
+    editing = false;
+    await chaos;
+    clients[0].goOnline();
+
+    await Promise.all(docs.map((d) => d.whenSynced({ timeoutMs: 30_000 })));
+    const server = (await api(w.url, `/api/v1/documents/${encodeURIComponent(docId)}`, { tok: token("user0") })).json;
+    await waitFor(() => docs.every((d) => d.version === server.version && d.value === server.content), docs, {
+      timeoutMs: 20_000,
+      describe: () => `${note}; server v${server.version}; clients ${docs.map((d) => `v${d.version}/${d.status}`).join(" ")}`,
+    });
+
+    // The whole text is tokens, each at most once, exactly the inserted ones nobody deleted.
+    const final = server.content;
+    assert.equal(final.replace(TOKEN_RE, ""), "", `${note}: stray characters: ${final}`);
+    const seen = final.match(TOKEN_RE) ?? [];
+    assert.equal(new Set(seen).size, seen.length, `${note}: a token appears twice`);
+    const expected = [...inserted].filter((t) => !deleted.has(t)).sort();
+    assert.deepEqual([...seen].sort(), expected, `${note}: lost or resurrected tokens`);
+    assert.ok(stats.cuts >= 5, `${note}: too few cuts (${stats.cuts})`);
+    assert.equal(stats.restarts, 1);
+
+    const disconnects = docs.reduce((s, d) => s + d.stats.disconnects, 0);
+    console.log(
+      `# chaos ${note}: ${CLIENTS.length} clients, ${stats.inserts + stats.deletes + stats.replaces} edits ` +
+        `(${stats.inserts} inserts, ${stats.deletes} deletes, ${stats.replaces} replaces, ${stats.sameSpot} at a shared spot, ` +
+        `${stats.offlineEdits} offline), ${server.version} versions, ${stats.cuts} cuts + ${stats.restarts} restart, ` +
+        `${disconnects} client disconnects, ${proxy.connections} proxied connections`,
+    );
+    clients.forEach((c) => c.close());
+    await proxy.close();
+    await w.mf.dispose();
+  });
+});
