@@ -8,7 +8,7 @@ WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: setup toolchain npm dev test test-rust test-miniflare build token bench d1-local clean
+.PHONY: setup toolchain npm dev test test-rust test-miniflare build token bench d1-local clean chromium demo
 
 setup: toolchain npm .dev.vars
 
@@ -34,15 +34,26 @@ build/index.js: $(SOURCES) scripts/build.sh
 d1-local: setup
 	npx wrangler d1 execute DB --local --file schema.sql > /dev/null
 
-dev: setup d1-local
+dev: setup d1-local demo
 	npx wrangler dev
+
+# The demo page (public/, served as Workers static assets): bundle the SDK for browsers and print
+# URLs carrying development tokens (minted here from .dev.vars; the worker cannot mint any).
+demo: public/vendor/sidechain-realtime.js .dev.vars
+	@node client/demo-urls.mjs
+public/vendor/sidechain-realtime.js: $(wildcard client/src/*.js) package-lock.json | node_modules/.installed
+	node client/build-browser.mjs
+
+# Debian's Chromium for the browser test (playwright-core comes with npm).
+chromium:
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y -qq chromium > /dev/null; }
 
 test: setup d1-local build test-rust test-miniflare
 
 test-rust:
 	cargo test --release
 
-test-miniflare:
+test-miniflare: chromium
 	node --test --test-concurrency=1 miniflare-tests/
 
 # A development token: make token USER=alice [DOCS='{"channel:abc:*":"write"}'] [SERVICE=1]

@@ -11,8 +11,11 @@ import { signToken } from "../scripts/token.mjs";
 export const SECRET = "miniflare-test-secret";
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** Starts the worker. `persistDir` keeps DO and D1 storage on disk across restarts. */
-export async function startWorker({ persistDir, bindings = {} } = {}) {
+/**
+ * Starts the worker. `persistDir` keeps DO and D1 storage on disk across restarts; `assetsDir`
+ * serves that directory as Workers static assets in front of the worker (the demo page).
+ */
+export async function startWorker({ persistDir, bindings = {}, assetsDir } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
@@ -31,6 +34,7 @@ export async function startWorker({ persistDir, bindings = {} } = {}) {
     durableObjectsPersist: join(dir, "do"),
     d1Persist: join(dir, "d1"),
     bindings: { JWT_SECRET: SECRET, CORS_ORIGIN: "*", JWT_ISSUER: "", JWT_AUDIENCE: "", ...bindings },
+    ...(assetsDir ? { assets: { directory: assetsDir, routerConfig: { has_user_worker: true } } } : {}),
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const db = await mf.getD1Database("DB");
