@@ -156,7 +156,8 @@ export class Connection extends Emitter {
     const ws = this.ws;
     this.ws = null;
     if (ws && typeof ws === "object" && ws.close) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = () => {}; // closing a connecting socket reports an error: ignore it
       try {
         ws.close();
       } catch {}

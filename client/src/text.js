@@ -244,6 +244,7 @@ export class TextDoc extends Room {
   #onSyncStatus(p) {
     this.gapSyncing = false;
     if (this.resetState) return; // ready once the probe is answered
+    this.needsReset = false; // whatever came (replay or state), we are at the current version
     const wasReady = this.ready;
     this.ready = true;
     this.attempt = 0;
