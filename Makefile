@@ -32,7 +32,7 @@ build/index.js: $(SOURCES) scripts/build.sh
 	bash scripts/build.sh
 
 d1-local: setup
-	npx wrangler d1 execute DB --local --file schema.sql > /dev/null
+	CI=1 npx wrangler d1 migrations apply DB --local > /dev/null
 
 dev: setup d1-local demo
 	npx wrangler dev

@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use ropey::Rope;
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room, Stored};
+use sidechain_edge::room::{Actor, NoLookup, OpRequest, Stored, TextRoom as Room};
 
 fn actor() -> Actor {
     Actor { user_id: "bench".into(), name: "bench".into(), can_write: true, is_service: false }
 }
 
-fn req(client: &str, seq: u64, version: u64, prims: Vec<TextPrimitive>) -> OpRequest {
-    OpRequest { document_id: None, client_id: client.into(), seq: Some(seq), version: Some(version), timestamp: None, body: OpBody::Text(prims) }
+fn req(client: &str, seq: u64, version: u64, prims: Vec<TextPrimitive>) -> OpRequest<Vec<TextPrimitive>> {
+    OpRequest { document_id: None, client_id: client.into(), seq: Some(seq), version: Some(version), timestamp: None, body: prims }
 }
 
 fn replay_vs_rope() {

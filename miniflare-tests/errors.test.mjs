@@ -93,7 +93,10 @@ describe("error tracking", () => {
     const day = 24 * 3600 * 1000;
     const now = Date.now();
     const insertOp = (doc, v, ts) =>
-      w.db.prepare("INSERT INTO operations VALUES (?, ?, ?, 'c', 'u', ?, ?, ?, '[]')").bind(doc, v, `c:${v}`, v, ts, ts).run();
+      w.db
+        .prepare("INSERT INTO operations (document_id, version, operation_id, client_id, user_id, seq, timestamp, server_timestamp, ops) VALUES (?, ?, ?, 'c', 'u', ?, ?, ?, '[]')")
+        .bind(doc, v, `c:${v}`, v, ts, ts)
+        .run();
     await insertOp("retention:doc", 1, now - 31 * day);
     await insertOp("retention:doc", 2, now - 29 * day);
     const insertErr = (user, ts) =>

@@ -1,6 +1,6 @@
 // Test harness: runs the built worker (build/index.js) in Miniflare with the bindings of
-// wrangler.toml, applies schema.sql, signs tokens and wraps WebSocket clients.
-import { readFileSync, mkdtempSync } from "node:fs";
+// wrangler.toml, applies the D1 migrations, signs tokens and wraps WebSocket clients.
+import { readFileSync, readdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
@@ -38,15 +38,26 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir } = {})
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const db = await mf.getD1Database("DB");
-  const schema = readFileSync(join(ROOT, "schema.sql"), "utf8")
-    .split("\n")
-    .filter((l) => !l.trim().startsWith("--"))
-    .join("\n");
-  for (const stmt of schema.split(";").map((s) => s.trim()).filter(Boolean)) {
-    await db.prepare(stmt).run();
-  }
+  await applyMigrations(db);
   const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");
   return { mf, url, db, kv, dir };
+}
+
+/** Applies migrations/*.sql in order, the way `wrangler d1 migrations apply` does, once. */
+export async function applyMigrations(db) {
+  await db.prepare("CREATE TABLE IF NOT EXISTS d1_migrations (name TEXT PRIMARY KEY)").run();
+  const dir = join(ROOT, "migrations");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    if (await db.prepare("SELECT name FROM d1_migrations WHERE name = ?").bind(file).first()) continue;
+    const sql = readFileSync(join(dir, file), "utf8")
+      .split("\n")
+      .filter((l) => !l.trim().startsWith("--"))
+      .join("\n");
+    for (const stmt of sql.split(";").map((s) => s.trim()).filter(Boolean)) {
+      await db.prepare(stmt).run();
+    }
+    await db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file).run();
+  }
 }
 
 /** Starts one worker for the calling test file and stops it afterwards; fields fill in on start. */

@@ -58,6 +58,15 @@ impl Identity {
         if self.is_service || DocKind::of(document_id) == DocKind::Engagement {
             return Some(Access::Write);
         }
+        self.granted(document_id)
+    }
+
+    /// What the token's own grants say of a document (service tokens: everything), ignoring
+    /// that posts are open to all: registering as a post's owner needs this to be `write`.
+    pub fn granted(&self, document_id: &str) -> Option<Access> {
+        if self.is_service {
+            return Some(Access::Write);
+        }
         // The most specific pattern wins: an exact id beats any prefix, a longer prefix a shorter.
         let mut best: Option<(usize, bool, Access)> = None;
         for (pattern, access) in &self.grants {
@@ -137,9 +146,12 @@ pub fn verify(token: &str, config: &AuthConfig, now_secs: u64) -> Result<Identit
 /// The bearer token of a request: the `Authorization` header, else the `token` query parameter.
 pub fn bearer_token<'a>(authorization: Option<&'a str>, query_token: Option<&'a str>) -> Option<&'a str> {
     if let Some(h) = authorization {
+        // Byte-wise, so a multi-byte character anywhere cannot split a slice.
         let h = h.trim();
-        if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") {
-            return Some(h[7..].trim());
+        if let (Some(scheme), Some(rest)) = (h.get(..7), h.get(7..)) {
+            if scheme.eq_ignore_ascii_case("bearer ") && !rest.trim().is_empty() {
+                return Some(rest.trim());
+            }
         }
     }
     query_token.filter(|t| !t.is_empty())

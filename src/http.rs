@@ -65,6 +65,13 @@ impl From<worker::Error> for ApiError {
 }
 
 
+/// A JSON response from JSON text serialised earlier.
+pub fn json_text_response(status: u16, body: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+}
+
 pub fn json_response(status: u16, body: &Value) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;

@@ -1,11 +1,12 @@
 //! Sidechain edge realtime: a Cloudflare Worker with one Durable Object per collaborative document.
 //!
-//! The functional core (`protocol`, `ot`, `room`, `auth`, `limits`, `ratelimit`,
+//! The functional core (`protocol`, `ot`, `doc`, `room`, `auth`, `limits`, `ratelimit`,
 //! `error_reports`) is plain Rust and tested
 //! natively; the shell (`shell`, `routes`, `store`, `http`) adapts it to the Workers runtime and
 //! only compiles for wasm32.
 
 pub mod auth;
+pub mod doc;
 pub mod error_reports;
 pub mod limits;
 pub mod ot;

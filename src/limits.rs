@@ -16,19 +16,30 @@ pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Primitives in one atomic operation.
 pub const MAX_PRIMITIVES_PER_OP: usize = 1000;
 
-/// Operations each room keeps for transforms and `since` replays. An op based on an older
-/// version gets `version_too_old`.
+/// Operations each room keeps for transforms and `since` replays, by count and by bytes of
+/// applied JSON, whichever binds first. An op based on an older version gets `version_too_old`.
 pub const LOG_RETAINED_OPS: u64 = 1000;
-/// A snapshot of the content is written every this many versions, so waking costs at most
-/// this many re-applied operations whatever the history length.
+pub const LOG_RETAINED_BYTES: usize = 4 * 1024 * 1024;
+/// A text snapshot is written every this many versions or log bytes, so waking re-applies at
+/// most that much whatever the history length. Below the log budget, so the retained tail
+/// always covers every version after the snapshot.
 pub const SNAPSHOT_EVERY_OPS: u64 = 100;
+pub const SNAPSHOT_EVERY_BYTES: usize = 1024 * 1024;
+
+/// Entries of the room's caches of stored rows (clients; a post's users and comments). Storage
+/// is the truth; a full cache is emptied and refilled from it.
+pub const CACHED_CLIENTS: usize = 4096;
+pub const CACHED_USERS: usize = 4096;
+/// Comments carry up to 2,000 characters of text each.
+pub const CACHED_COMMENTS: usize = 256;
 
 /// A `typing` not refreshed within this many ms is followed by `stopped_typing`.
 pub const TYPING_TIMEOUT_MS: u64 = 5_000;
 /// Delay between an acked op and its batch write to D1.
 pub const HISTORY_FLUSH_DELAY_MS: u64 = 1_000;
-/// Operations per D1 batch.
+/// Operations per D1 batch, and about this many bytes of them.
 pub const HISTORY_BATCH_OPS: usize = 200;
+pub const HISTORY_BATCH_BYTES: usize = 1024 * 1024;
 
 /// History page size (§4.1).
 pub const HISTORY_DEFAULT_LIMIT: u64 = 100;

@@ -1,6 +1,7 @@
-//! Wire types of PROTOCOL.md: the frame envelope, error codes and the parsed operation request.
+//! Wire types of PROTOCOL.md: the frame envelope, error codes and outgoing frames.
 //! Parsing is by hand over `serde_json::Value` so that every bad field gets a precise message.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::limits;
@@ -14,6 +15,7 @@ pub enum Code {
     VersionAhead,
     VersionTooOld,
     SeqGap,
+    ClientIdTaken,
     Forbidden,
     TooLarge,
     RateLimited,
@@ -29,6 +31,7 @@ impl Code {
             Code::VersionAhead => "version_ahead",
             Code::VersionTooOld => "version_too_old",
             Code::SeqGap => "seq_gap",
+            Code::ClientIdTaken => "client_id_taken",
             Code::Forbidden => "forbidden",
             Code::TooLarge => "too_large",
             Code::RateLimited => "rate_limited",
@@ -41,7 +44,7 @@ impl Code {
         match self {
             Code::BadRequest => 400,
             Code::UnknownType | Code::InvalidOperation => 422,
-            Code::VersionAhead | Code::VersionTooOld | Code::SeqGap => 409,
+            Code::VersionAhead | Code::VersionTooOld | Code::SeqGap | Code::ClientIdTaken => 409,
             Code::Forbidden => 403,
             Code::TooLarge => 413,
             Code::RateLimited => 429,
@@ -66,40 +69,85 @@ impl Failure {
     }
 }
 
-/// One message the server sends: its `type`, the id it answers and its payload. The shell adds
-/// `id` and `timestamp` when it serialises the frame.
+/// One message the server sends: its `type`, the id it answers and its payload, serialised once
+/// when the message is made. The payload goes first in the frame (`{"payload":…,"type":…}`), so
+/// the frame is the payload's buffer with the envelope appended: a large `initial_state` is never
+/// copied into a second string.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outgoing {
     pub kind: &'static str,
     pub reply_to: Option<String>,
-    pub payload: Value,
+    /// `{"payload":` followed by the payload's JSON.
+    head: String,
 }
 
+const HEAD: &str = "{\"payload\":";
+
 impl Outgoing {
-    pub fn new(kind: &'static str, payload: Value) -> Self {
-        Outgoing { kind, reply_to: None, payload }
+    pub fn new(kind: &'static str, payload: impl Serialize) -> Self {
+        Outgoing::reply(kind, None, payload)
     }
-    pub fn reply(kind: &'static str, reply_to: Option<String>, payload: Value) -> Self {
-        Outgoing { kind, reply_to, payload }
-    }
-    pub fn error(f: &Failure, reply_to: Option<String>, operation_id: Option<String>) -> Self {
-        let mut p = serde_json::json!({"code": f.code.as_str(), "message": f.message});
-        if let Some(op) = operation_id {
-            p["operation_id"] = Value::String(op);
+
+    pub fn reply(kind: &'static str, reply_to: Option<String>, payload: impl Serialize) -> Self {
+        let mut buf = HEAD.as_bytes().to_vec();
+        if serde_json::to_writer(&mut buf, &payload).is_err() {
+            // Only maps with non-string keys fail; none of ours have them.
+            buf.truncate(HEAD.len());
+            buf.extend_from_slice(b"null");
         }
-        Outgoing::reply("error", reply_to, p)
+        let head = String::from_utf8(buf).unwrap_or_else(|_| format!("{HEAD}null"));
+        Outgoing { kind, reply_to, head }
+    }
+
+    /// A message whose payload is JSON text serialised earlier (an ack kept for the HTTP answer).
+    pub fn raw(kind: &'static str, reply_to: Option<String>, payload_json: &str) -> Self {
+        let mut head = String::with_capacity(HEAD.len() + payload_json.len() + 96);
+        head.push_str(HEAD);
+        head.push_str(payload_json);
+        Outgoing { kind, reply_to, head }
+    }
+
+    pub fn error(f: &Failure, reply_to: Option<String>, operation_id: Option<String>) -> Self {
+        Outgoing::error_with(f, reply_to, operation_id, None)
+    }
+
+    /// An error carrying `retry_after_ms` (rate limits).
+    pub fn error_with(f: &Failure, reply_to: Option<String>, operation_id: Option<String>, retry_after_ms: Option<u64>) -> Self {
+        #[derive(Serialize)]
+        struct ErrorPayload<'a> {
+            code: &'static str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            operation_id: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            retry_after_ms: Option<u64>,
+        }
+        Outgoing::reply("error", reply_to, ErrorPayload { code: f.code.as_str(), message: &f.message, operation_id, retry_after_ms })
+    }
+
+    /// The payload's JSON text.
+    pub fn payload_json(&self) -> &str {
+        &self.head[HEAD.len()..]
+    }
+
+    /// The payload parsed back (tests and the few places that read a field).
+    pub fn payload(&self) -> Value {
+        serde_json::from_str(self.payload_json()).unwrap_or(Value::Null)
     }
 
     /// The JSON text of the frame.
     pub fn to_frame(&self, id: &str, timestamp: u64) -> String {
-        serde_json::json!({
-            "type": self.kind,
-            "id": id,
-            "reply_to": self.reply_to,
-            "timestamp": timestamp,
-            "payload": self.payload,
-        })
-        .to_string()
+        self.clone().into_frame(id, timestamp)
+    }
+
+    /// The JSON text of the frame, reusing the payload's buffer.
+    pub fn into_frame(self, id: &str, timestamp: u64) -> String {
+        use std::fmt::Write as _;
+        let mut s = self.head;
+        let reply_to = serde_json::to_string(&self.reply_to).unwrap_or_else(|_| "null".into());
+        let id = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
+        let _ = write!(s, ",\"type\":\"{}\",\"id\":{id},\"reply_to\":{reply_to},\"timestamp\":{timestamp}}}", self.kind);
+        s
     }
 }
 
@@ -156,9 +204,12 @@ pub fn parse_client_id(v: &Value) -> Result<String, Failure> {
     Ok(s)
 }
 
-/// Document ids: `^[A-Za-z0-9_.:@-]{1,256}$`.
+/// Document ids: `^[A-Za-z0-9_.:@-]{1,256}$`, except `.` and `..` (path segments that URL
+/// normalisation would swallow).
 pub fn valid_document_id(id: &str) -> bool {
     !id.is_empty()
+        && id != "."
+        && id != ".."
         && id.len() <= 256
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'@' | b'-'))
 }

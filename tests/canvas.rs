@@ -2,9 +2,10 @@
 //! clear_all clears what exists, limits refuse without changing anything.
 
 use proptest::prelude::*;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sidechain_edge::ot::canvas::{CanvasOp, Stroke};
-use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room, Stored, Submitted, Write};
+use sidechain_edge::room::{Actor, CanvasRoom as Room, NoLookup, OpRequest, Stored, Submitted, Write};
 
 fn actor() -> Actor {
     Actor { user_id: "artist".into(), name: "Artist".into(), can_write: true, is_service: false }
@@ -22,19 +23,22 @@ impl Canvas {
     fn send(&mut self, client: &str, version: u64, timestamp: u64, ops: Vec<CanvasOp>) -> Result<Submitted, String> {
         let seq = self.seqs.entry(client.to_string()).or_default();
         *seq += 1;
-        let req = OpRequest { document_id: None, client_id: client.into(), seq: Some(*seq), version: Some(version), timestamp: Some(timestamp), body: OpBody::Canvas(ops) };
+        let req = OpRequest { document_id: None, client_id: client.into(), seq: Some(*seq), version: Some(version), timestamp: Some(timestamp), body: ops };
         self.room.submit(&actor(), req, 0, &NoLookup).map_err(|f| f.code.as_str().to_string())
     }
     fn strokes(&self) -> Value {
-        self.room.state_field().1
+        serde_json::from_str(&self.room.state_json()).unwrap()
     }
 }
 
+fn raw(data: Value) -> Box<RawValue> {
+    RawValue::from_string(data.to_string()).unwrap()
+}
 fn create(id: &str, data: Value) -> CanvasOp {
-    CanvasOp::Create { stroke_id: id.into(), data }
+    CanvasOp::Create { stroke_id: id.into(), data: raw(data) }
 }
 fn update(id: &str, data: Value) -> CanvasOp {
-    CanvasOp::Update { stroke_id: id.into(), data }
+    CanvasOp::Update { stroke_id: id.into(), data: raw(data) }
 }
 
 #[test]
@@ -42,7 +46,7 @@ fn concurrent_creates_both_stand() {
     let mut c = Canvas::new();
     c.send("a", 0, 1, vec![create("s1", json!(1))]).unwrap();
     let second = c.send("b", 0, 1, vec![create("s2", json!(2))]).unwrap();
-    assert_eq!(second.ack["status"], "transformed");
+    assert_eq!(second.ack()["status"], "transformed");
     assert_eq!(c.strokes(), json!({"s1": 1, "s2": 2}));
 }
 
@@ -89,7 +93,7 @@ fn delete_beats_update_in_either_order() {
         let last = c.send("y", 1, 60, second).unwrap();
         assert_eq!(c.strokes(), json!({}));
         if delete_first {
-            assert_eq!(last.ack["status"], "noop");
+            assert_eq!(last.ack()["status"], "noop");
         }
     }
 }
@@ -99,8 +103,8 @@ fn clear_all_removes_what_exists_and_ops_on_cleared_strokes_are_noops() {
     let mut c = Canvas::new();
     c.send("a", 0, 1, vec![create("s1", json!(1)), create("s2", json!(2))]).unwrap();
     c.send("a", 1, 2, vec![CanvasOp::ClearAll]).unwrap();
-    assert_eq!(c.send("b", 1, 3, vec![update("s1", json!(9))]).unwrap().ack["status"], "noop");
-    assert_eq!(c.send("b", 1, 3, vec![CanvasOp::ClearAll]).unwrap().ack["status"], "noop");
+    assert_eq!(c.send("b", 1, 3, vec![update("s1", json!(9))]).unwrap().ack()["status"], "noop");
+    assert_eq!(c.send("b", 1, 3, vec![CanvasOp::ClearAll]).unwrap().ack()["status"], "noop");
     c.send("b", 1, 4, vec![create("s3", json!(3))]).unwrap();
     assert_eq!(c.strokes(), json!({"s3": 3}), "a create applied after the clear stands");
 }
@@ -141,5 +145,5 @@ fn a_restored_canvas_matches() {
     absorb(&c.send("a", 1, 2, vec![CanvasOp::Delete { stroke_id: "s2".into() }]).unwrap());
     absorb(&c.send("a", 2, 3, vec![update("s1", json!("moved"))]).unwrap());
     let woke = Room::restore("canvas:c", Stored { snapshot_version: 3, strokes: rows.into_iter().collect(), ..Stored::default() }).unwrap();
-    assert_eq!(woke.state_field(), c.room.state_field());
+    assert_eq!(woke.state_json(), c.room.state_json());
 }

@@ -9,7 +9,7 @@ use common::{session, SimClient};
 use proptest::prelude::*;
 use serde_json::Value;
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{NoLookup, Room, Session};
+use sidechain_edge::room::{NoLookup, Session, TextRoom as Room};
 
 /// SplitMix64: a tiny deterministic generator driven by the proptest seed.
 struct Rng(u64);
@@ -137,7 +137,7 @@ fn simulate(seed: u64, clients: usize, steps: usize, reconnects: bool) -> Result
         let i = rng.below(clients as u64) as usize;
         match rng.below(if reconnects { 9 } else { 8 }) {
             0..=2 => {
-                let len = w.clients[i].text.len_chars();
+                let len = w.clients[i].len();
                 let edit = random_edit(&mut rng, len);
                 w.clients[i].local_edit(edit);
             }
@@ -157,8 +157,8 @@ fn simulate(seed: u64, clients: usize, steps: usize, reconnects: bool) -> Result
     w.quiesce()?;
     let server = w.room.content();
     for c in &w.clients {
-        if c.text.to_string() != server {
-            return Err(format!("{} has {:?}, server has {:?}", c.session.client_id, c.text.to_string(), server));
+        if c.text != server {
+            return Err(format!("{} has {:?}, server has {:?}", c.session.client_id, c.text, server));
         }
         if c.version != w.room.version() {
             return Err(format!("{} at version {}, server at {}", c.session.client_id, c.version, w.room.version()));

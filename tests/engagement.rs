@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 use serde_json::json;
 use sidechain_edge::ot::engagement::{Action, Modify};
-use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room, Stored, Write};
+use sidechain_edge::room::{Actor, NoLookup, OpRequest, PostRoom as Room, Stored, Write};
 
 const ACTIONS: [Action; 8] =
     [Action::Like, Action::Unlike, Action::Repost, Action::Unrepost, Action::Save, Action::Unsave, Action::Comment, Action::Uncomment];
@@ -20,7 +20,7 @@ fn modify(action: Action, comment: Option<String>) -> Modify {
 }
 
 fn submit(room: &mut Room, u: usize, seq: u64, m: Modify) -> sidechain_edge::room::Submitted {
-    let req = OpRequest { document_id: None, client_id: format!("c{u}"), seq: Some(seq), version: None, timestamp: None, body: OpBody::Modify(m) };
+    let req = OpRequest { document_id: None, client_id: format!("c{u}"), seq: Some(seq), version: None, timestamp: None, body: m };
     room.submit(&actor(u), req, 1, &NoLookup).expect("valid modify")
 }
 
@@ -46,7 +46,7 @@ proptest! {
             let target = (action == Action::Uncomment).then(|| comment_ids.get(pick).cloned().unwrap_or_else(|| "missing".into()));
             let owner_ok = target.as_ref().and_then(|id| model.comments.get(id)).map_or(true, |(author, _)| *author == user);
             seqs[user] += 1;
-            let req = OpRequest { document_id: None, client_id: format!("c{user}"), seq: Some(seqs[user]), version: None, timestamp: None, body: OpBody::Modify(modify(action, target.clone())) };
+            let req = OpRequest { document_id: None, client_id: format!("c{user}"), seq: Some(seqs[user]), version: None, timestamp: None, body: modify(action, target.clone()) };
             let result = room.submit(&actor(user), req, 1, &NoLookup);
             if !owner_ok {
                 prop_assert!(result.is_err(), "removing another user's comment must be refused");
@@ -62,7 +62,7 @@ proptest! {
                 Action::Save => model.saves.insert(user),
                 Action::Unsave => model.saves.remove(&user),
                 Action::Comment => {
-                    let id = done.ack["ops"][0]["comment_id"].as_str().unwrap().to_string();
+                    let id = done.ack()["ops"][0]["comment_id"].as_str().unwrap().to_string();
                     model.comments.insert(id.clone(), (user, true));
                     comment_ids.push(id);
                     true
@@ -72,7 +72,7 @@ proptest! {
                     _ => false,
                 },
             };
-            prop_assert_eq!(done.ack["status"] == "accepted", changed);
+            prop_assert_eq!(done.ack()["status"] == "accepted", changed);
             let c = room.counts();
             prop_assert_eq!(c.like_count as usize, model.likes.len());
             prop_assert_eq!(c.repost_count as usize, model.reposts.len());
@@ -87,10 +87,10 @@ fn every_change_is_followed_by_an_update_to_everyone() {
     let mut room = Room::new("post:p");
     let done = submit(&mut room, 1, 1, modify(Action::Like, None));
     assert_eq!(done.effects.to_sender[0].kind, "engagement_update");
-    assert_eq!(done.effects.to_sender[0].payload, json!({"post_id": "p", "like_count": 1, "comment_count": 0, "repost_count": 0, "save_count": 0, "version": 1}));
+    assert_eq!(done.effects.to_sender[0].payload(), json!({"post_id": "p", "like_count": 1, "comment_count": 0, "repost_count": 0, "save_count": 0, "version": 1}));
     assert_eq!(done.effects.to_others.iter().map(|o| o.kind).collect::<Vec<_>>(), ["operation", "engagement_update"]);
     let again = submit(&mut room, 1, 2, modify(Action::Like, None));
-    assert_eq!(again.ack["status"], "noop");
+    assert_eq!(again.ack()["status"], "noop");
     assert!(again.effects.to_others.is_empty());
 }
 

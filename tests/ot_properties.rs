@@ -1,5 +1,8 @@
 //! Algebraic properties of the text engine on random documents and operations.
 
+mod common;
+
+use common::reference;
 use proptest::prelude::*;
 use ropey::Rope;
 use sidechain_edge::ot::text::{compose, diff, transform, TextOp, TextPrimitive};
@@ -54,6 +57,20 @@ proptest! {
         let left = apply(&apply(&doc, &b), &transform(&a, &b, a_first));
         let right = apply(&apply(&doc, &a), &transform(&b, &a, !a_first));
         prop_assert_eq!(left, right);
+    }
+
+    /// The engine's transform agrees with an independently written one (tests/common/reference.rs)
+    /// on the text both orders produce, for either tie-break.
+    #[test]
+    fn transform_matches_the_reference((doc, a, b) in doc_and_two_ops(), a_first in any::<bool>()) {
+        let n = doc.chars().count();
+        let (ta, tb) = (TextOp::from_primitives(&a, n).unwrap(), TextOp::from_primitives(&b, n).unwrap());
+        let engine = apply(&apply(&doc, &tb), &transform(&ta, &tb, a_first));
+        let independent = reference::apply(&reference::apply(&doc, &b), &reference::transform(&a, &b, n, a_first));
+        prop_assert_eq!(engine, independent);
+        // And the engine's wire form of the transformed op means the same to the reference.
+        let wire = transform(&ta, &tb, a_first).to_primitives();
+        prop_assert_eq!(reference::apply(&reference::apply(&doc, &b), &wire), apply(&apply(&doc, &tb), &transform(&ta, &tb, a_first)));
     }
 
     /// Composition equals applying one after the other.

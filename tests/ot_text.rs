@@ -20,7 +20,36 @@ fn run(text: &str, op: &TextOp) -> String {
 fn sequential_primitives_compose() {
     let op = TextOp::from_primitives(&[del(0, 5), ins(0, "bye")], 11).unwrap();
     assert_eq!(run("hello world", &op), "bye world");
-    assert_eq!(op.to_primitives(), vec![del(0, 5), ins(0, "bye")]);
+    // Canonical form: the text an op inserts where it deletes sits at the start of the range.
+    assert_eq!(op.to_primitives(), vec![ins(0, "bye"), del(3, 5)]);
+}
+
+/// PROTOCOL §3.3 [1.1]: on `abc`, c-a replaces `b` by `y` while c-b types `x` at 1; the
+/// replacement is anchored at the start of the deleted range, so it ties with `x` and the
+/// smaller client_id (`c-a`) goes first: `ayxc`, whichever arrives first.
+#[test]
+fn a_replacement_ties_with_a_concurrent_insert_at_its_start() {
+    let a = TextOp::from_primitives(&[del(1, 1), ins(1, "y")], 3).unwrap();
+    let b = TextOp::from_primitives(&[ins(1, "x")], 3).unwrap();
+    assert_eq!(run(&run("abc", &b), &transform(&a, &b, true)), "ayxc");
+    assert_eq!(run(&run("abc", &a), &transform(&b, &a, false)), "ayxc");
+    // With the ids the other way round, x goes first.
+    assert_eq!(run(&run("abc", &b), &transform(&a, &b, false)), "axyc");
+}
+
+/// Text inserted right after a range the same op deletes stays after it: the wire form says so
+/// (insert first, positioned after the doomed text, then the delete), so clients and server
+/// agree on where it is anchored.
+#[test]
+fn text_after_a_deleted_range_keeps_its_anchor_on_the_wire() {
+    let op = TextOp::from_primitives(&[ins(1, "x"), del(0, 1)], 2).unwrap();
+    assert_eq!(run("ab", &op), "xb");
+    assert_eq!(op.to_primitives(), vec![ins(1, "x"), del(0, 1)]);
+    let concurrent = TextOp::from_primitives(&[ins(0, "z")], 2).unwrap();
+    // z was typed before `a`, x after it: z stays first for either tie-break.
+    for a_first in [true, false] {
+        assert_eq!(run(&run("ab", &concurrent), &transform(&op, &concurrent, a_first)), "zxb");
+    }
 }
 
 #[test]

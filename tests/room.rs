@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use sidechain_edge::limits;
 use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::protocol::Outgoing;
-use sidechain_edge::room::{ClientRecord, Effects, LogEntry, Lookup, NoLookup, Room, Stored, Write};
+use sidechain_edge::room::{ClientRecord, Effects, Found, LogEntry, Lookup, NoLookup, Stored, TextRoom as Room, Write};
 use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 
 fn ins(position: usize, content: &str) -> TextPrimitive {
@@ -23,9 +23,9 @@ fn submit(room: &mut Room, n: usize, seq: u64, version: u64, prims: &[TextPrimit
     room.on_frame(&me, &op_frame("m", &me.client_id, seq, version, prims), 1000 + seq, &[me.clone()], &NoLookup)
 }
 
-fn ack(fx: &Effects) -> &Value {
-    assert_eq!(fx.to_sender[0].kind, "operation_ack", "{:?}", fx.to_sender[0].payload);
-    &fx.to_sender[0].payload
+fn ack(fx: &Effects) -> Value {
+    assert_eq!(fx.to_sender[0].kind, "operation_ack", "{:?}", fx.to_sender[0].payload());
+    fx.to_sender[0].payload()
 }
 
 /// What storage would hold after these effects (the shell's SQL does the same).
@@ -38,14 +38,14 @@ struct FakeStore {
 }
 
 impl Lookup for FakeStore {
-    fn client(&self, id: &str) -> Option<ClientRecord> {
-        self.clients.get(id).cloned()
+    fn client(&self, id: &str) -> Found<ClientRecord> {
+        Ok(self.clients.get(id).cloned())
     }
-    fn engagement_user(&self, _: &str) -> Option<UserState> {
-        None
+    fn engagement_user(&self, _: &str) -> Found<UserState> {
+        Ok(None)
     }
-    fn comment(&self, _: &str) -> Option<CommentRecord> {
-        None
+    fn comment(&self, _: &str) -> Found<CommentRecord> {
+        Ok(None)
     }
 }
 
@@ -77,7 +77,7 @@ fn connect_sends_state_then_status_and_joins_others() {
     let a = session(1, true);
     let fx = room.connect(&a, None, &[a.clone()]);
     assert_eq!(kinds(&fx.to_sender), ["initial_state", "sync_status"]);
-    assert_eq!(fx.to_sender[0].payload["role"], "write");
+    assert_eq!(fx.to_sender[0].payload()["role"], "write");
     assert_eq!(kinds(&fx.to_others), ["join"]);
     // A second socket of the same client is not a new join.
     let mut a2 = a.clone();
@@ -93,7 +93,7 @@ fn accepted_op_is_acked_broadcast_and_written_before_anything_else() {
     assert_eq!(ack(&fx)["version"], 1);
     assert_eq!(fx.to_sender[0].reply_to.as_deref(), Some("m"));
     assert_eq!(kinds(&fx.to_others), ["operation"]);
-    assert_eq!(fx.to_others[0].payload["transformed_from"], json!([]));
+    assert_eq!(fx.to_others[0].payload()["transformed_from"], json!([]));
     assert!(matches!(&fx.writes[0], Write::AppendOp(e) if e.version == 1 && e.seq == 1));
     assert!(matches!(&fx.writes[1], Write::PutClient(id, r) if id == "c1" && r.last_seq == 1));
 }
@@ -116,7 +116,7 @@ fn duplicates_repeat_the_ack_and_write_nothing() {
 #[test]
 fn version_and_seq_errors() {
     let mut room = Room::new("doc");
-    let code = |fx: &Effects| fx.to_sender[0].payload["code"].as_str().unwrap().to_string();
+    let code = |fx: &Effects| fx.to_sender[0].payload()["code"].as_str().unwrap().to_string();
     assert_eq!(code(&submit(&mut room, 1, 2, 0, &[ins(0, "x")])), "seq_gap");
     assert_eq!(code(&submit(&mut room, 1, 1, 5, &[ins(0, "x")])), "version_ahead");
     for seq in 1..=(limits::LOG_RETAINED_OPS + 2) {
@@ -124,7 +124,7 @@ fn version_and_seq_errors() {
     }
     let fx = submit(&mut room, 2, 1, 0, &[ins(0, "x")]);
     assert_eq!(code(&fx), "version_too_old");
-    assert_eq!(fx.to_sender[0].payload["operation_id"], "c2:1");
+    assert_eq!(fx.to_sender[0].payload()["operation_id"], "c2:1");
     assert!(fx.writes.is_empty());
 }
 
@@ -133,7 +133,7 @@ fn read_only_sockets_cannot_write() {
     let mut room = Room::new("doc");
     let r = session(1, false);
     let fx = room.on_frame(&r, &op_frame("m", "c1", 1, 0, &[ins(0, "x")]), 1, &[r.clone()], &NoLookup);
-    assert_eq!(fx.to_sender[0].payload["code"], "forbidden");
+    assert_eq!(fx.to_sender[0].payload()["code"], "forbidden");
     assert_eq!(room.version(), 0);
 }
 
@@ -160,7 +160,7 @@ fn documents_stop_at_one_mebibyte() {
         let v = room.version();
         let fx = submit(&mut room, 1, seq, v, &[ins(0, &chunk)]);
         if fx.to_sender[0].kind == "error" {
-            assert_eq!(fx.to_sender[0].payload["code"], "too_large");
+            assert_eq!(fx.to_sender[0].payload()["code"], "too_large");
             break;
         }
     }
@@ -231,7 +231,7 @@ fn typing_expires_after_five_seconds_and_awareness_clears() {
     assert!(matches!(&fx.writes[..], [Write::PutAwareness(..)]));
     let fx = room.on_frame(&a, r#"{"type":"awareness","payload":{"state":null}}"#, 1, &[a.clone()], &NoLookup);
     assert!(matches!(&fx.writes[..], [Write::DeleteAwareness(_)]));
-    assert_eq!(fx.to_others[0].payload["state"], Value::Null);
+    assert_eq!(fx.to_others[0].payload()["state"], Value::Null);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::load_trace;
-use sidechain_edge::room::{Actor, NoLookup, OpBody, OpRequest, Room};
+use sidechain_edge::room::{Actor, NoLookup, OpRequest, TextRoom as Room};
 
 fn replay(name: &str) {
     let trace = load_trace(name);
@@ -13,9 +13,9 @@ fn replay(name: &str) {
         panic!("{name}: traces with start content are not expected");
     }
     for (i, prims) in trace.txns.into_iter().enumerate() {
-        let req = OpRequest { document_id: None, client_id: "c".into(), seq: Some(i as u64 + 1), version: Some(room.version()), timestamp: None, body: OpBody::Text(prims) };
+        let req = OpRequest { document_id: None, client_id: "c".into(), seq: Some(i as u64 + 1), version: Some(room.version()), timestamp: None, body: prims };
         let done = room.submit(&actor, req, 0, &NoLookup).unwrap_or_else(|f| panic!("{name} txn {i}: {f:?}"));
-        assert_eq!(done.ack["status"], "accepted");
+        assert_eq!(done.ack()["status"], "accepted");
     }
     assert_eq!(room.content(), trace.end, "{name} diverged from endContent");
 }

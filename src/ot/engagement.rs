@@ -111,7 +111,12 @@ impl Modify {
         if emoji.as_ref().is_some_and(|e| e.is_empty() || e.chars().count() > MAX_EMOJI_CHARS) {
             return Err(Failure::bad("emoji must have 1 to 16 characters"));
         }
-        let comment_id = opt_str(op, "comment_id")?.map(str::to_string);
+        // Comment ids are the server's: one sent with `comment` is ignored, so nobody can take or
+        // pre-empt another user's id; `uncomment` names the id the server assigned.
+        let comment_id = match action {
+            Action::Uncomment => opt_str(op, "comment_id")?.map(str::to_string),
+            _ => None,
+        };
         if comment_id.as_ref().is_some_and(|c| c.is_empty() || c.chars().count() > 128) {
             return Err(Failure::bad("comment_id must have 1 to 128 characters"));
         }
@@ -137,7 +142,8 @@ pub enum Change {
 }
 
 /// Applies `m` by `user_id` to the counts. `user` is that user's state, `comment` the record of
-/// `m.comment_id` (both as stored, None when absent). Returns None when nothing changes.
+/// `m.comment_id` (both as stored, None when absent); a new comment gets `new_comment_id`.
+/// Returns None when nothing changes.
 pub fn apply(
     counts: &mut Counts,
     user_id: &str,
@@ -174,10 +180,7 @@ pub fn apply(
         Action::Save => flip(&mut u.saved, true, &mut counts.save_count),
         Action::Unsave => flip(&mut u.saved, false, &mut counts.save_count),
         Action::Comment => {
-            let id = m.comment_id.clone().unwrap_or_else(|| new_comment_id.to_string());
-            if comment.is_some() {
-                return Ok(None); // a comment id is used once
-            }
+            let id = new_comment_id.to_string();
             counts.comment_count += 1;
             let record = CommentRecord { user_id: user_id.to_string(), text: m.text.clone().unwrap_or_default(), deleted: false };
             return Ok(Some(Change::Comment(id, record)));

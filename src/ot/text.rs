@@ -66,7 +66,10 @@ impl Comp {
 }
 
 /// A traversal over a base text. Normalised: no empty components, neighbours of one kind merged,
-/// a delete always before an insert at the same spot, no trailing retain.
+/// no trailing retain. An insert and a delete at one spot keep their order, because it says where
+/// the text is anchored (PROTOCOL §3.3): `[insert, delete]` puts the text at the start of the
+/// deleted range, `[delete, insert]` after it; `compose` produces the one the primitives meant,
+/// and a concurrent insert at the anchor ties with it and the client_id rule decides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TextOp {
     comps: Vec<Comp>,
@@ -99,12 +102,6 @@ impl TextOp {
             (Some(Comp::Insert(s, n)), Comp::Insert(t, m)) => {
                 s.push_str(&t);
                 *n += m;
-            }
-            (Some(Comp::Insert(_, _)), Comp::Delete(d)) => {
-                // Keep deletes before inserts at one spot so equal edits have one form.
-                let ins = self.comps.pop().expect("last exists");
-                self.push(Comp::Delete(d));
-                self.comps.push(ins);
             }
             (_, comp) => self.comps.push(comp),
         }
@@ -219,18 +216,51 @@ impl TextOp {
     /// The sequential primitive form of this traversal.
     pub fn to_primitives(&self) -> Vec<TextPrimitive> {
         let mut out = Vec::new();
+        self.each_primitive(|position, c| {
+            out.push(match c {
+                Comp::Insert(s, _) => TextPrimitive::Insert { position, content: s.clone() },
+                _ => TextPrimitive::Delete { position, length: c.len() },
+            })
+        });
+        out
+    }
+
+    /// Calls `f(position, component)` for each insert and delete in sequential order. A delete
+    /// followed by an insert at one spot is sent as the insert (after the text still to be
+    /// deleted) and then the delete, so the text stays anchored after the deleted range: the
+    /// form `[delete p, insert p]` means the other anchoring (§3.3), and the wire must not lose
+    /// which one the op has.
+    fn each_primitive(&self, mut f: impl FnMut(usize, &Comp)) {
         let mut pos = 0;
+        let mut pending: Option<&Comp> = None; // a delete not yet emitted, at `pos`
         for c in &self.comps {
             match c {
-                Comp::Retain(n) => pos += n,
-                Comp::Insert(s, n) => {
-                    out.push(TextPrimitive::Insert { position: pos, content: s.clone() });
+                Comp::Retain(n) => {
+                    if let Some(d) = pending.take() {
+                        f(pos, d);
+                    }
                     pos += n;
                 }
-                Comp::Delete(n) => out.push(TextPrimitive::Delete { position: pos, length: *n }),
+                Comp::Delete(_) => {
+                    if let Some(d) = pending.replace(c) {
+                        f(pos, d); // cannot happen in a normalised op; kept exact anyway
+                    }
+                }
+                Comp::Insert(_, n) => {
+                    match pending.take() {
+                        Some(d) => {
+                            f(pos + d.len(), c);
+                            f(pos, d);
+                        }
+                        None => f(pos, c),
+                    }
+                    pos += n;
+                }
             }
         }
-        out
+        if let Some(d) = pending {
+            f(pos, d);
+        }
     }
 
     /// Bytes of UTF-8 this op removes from `doc` (positions are in `doc`'s coordinates).
@@ -396,4 +426,53 @@ pub fn diff(old: &str, new: &str) -> Vec<TextPrimitive> {
         out.push(TextPrimitive::Insert { position: prefix, content: inserted });
     }
     out
+}
+
+/// Serialises a traversal as its sequential primitives without copying the inserted text.
+pub struct Sequential<'a>(pub &'a TextOp);
+
+impl serde::Serialize for Sequential<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Prim<'b>(usize, &'b Comp);
+        impl serde::Serialize for Prim<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                match self.1 {
+                    Comp::Insert(text, _) => {
+                        m.serialize_entry("type", "insert")?;
+                        m.serialize_entry("position", &self.0)?;
+                        m.serialize_entry("content", text)?;
+                    }
+                    Comp::Delete(n) => {
+                        m.serialize_entry("type", "delete")?;
+                        m.serialize_entry("position", &self.0)?;
+                        m.serialize_entry("length", n)?;
+                    }
+                    Comp::Retain(_) => {}
+                }
+                m.end()
+            }
+        }
+        let mut seq = s.serialize_seq(None)?;
+        let mut result = Ok(());
+        self.0.each_primitive(|pos, c| {
+            if result.is_ok() {
+                result = seq.serialize_element(&Prim(pos, c));
+            }
+        });
+        result?;
+        seq.end()
+    }
+}
+
+impl TextOp {
+    /// Position of the first primitive of the sequential form.
+    pub fn first_position(&self) -> Option<usize> {
+        let mut first = None;
+        self.each_primitive(|pos, _| {
+            first.get_or_insert(pos);
+        });
+        first
+    }
 }

@@ -1,14 +1,15 @@
 //! Dispatch of client frames (§3.2) to the room.
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::submit::{ack_message, Actor, OpRequest};
 use super::{AwarenessEntry, Effects, Lookup, Room, Session, TypingEntry, Write};
+use crate::doc::Document;
 use crate::limits;
 use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
 
-use super::submit::{Actor, OpRequest};
-
-impl Room {
+impl<D: Document> Room<D> {
     /// Handles one text frame from `me`. `present` lists every socket in the room, `me` included.
     pub fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects {
         let frame = match parse_frame(text) {
@@ -27,13 +28,14 @@ impl Room {
         let p = &frame.payload;
         match frame.kind.as_str() {
             "operation" => {
-                let req = OpRequest::parse(p, Some(&me.client_id), self.kind).map_err(|f| (f, None))?;
+                let req = OpRequest::parse::<D>(p, Some(&me.client_id)).map_err(|f| (f, None))?;
                 let op_id = req.seq.map(|s| format!("{}:{s}", req.client_id));
                 let actor = Actor { user_id: me.user_id.clone(), name: me.name.clone(), can_write: me.can_write, is_service: false };
                 let done = self.submit(&actor, req, now, lookup).map_err(|f| (f, op_id))?;
-                let mut fx = done.effects;
                 // The ack comes first; an `engagement_update` follows it.
-                fx.to_sender.insert(0, Outgoing::reply("operation_ack", reply_to, done.ack));
+                let ack = ack_message(reply_to, &done);
+                let mut fx = done.effects;
+                fx.to_sender.insert(0, ack);
                 Ok(fx)
             }
             "sync" => {
@@ -42,15 +44,17 @@ impl Room {
                 Ok(Effects { to_sender: self.catch_up(me, Some(since), present, reply_to), ..Effects::default() })
             }
             "awareness" => {
-                let state = p.get("state").cloned().ok_or_else(|| (Failure::bad("state is required"), None))?;
+                let state = p.get("state").ok_or_else(|| (Failure::bad("state is required"), None))?;
                 if !(state.is_object() || state.is_null()) {
                     return Err((Failure::bad("state must be an object or null"), None));
                 }
-                if state.to_string().len() > limits::MAX_AWARENESS_BYTES {
+                let text = state.to_string();
+                if text.len() > limits::MAX_AWARENESS_BYTES {
                     return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
                 }
+                let state = RawValue::from_string(text).map_err(|e| (Failure::bad(e.to_string()), None))?;
                 let mut fx = Effects::default();
-                if state.is_null() {
+                if state.get() == "null" {
                     if self.awareness.remove(&me.session_id).is_some() {
                         fx.writes.push(Write::DeleteAwareness(me.session_id.clone()));
                     }

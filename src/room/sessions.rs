@@ -1,19 +1,61 @@
 //! Who is in the room: catching a socket up, joins and leaves, typing timeouts.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::{Effects, Room, Session, Write};
-use crate::protocol::Outgoing;
+use super::{Effects, Lookup, Room, Session, StateOf, Write};
+use crate::doc::Document;
+use crate::protocol::{Failure, Outgoing};
 
-impl Room {
+#[derive(Serialize)]
+struct UserView<'a> {
+    user_id: &'a str,
+    name: &'a str,
+    client_ids: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AwarenessView<'a> {
+    client_id: &'a str,
+    user_id: &'a str,
+    state: &'a RawValue,
+}
+
+/// `initial_state`: the state field is named by the document kind, so it is written by hand.
+struct InitialState<'a, D: Document> {
+    room: &'a Room<D>,
+    users: Vec<UserView<'a>>,
+    role: &'static str,
+    session_id: &'a str,
+}
+
+impl<D: Document> Serialize for InitialState<'_, D> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.room;
+        let mut m = s.serialize_map(Some(8))?;
+        m.serialize_entry("document_id", &r.document_id)?;
+        m.serialize_entry("kind", D::KIND.as_str())?;
+        m.serialize_entry("version", &r.version)?;
+        m.serialize_entry(D::STATE_FIELD, &StateOf(&r.doc))?;
+        m.serialize_entry("users", &self.users)?;
+        let awareness: Vec<AwarenessView> =
+            r.awareness.values().map(|a| AwarenessView { client_id: &a.client_id, user_id: &a.user_id, state: &a.state }).collect();
+        m.serialize_entry("awareness", &awareness)?;
+        m.serialize_entry("role", self.role)?;
+        m.serialize_entry("session_id", self.session_id)?;
+        m.end()
+    }
+}
+
+impl<D: Document> Room<D> {
     /// Messages for a socket that has just connected (or asked to `sync`): a replay since `since`
     /// when possible, else the full state; then `sync_status`.
     pub fn catch_up(&self, me: &Session, since: Option<u64>, present: &[Session], reply_to: Option<String>) -> Vec<Outgoing> {
         let mut out = Vec::new();
         match since.and_then(|v| self.ops_since(v)) {
-            Some(ops) => out.extend(
-                ops.map(|e| Outgoing::reply("sync_operation", reply_to.clone(), e.broadcast_payload(&self.document_id))),
-            ),
+            Some(ops) => out.extend(ops.map(|e| e.broadcast("sync_operation", &self.document_id, reply_to.clone()))),
             None => out.push(Outgoing::reply("initial_state", reply_to.clone(), self.initial_state(me, present))),
         }
         out.push(Outgoing::reply(
@@ -24,35 +66,23 @@ impl Room {
         out
     }
 
-    fn initial_state(&self, me: &Session, present: &[Session]) -> Value {
-        let mut users: Vec<(String, String, Vec<String>)> = Vec::new();
+    fn initial_state<'a>(&'a self, me: &'a Session, present: &'a [Session]) -> InitialState<'a, D> {
+        let mut users: Vec<UserView> = Vec::new();
         for s in present {
-            match users.iter_mut().find(|(u, _, _)| *u == s.user_id) {
-                Some((_, _, ids)) if !ids.contains(&s.client_id) => ids.push(s.client_id.clone()),
+            match users.iter_mut().find(|u| u.user_id == s.user_id) {
+                Some(u) if !u.client_ids.contains(&s.client_id.as_str()) => u.client_ids.push(&s.client_id),
                 Some(_) => {}
-                None => users.push((s.user_id.clone(), s.name.clone(), vec![s.client_id.clone()])),
+                None => users.push(UserView { user_id: &s.user_id, name: &s.name, client_ids: vec![&s.client_id] }),
             }
         }
-        let users: Vec<Value> = users
-            .into_iter()
-            .map(|(user_id, name, client_ids)| json!({"user_id": user_id, "name": name, "client_ids": client_ids}))
-            .collect();
-        let awareness: Vec<Value> = self
-            .awareness
-            .values()
-            .map(|a| json!({"client_id": a.client_id, "user_id": a.user_id, "state": a.state}))
-            .collect();
-        let (field, state) = self.state_field();
-        json!({
-            "document_id": self.document_id,
-            "kind": self.kind.as_str(),
-            "version": self.version,
-            field: state,
-            "users": users,
-            "awareness": awareness,
-            "role": if me.can_write { "write" } else { "read" },
-            "session_id": me.session_id,
-        })
+        InitialState { room: self, users, role: if me.can_write { "write" } else { "read" }, session_id: &me.session_id }
+    }
+
+    /// Checks that `me.client_id` may be used by `me.user_id` here and claims it if it is new;
+    /// called before the socket is accepted, so a refused client never joins.
+    pub fn admit(&mut self, me: &Session, lookup: &dyn Lookup) -> Result<Effects, Failure> {
+        let writes = self.claim_client(&me.client_id, &me.user_id, lookup)?.into_iter().collect();
+        Ok(Effects { writes, ..Effects::default() })
     }
 
     /// A socket joined: catch it up, and tell the others when its client is new to the room.
@@ -88,8 +118,7 @@ impl Room {
 
     /// Sends `stopped_typing` for every `typing` not refreshed in time.
     pub fn expire_typing(&mut self, now: u64) -> Effects {
-        let expired: Vec<String> =
-            self.typing.iter().filter(|(_, t)| t.deadline <= now).map(|(k, _)| k.clone()).collect();
+        let expired: Vec<String> = self.typing.iter().filter(|(_, t)| t.deadline <= now).map(|(k, _)| k.clone()).collect();
         let mut fx = Effects::default();
         for session_id in expired {
             if let Some(t) = self.typing.remove(&session_id) {

@@ -1,16 +1,14 @@
-//! One operation submit, end to end: validate, dedupe, then the document kind's own step
-//! (transform and apply text, or check and count engagement), ack and broadcast.
-//! The WebSocket and HTTP paths both come through [`Room::submit`].
+//! One operation submit, end to end: validate, check who owns the client_id, dedupe, bound the
+//! version, let the document kind step, then version, log, ack and broadcast. The WebSocket and
+//! HTTP paths both come through [`Room::submit`].
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use super::{ClientRecord, Effects, LogEntry, Lookup, Room, Write};
-use crate::limits;
-use crate::ot::canvas::{CanvasOp, StrokeChange, Writer};
-use crate::ot::engagement::Modify;
-use crate::ot::parse_text_primitives;
-use crate::ot::text::{transform, TextOp, TextPrimitive};
-use crate::protocol::{opt_u64, parse_client_id, Code, DocKind, Failure, Outgoing};
+use crate::doc::{Applied, Document, Step, StepCtx};
+use crate::protocol::{opt_u64, parse_client_id, Code, Failure, Outgoing};
 
 /// Who submits: the token's user and what they may do here.
 #[derive(Clone, Debug)]
@@ -22,17 +20,9 @@ pub struct Actor {
     pub is_service: bool,
 }
 
-/// The kind-specific body of an operation.
+/// A parsed `operation` payload with the kind-specific body `O`.
 #[derive(Clone, Debug, PartialEq)]
-pub enum OpBody {
-    Text(Vec<TextPrimitive>),
-    Canvas(Vec<CanvasOp>),
-    Modify(Modify),
-}
-
-/// A parsed `operation` payload.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OpRequest {
+pub struct OpRequest<O> {
     pub document_id: Option<String>,
     pub client_id: String,
     /// Absent only on HTTP: the server then takes the client's next seq.
@@ -40,13 +30,13 @@ pub struct OpRequest {
     /// Absent on HTTP (and for posts, whose ops need no transform): the current version.
     pub version: Option<u64>,
     pub timestamp: Option<u64>,
-    pub body: OpBody,
+    pub body: O,
 }
 
-impl OpRequest {
-    /// Parses an operation object for a document of `kind`. `socket_client_id` is the
+impl<O> OpRequest<O> {
+    /// Parses an operation object for a document of kind `D`. `socket_client_id` is the
     /// connecting client's id on the WebSocket path, where `seq` (and for text `version`) is required.
-    pub fn parse(op: &Map<String, Value>, socket_client_id: Option<&str>, kind: DocKind) -> Result<OpRequest, Failure> {
+    pub fn parse<D: Document<Op = O>>(op: &Map<String, Value>, socket_client_id: Option<&str>) -> Result<Self, Failure> {
         let document_id = match op.get("document_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -69,7 +59,7 @@ impl OpRequest {
             if seq.is_none() {
                 return Err(Failure::bad("seq is required"));
             }
-            if version.is_none() && kind == DocKind::Text {
+            if version.is_none() && D::KIND == crate::protocol::DocKind::Text {
                 return Err(Failure::bad("version is required"));
             }
         }
@@ -77,46 +67,60 @@ impl OpRequest {
             return Err(Failure::bad("seq starts at 1"));
         }
         let timestamp = opt_u64(op, "timestamp")?;
-        let body = match kind {
-            DocKind::Text => OpBody::Text(parse_text_primitives(op)?),
-            DocKind::Engagement => OpBody::Modify(Modify::parse(op)?),
-            DocKind::Canvas => OpBody::Canvas(CanvasOp::parse(op)?),
-        };
-        Ok(OpRequest { document_id, client_id, seq, version, timestamp, body })
+        Ok(OpRequest { document_id, client_id, seq, version, timestamp, body: D::parse_op(op)? })
     }
 }
 
-/// The outcome of a submit: the ack payload (also the HTTP response body) and the effects.
+/// The outcome of a submit: the ack (also the HTTP response body), serialised once, and the effects.
 #[derive(Clone, Debug)]
 pub struct Submitted {
-    pub ack: Value,
+    pub ack_json: String,
     pub effects: Effects,
 }
 
-/// What the kind-specific step decided.
-pub(super) enum Step {
-    /// Nothing to apply; the seq is consumed.
-    Noop(&'static str),
-    Applied {
-        ops: Value,
-        /// The text traversal as applied, cached in the log for later transforms.
-        traversal: Option<TextOp>,
-        transformed: bool,
-        /// Extra writes (per-user state, notifications) and messages to everyone.
-        writes: Vec<Write>,
-        to_all: Vec<Outgoing>,
-    },
+impl Submitted {
+    /// The ack parsed back (tests, and the REST routes that read a field).
+    pub fn ack(&self) -> Value {
+        serde_json::from_str(&self.ack_json).unwrap_or(Value::Null)
+    }
 }
 
-impl Room {
-    pub fn submit(&mut self, actor: &Actor, req: OpRequest, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure> {
+/// The `operation_ack` payload (§3.3), also the body of `POST /operations/apply`.
+#[derive(Serialize)]
+struct Ack<'a> {
+    document_id: &'a str,
+    client_id: &'a str,
+    seq: u64,
+    operation_id: String,
+    version: u64,
+    server_timestamp: u64,
+    status: &'static str,
+    transform_needed: bool,
+    ops: &'a RawValue,
+    original_position: Option<usize>,
+    transformed_position: Option<usize>,
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<&'a RawValue>,
+}
+
+fn empty_ops() -> Box<RawValue> {
+    crate::doc::raw_json(&[(); 0])
+}
+
+pub(super) fn read_failed(e: String) -> Failure {
+    Failure::new(Code::Internal, format!("storage read failed: {e}"))
+}
+
+impl<D: Document> Room<D> {
+    pub fn submit(&mut self, actor: &Actor, req: OpRequest<D::Op>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure> {
         if req.document_id.as_deref().is_some_and(|d| d != self.document_id) {
             return Err(Failure::new(Code::InvalidOperation, "document_id is not this socket's document"));
         }
         if !actor.can_write {
             return Err(Failure::new(Code::Forbidden, "no write grant for this document"));
         }
-        let record = self.client_record(&req.client_id, lookup);
+        let record = self.owned_record(&req.client_id, &actor.user_id, lookup)?;
         let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
             return Ok(self.duplicate(&req.client_id, seq, &record));
@@ -129,194 +133,160 @@ impl Room {
         }
         let base = req.version.unwrap_or(self.version);
         if base > self.version {
-            return Err(Failure::new(
-                Code::VersionAhead,
-                format!("version {base} is ahead of the document (version {})", self.version),
-            ));
+            return Err(Failure::new(Code::VersionAhead, format!("version {base} is ahead of the document (version {})", self.version)));
         }
-        let original_position = match &req.body {
-            OpBody::Text(prims) => prims.first().map(TextPrimitive::position),
-            OpBody::Canvas(_) | OpBody::Modify(_) => None,
-        };
-        let step = match &req.body {
-            OpBody::Text(prims) => self.text_step(&req.client_id, base, prims)?,
-            OpBody::Canvas(ops) => self.canvas_step(&req.client_id, base, ops, req.timestamp.unwrap_or(now))?,
-            OpBody::Modify(m) => self.engagement_step(actor, m, &format!("{}:{seq}", req.client_id), lookup)?,
-        };
-        let (ops, traversal, transformed, extra_writes, to_all) = match step {
-            Step::Noop(reason) => {
-                let mut ack = self.ack_payload(&req.client_id, seq, self.version, now, "noop", json!([]), original_position, None, base < self.version);
-                ack["reason"] = json!(reason);
-                let effects = self.record_client(&req.client_id, seq, &ack);
-                return Ok(Submitted { ack, effects });
-            }
-            Step::Applied { ops, traversal, transformed, writes, to_all } => (ops, traversal, transformed, writes, to_all),
-        };
-
-        self.version += 1;
-        let entry = LogEntry {
-            version: self.version,
-            client_id: req.client_id.clone(),
-            user_id: actor.user_id.clone(),
-            seq,
-            timestamp: req.timestamp.unwrap_or(now),
-            server_timestamp: now,
-            base_version: base,
-            ops,
-            original_position,
-        };
-        let status = if transformed { "transformed" } else { "accepted" };
-        let ack = self.ack_payload(
-            &req.client_id,
-            seq,
-            self.version,
-            now,
-            status,
-            entry.ops.clone(),
-            original_position,
-            entry.transformed_position(),
-            transformed,
-        );
-        let mut effects = Effects { writes: vec![Write::AppendOp(entry.clone())], ..Effects::default() };
-        effects.writes.extend(extra_writes);
-        effects.to_others.push(Outgoing::new("operation", entry.broadcast_payload(&self.document_id)));
-        effects.writes.extend(self.record_client(&req.client_id, seq, &ack).writes);
-        // Posts snapshot their small counters on every op and canvases keep their strokes in rows,
-        // so both are current with every op; text snapshots every SNAPSHOT_EVERY_OPS versions.
-        if self.kind != DocKind::Text || self.version - self.snapshot_version >= limits::SNAPSHOT_EVERY_OPS {
-            self.snapshot_version = self.version;
-            let snapshot = match self.kind {
-                DocKind::Text => self.content(),
-                DocKind::Engagement => json!(self.counts).to_string(),
-                DocKind::Canvas => String::new(),
-            };
-            effects.writes.push(Write::Snapshot { version: self.version, content: snapshot });
-        }
-        self.log.push_back((entry, traversal));
-        self.trim_log();
-        effects.to_sender.extend(to_all.iter().cloned());
-        effects.to_others.extend(to_all);
-        Ok(Submitted { ack, effects })
-    }
-
-    /// Transforms a text op over everything accepted after `base`, checks the size limit, applies it.
-    fn text_step(&mut self, client_id: &str, base: u64, prims: &[TextPrimitive]) -> Result<Step, Failure> {
         if base < self.oldest_replayable() {
             return Err(Failure::new(
                 Code::VersionTooOld,
                 format!("operations after version {base} are no longer held; sync and rebase"),
             ));
         }
-        if prims.is_empty() {
-            return Ok(Step::Noop("the operation is empty"));
-        }
-        let concurrent: Vec<&(LogEntry, Option<TextOp>)> = self.log.iter().filter(|(e, _)| e.version > base).collect();
-        let base_len = concurrent
-            .iter()
-            .fold(self.doc.len_chars() as isize, |len, (_, op)| len - op.as_ref().map_or(0, TextOp::len_delta)) as usize;
-        let mut op = TextOp::from_primitives(prims, base_len).map_err(|e| Failure::new(Code::InvalidOperation, e.to_string()))?;
-        for (entry, other) in &concurrent {
-            if let Some(other) = other {
-                let mine_first = client_id.as_bytes() < entry.client_id.as_bytes();
-                op = transform(&op, other, mine_first);
+        let original_position = D::original_position(&req.body);
+        let ctx = StepCtx {
+            document_id: &self.document_id,
+            incarnation: &self.incarnation,
+            actor,
+            client_id: &req.client_id,
+            base,
+            version: self.version + 1,
+            timestamp: req.timestamp.unwrap_or(now),
+            owner: self.owner.as_deref(),
+        };
+        let timestamp = ctx.timestamp;
+        let applied = match self.doc.step(&ctx, req.body, &self.log, lookup)? {
+            Step::Noop(reason) => {
+                let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason));
+                let write = self.record_client(&req.client_id, &actor.user_id, seq, None);
+                return Ok(Submitted { ack_json: ack, effects: Effects { writes: vec![write], ..Effects::default() } });
             }
+            Step::Applied(a) => a,
+        };
+        let Applied { ops, cached, transformed, transformed_position, writes, to_all } = applied;
+        self.version += 1;
+        let entry = LogEntry {
+            version: self.version,
+            client_id: req.client_id.clone(),
+            user_id: actor.user_id.clone(),
+            seq,
+            timestamp,
+            server_timestamp: now,
+            base_version: base,
+            ops,
+            original_position,
+            transformed_position,
+        };
+        let status = if transformed { "transformed" } else { "accepted" };
+        let ack = self.ack(&req.client_id, seq, self.version, now, status, &entry.ops, (original_position, transformed_position), transformed, None);
+        let mut effects = Effects::default();
+        effects.writes.push(Write::AppendOp(entry.clone()));
+        effects.writes.extend(writes);
+        effects.writes.push(self.record_client(&req.client_id, &actor.user_id, seq, Some(self.version)));
+        effects.to_others.push(entry.broadcast("operation", &self.document_id, None));
+        self.since_snapshot.ops += 1;
+        self.since_snapshot.bytes += entry.weight();
+        if let Some(content) = self.doc.snapshot(self.since_snapshot) {
+            effects.writes.push(Write::Snapshot { version: self.version, content });
+            self.since_snapshot = Default::default();
         }
-        if op.is_noop() {
-            return Ok(Step::Noop("the operation was transformed into nothing by concurrent edits"));
-        }
-        // Transforms preserve lengths; if that ever failed, refuse rather than let the rope panic.
-        if op.base_len() > self.doc.len_chars() {
-            return Err(Failure::new(Code::Internal, "transformed operation does not fit the document"));
-        }
-        let new_bytes = self.doc.len_bytes() + op.inserted_bytes() - op.deleted_bytes(&self.doc);
-        if new_bytes > limits::MAX_TEXT_BYTES {
-            return Err(Failure::new(Code::TooLarge, "the document would exceed 1 MiB of text"));
-        }
-        op.apply(&mut self.doc);
-        let ops = json!(op.to_primitives());
-        Ok(Step::Applied { ops, traversal: Some(op), transformed: !concurrent.is_empty(), writes: vec![], to_all: vec![] })
+        self.log.push(entry, cached);
+        effects.to_sender.extend(to_all.iter().cloned());
+        effects.to_others.extend(to_all);
+        Ok(Submitted { ack_json: ack, effects })
     }
 
-    /// Applies canvas primitives with the per-stroke rules; nothing to transform.
-    fn canvas_step(&mut self, client_id: &str, base: u64, ops: &[CanvasOp], timestamp: u64) -> Result<Step, Failure> {
-        let writer = Writer { base_version: base, version: self.version + 1, timestamp, client_id };
-        let (applied, changes) = self.canvas.apply(ops, &writer)?;
-        if applied.is_empty() {
-            return Ok(Step::Noop("nothing to do: the strokes are gone, or a later concurrent update won"));
+    /// The client's record, refusing a client_id that belongs to another user here (§1).
+    fn owned_record(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<ClientRecord, Failure> {
+        let record = match self.clients.get(client_id) {
+            Some(r) => Some(r.clone()),
+            None => lookup.client(client_id).map_err(read_failed)?,
+        };
+        let record = record.unwrap_or_default();
+        // `http:{user}` is the id the server itself uses for that user's REST calls.
+        let reserved = client_id.strip_prefix("http:").is_some_and(|owner| owner != user_id);
+        if reserved || (!record.user_id.is_empty() && record.user_id != user_id) {
+            return Err(Failure::new(Code::ClientIdTaken, format!("client_id {client_id:?} belongs to another user in this document")));
         }
-        let writes = changes
-            .into_iter()
-            .map(|c| match c {
-                StrokeChange::Put(id, s) => Write::PutStroke(id, s),
-                StrokeChange::Remove(id) => Write::RemoveStroke(id),
-                StrokeChange::Clear => Write::ClearStrokes,
-            })
-            .collect();
-        let ops = Value::Array(applied.iter().map(CanvasOp::to_json).collect());
-        Ok(Step::Applied { ops, traversal: None, transformed: base < self.version, writes, to_all: vec![] })
+        self.clients.insert(client_id, record.clone());
+        Ok(record)
     }
 
-    fn client_record(&mut self, client_id: &str, lookup: &dyn Lookup) -> ClientRecord {
-        if let Some(r) = self.clients.get(client_id) {
-            return r.clone();
+    /// Claims `client_id` for `user_id` on connect; a write when the claim is new.
+    pub fn claim_client(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<Option<Write>, Failure> {
+        let record = self.owned_record(client_id, user_id, lookup)?;
+        if record.user_id == user_id {
+            return Ok(None);
         }
-        let record = lookup.client(client_id).unwrap_or(ClientRecord { last_seq: 0, last_ack: Value::Null });
-        self.clients.insert(client_id.to_string(), record.clone());
-        record
+        let claimed = ClientRecord { user_id: user_id.to_string(), ..record };
+        self.clients.insert(client_id, claimed.clone());
+        Ok(Some(Write::PutClient(client_id.to_string(), claimed)))
     }
 
-    fn record_client(&mut self, client_id: &str, seq: u64, ack: &Value) -> Effects {
-        let record = ClientRecord { last_seq: seq, last_ack: ack.clone() };
-        self.clients.insert(client_id.to_string(), record.clone());
-        Effects { writes: vec![Write::PutClient(client_id.to_string(), record)], ..Effects::default() }
+    fn record_client(&mut self, client_id: &str, user_id: &str, seq: u64, version: Option<u64>) -> Write {
+        let record = ClientRecord { user_id: user_id.to_string(), last_seq: seq, last_version: version };
+        self.clients.insert(client_id, record.clone());
+        Write::PutClient(client_id.to_string(), record)
     }
 
     /// A (client_id, seq) seen before: repeat its original ack, apply nothing.
     fn duplicate(&self, client_id: &str, seq: u64, record: &ClientRecord) -> Submitted {
-        let mut ack = if seq == record.last_seq && record.last_ack.is_object() {
-            record.last_ack.clone()
-        } else if let Some((e, _)) = self.log.iter().find(|(e, _)| e.client_id == client_id && e.seq == seq) {
-            let transformed = e.base_version + 1 < e.version;
-            self.ack_payload(client_id, seq, e.version, e.server_timestamp, "", e.ops.clone(), e.original_position, e.transformed_position(), transformed)
+        let reason = Some("this (client_id, seq) was already applied");
+        let held = if seq == record.last_seq {
+            record.last_version.and_then(|v| self.log.get(v)).map(|(e, _)| e)
         } else {
-            // Applied long ago and no longer held: its exact ack is gone, the fact is not.
-            self.ack_payload(client_id, seq, self.version, 0, "", json!([]), None, None, false)
+            self.log.after(self.oldest_replayable()).map(|(e, _)| e).find(|e| e.client_id == client_id && e.seq == seq)
         };
-        ack["status"] = json!("duplicate");
-        ack["reason"] = json!("this (client_id, seq) was already applied");
-        Submitted { ack, effects: Effects::default() }
+        let ack = match held.filter(|e| e.client_id == client_id && e.seq == seq) {
+            Some(e) => self.ack(
+                client_id,
+                seq,
+                e.version,
+                e.server_timestamp,
+                "duplicate",
+                &e.ops,
+                (e.original_position, e.transformed_position),
+                e.base_version + 1 < e.version,
+                reason,
+            ),
+            // A noop, or applied long ago and no longer held: its exact ack is gone, the fact is not.
+            None => self.ack(client_id, seq, self.version, 0, "duplicate", &empty_ops(), (None, None), false, reason),
+        };
+        Submitted { ack_json: ack, effects: Effects::default() }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn ack_payload(
+    fn ack(
         &self,
         client_id: &str,
         seq: u64,
         version: u64,
         now: u64,
-        status: &str,
-        ops: Value,
-        original_position: Option<usize>,
-        transformed_position: Option<usize>,
+        status: &'static str,
+        ops: &RawValue,
+        (original_position, transformed_position): (Option<usize>, Option<usize>),
         transform_needed: bool,
-    ) -> Value {
-        let mut ack = json!({
-            "document_id": self.document_id,
-            "client_id": client_id,
-            "seq": seq,
-            "operation_id": format!("{client_id}:{seq}"),
-            "version": version,
-            "server_timestamp": now,
-            "status": status,
-            "transform_needed": transform_needed,
-            "ops": ops,
-            "original_position": original_position,
-            "transformed_position": transformed_position,
-            "reason": Value::Null,
-        });
-        if self.kind == DocKind::Engagement {
-            ack["counts"] = json!(self.counts);
-        }
-        ack
+        reason: Option<&'static str>,
+    ) -> String {
+        let counts = self.doc.summary(&self.document_id, self.version);
+        let ack = Ack {
+            document_id: &self.document_id,
+            client_id,
+            seq,
+            operation_id: format!("{client_id}:{seq}"),
+            version,
+            server_timestamp: now,
+            status,
+            transform_needed,
+            ops,
+            original_position,
+            transformed_position,
+            reason,
+            counts: counts.as_deref(),
+        };
+        serde_json::to_string(&ack).unwrap_or_default()
     }
+}
+
+/// The ack as an outgoing `operation_ack` message.
+pub(super) fn ack_message(reply_to: Option<String>, done: &Submitted) -> Outgoing {
+    Outgoing::raw("operation_ack", reply_to, &done.ack_json)
 }

@@ -1,15 +1,15 @@
-//! Post engagement (§4.3) and the personal channel (§4.5): REST actions go through the post's
-//! document object as `modify` operations, the same path as the WebSocket.
+//! Post engagement (§4.3): REST actions go through the post's document object as `modify`
+//! operations, the same path as the WebSocket.
 
 use serde_json::{json, Value};
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Method, Request};
 
 use super::documents::{admit, call_json, relay};
-use super::{authenticate, read_json};
+use super::read_json;
 use crate::auth::{Access, Identity};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::shell::cache_key;
-use crate::shell::internal::{actor_headers, call_document, call_object, Actor};
+use crate::shell::internal::call_document;
 
 fn post_document(post_id: &str) -> String {
     format!("post:{post_id}")
@@ -93,45 +93,14 @@ fn cache_header(state: &str) -> worker::Result<worker::Headers> {
 }
 
 /// `PUT /api/v1/posts/{id}`: registers the owner who hears of others' likes, comments and reposts.
+/// Claiming a post needs the `write` grant on `post:{id}` the main backend issues with the post,
+/// or a service token (§2 [1.1]): posts are open to everyone, their ownership is not.
 pub async fn register(req: &mut Request, env: &Env, who: &Identity, post_id: &str) -> ApiResult {
     let id = post_document(post_id);
     let actor = admit(who, &id, Access::Write)?;
+    if who.granted(&id) != Some(Access::Write) {
+        return Err(ApiError::forbidden(format!("registering as the owner of {id} needs a write grant on it")));
+    }
     let body = optional_json(req).await?;
     relay(call_document(env, &id, &actor, Method::Put, "/owner", Some(body.to_string()), None).await?).await
-}
-
-/// `GET /ws`: the caller's personal channel.
-pub async fn channel(req: &Request, env: &Env) -> ApiResult {
-    let is_ws = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    if !is_ws {
-        return Err(ApiError::new(426, "upgrade_required", "this endpoint takes WebSocket upgrades only"));
-    }
-    let who = authenticate(req, env, true)?;
-    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: true, is_service: who.is_service };
-    channel_call(env, &who.user_id, &actor, Method::Get, "/connect", None, Some(req)).await
-}
-
-/// `PUT /api/v1/me/presence`: stored on the caller's channel, pushed to watchers and rooms.
-pub async fn set_presence(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
-    let body = read_json(req).await?;
-    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: true, is_service: who.is_service };
-    channel_call(env, &who.user_id, &actor, Method::Put, "/presence", Some(body.to_string()), None).await
-}
-
-/// `GET /api/v1/users/{id}/presence`.
-pub async fn get_presence(env: &Env, who: &Identity, user_id: &str) -> ApiResult {
-    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: false, is_service: who.is_service };
-    let path = format!("/presence?user_id={}", percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC));
-    channel_call(env, user_id, &actor, Method::Get, &path, None, None).await
-}
-
-/// A request to a user's channel object; `upgrade` carries a WebSocket upgrade's headers along.
-async fn channel_call(env: &Env, user_id: &str, actor: &Actor, method: Method, path: &str, body: Option<String>, upgrade: Option<&Request>) -> ApiResult {
-    let headers = actor_headers(actor, upgrade)?;
-    let resp: Response = call_object(env, "USER_CHANNEL", user_id, method, path, body, headers).await?;
-    if resp.status_code() == 101 {
-        Ok(resp)
-    } else {
-        relay(resp).await
-    }
 }

@@ -1,5 +1,6 @@
 //! The Worker's front door: request ids, CORS, authentication, rate limits, routing.
 
+mod channel;
 mod documents;
 mod engagement;
 mod errors;
@@ -52,7 +53,8 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
         .path_segments()
         .map(|s| s.map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned()).collect())
         .unwrap_or_default();
-    let segs: Vec<&str> = segments.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+    // Empty segments are kept: `/ws/` (what `/ws/documents/..` normalises to) is not `/ws`.
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method();
     if method == Method::Options {
         return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None);
@@ -62,7 +64,7 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
             (json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).map_err(Into::into), None)
         }
         ["ws", "documents", id] if method == Method::Get => (documents::upgrade(&req, env, id).await, None),
-        ["ws"] if method == Method::Get => (engagement::channel(&req, env).await, None),
+        ["ws"] if method == Method::Get => (channel::channel(&req, env).await, None),
         ["api", "v1", rest @ ..] => {
             let rest = rest.to_vec();
             let who = authenticate(&req, env, false);
@@ -119,8 +121,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
         (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
-        (Put, ["me", "presence"]) => engagement::set_presence(req, env, &who).await,
-        (Get, ["users", id, "presence"]) => engagement::get_presence(env, &who, id).await,
+        (Put, ["me", "presence"]) => channel::set_presence(req, env, &who).await,
+        (Get, ["users", id, "presence"]) => channel::get_presence(env, &who, id).await,
         (Put, ["posts", id]) => engagement::register(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => engagement::counts(env, &who, id).await,
         (_, ["posts", id, collection]) => engagement::act(req, env, &who, id, collection, None).await,

@@ -1,41 +1,32 @@
-//! `DocumentRoom`: the Durable Object of one document. It adapts the pure [`Room`] to hibernating
+//! `DocumentRoom`: the Durable Object of one document. It adapts the pure room to hibernating
 //! sockets, SQLite storage and alarms, and holds nothing in memory that storage cannot rebuild.
 
-use std::cell::{Cell, RefCell};
-use std::time::Duration;
-
 use serde_json::{json, Value};
-use worker::{
-    durable_object, Date, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage,
-    WebSocketPair,
-};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair};
 
-use super::internal::{self, Actor};
+use super::internal::{self, body_json, Actor};
+pub use super::room_host::now_ms;
+use super::room_host::{send, RoomHost};
 use super::socket_budget::Budgets;
-use crate::http::{json_response, ApiError, ApiResult};
+use crate::http::{json_response, json_text_response, ApiError, ApiResult};
 use crate::limits;
 use crate::ot::text::diff;
-use crate::protocol::{Code, Failure, Outgoing};
-use crate::room::{self, Effects, OpRequest, Room, Session, Write};
+use crate::protocol::{Failure, Outgoing};
+use crate::room::{self, Session};
 use crate::store::d1;
-use crate::store::room_sql::RoomStore;
 
 /// Close code sent to sockets of a deleted document.
 const CLOSE_DELETED: u16 = 4404;
 
 #[durable_object]
 pub struct DocumentRoom {
-    pub(super) state: State,
     pub(super) env: Env,
-    pub(super) store: RoomStore,
-    pub(super) room: RefCell<Option<Room>>,
-    /// The alarm time we know is set, so the hot path rarely asks storage.
-    alarm_at: Cell<Option<u64>>,
+    pub(super) host: RoomHost,
     budgets: Budgets,
 }
 
-pub(super) fn now_ms() -> u64 {
-    Date::now().as_millis()
+fn room_actor(a: &Actor) -> room::Actor {
+    room::Actor { user_id: a.user_id.clone(), name: a.name.clone(), can_write: a.can_write, is_service: a.is_service }
 }
 
 impl DurableObject for DocumentRoom {
@@ -44,12 +35,8 @@ impl DurableObject for DocumentRoom {
         if let Ok(pair) = worker::WebSocketRequestResponsePair::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#) {
             state.set_websocket_auto_response(&pair);
         }
-        let store = RoomStore::new(state.storage());
-        if let Err(e) = store.ensure_schema() {
-            worker::console_error!("schema: {e}");
-        }
         let budgets = Budgets::from_env(&env);
-        DocumentRoom { state, env, store, room: RefCell::new(None), alarm_at: Cell::new(None), budgets }
+        DocumentRoom { env, host: RoomHost::new(state), budgets }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -60,28 +47,26 @@ impl DurableObject for DocumentRoom {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let Some(me) = ws.deserialize_attachment::<Session>().ok().flatten() else {
+        let Some(me) = self.host.session_of(&ws) else {
             let _ = ws.close(Some(1011), Some("socket has no session"));
             return Ok(());
         };
         let text = match message {
             WebSocketIncomingMessage::String(s) => s,
             WebSocketIncomingMessage::Binary(_) => {
-                let f = Failure::bad("binary frames are not supported; send JSON text");
-                send(&ws, &Outgoing::error(&f, None, None));
+                send(&ws, Outgoing::error(&Failure::bad("binary frames are not supported; send JSON text"), None, None));
                 return Ok(());
             }
         };
         if !self.budgets.admit(&ws, &me.session_id, &text) {
             return Ok(());
         }
-        let present = self.sessions();
-        let fx = self.with_room(|room, store| Ok(room.on_frame(&me, &text, now_ms(), &sessions_of(&present), store)));
-        match fx {
+        let present = self.host.sessions();
+        match self.host.with_room(|room, store| room.on_frame(&me, &text, now_ms(), &present, store)) {
             Ok(fx) => {
-                self.commit(fx, Some((&ws, &me)), &present).await;
+                self.after_commit(fx, Some((&ws, &me))).await;
             }
-            Err(e) => send(&ws, &Outgoing::error(&Failure::new(Code::Internal, e.message), None, None)),
+            Err(e) => send(&ws, Outgoing::error(&Failure::new(crate::protocol::Code::Internal, e.message), None, None)),
         }
         Ok(())
     }
@@ -99,27 +84,27 @@ impl DurableObject for DocumentRoom {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.alarm_at.set(None);
-        let present = self.sessions();
-        if let Ok(fx) = self.with_room(|room, _| Ok(room.expire_typing(now_ms()))) {
-            self.commit(fx, None, &present).await;
+        self.host.alarm_cleared();
+        let mut next = None;
+        // Typing timeouts need the room; a room that cannot load must not block history or KV.
+        if let Ok(fx) = self.host.with_room(|room, _| room.expire_typing(now_ms())) {
+            let _ = self.host.commit(fx, None);
+            next = self.host.with_room(|room, _| room.next_typing_deadline()).ok().flatten();
         }
         self.deliver_outbox().await;
-        let kv_next = self.flush_counts_cache().await;
+        if let Some(at) = self.flush_counts_cache().await {
+            next = Some(next.map_or(at, |t: u64| t.min(at)));
+        }
         let flushed = self.flush_history().await;
         if let Err(e) = &flushed {
             worker::console_error!("history flush failed, retrying: {e}");
         }
-        let mut next = self.room.borrow().as_ref().and_then(Room::next_typing_deadline);
-        if let Some(at) = kv_next {
-            next = Some(next.map_or(at, |t| t.min(at)));
-        }
-        if flushed.is_err() || !self.store.unflushed(1)?.is_empty() || !self.store.outbox()?.is_empty() {
+        if flushed.is_err() || !self.host.store.unflushed(1)?.is_empty() || !self.host.store.outbox()?.is_empty() {
             let retry = now_ms() + 5_000;
             next = Some(next.map_or(retry, |t| t.min(retry)));
         }
         if let Some(at) = next {
-            self.schedule_alarm(at).await;
+            self.host.schedule_alarm(at).await;
         }
         Response::ok("")
     }
@@ -128,46 +113,41 @@ impl DurableObject for DocumentRoom {
 impl DocumentRoom {
     async fn route(&self, mut req: Request) -> ApiResult {
         let document_id = internal::document_id(&req)?;
-        if self.store.meta("document_id")?.is_none() {
-            self.store.remember_document_id(&document_id)?;
+        let store = &self.host.store;
+        if store.meta("document_id")?.is_none() {
+            store.begin_incarnation(&document_id, &new_incarnation())?;
         }
         let actor = internal::actor(&req)?;
         let url = req.url()?;
         match (req.method(), url.path()) {
-            (worker::Method::Get, "/connect") => self.open_socket(&req, actor).await,
-            (worker::Method::Post, "/apply") => {
-                let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+            (Method::Get, "/connect") => self.open_socket(&req, actor).await,
+            (Method::Post, "/apply") => {
+                let body: Value = body_json(&mut req).await?;
                 let op = body.get("operation").and_then(Value::as_object).ok_or_else(|| ApiError::bad_request("operation must be an object"))?;
-                let parsed = OpRequest::parse(op, None, crate::protocol::DocKind::of(&document_id))?;
-                let ack = self.submit(actor, parsed).await?;
-                Ok(json_response(202, &ack)?)
-            }
-            (worker::Method::Put, "/text") => {
-                let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
-                self.replace_text(actor, &body).await
-            }
-            (worker::Method::Get, "/document") => {
-                let updated_at = self.store.meta_u64("updated_at")?;
-                let (version, kind, (field, state)) = self.with_room(|r, _| Ok((r.version(), r.kind(), r.state_field())))?;
-                Ok(json_response(200, &json!({
-                    "document_id": document_id, "kind": kind.as_str(), "version": version,
-                    field: state, "updated_at": updated_at,
-                }))?)
-            }
-            (worker::Method::Get, "/counts") => self.counts().await,
-            (worker::Method::Post, "/presence") => {
-                let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let frame = frame_text(&Outgoing::new("presence", body["payload"].clone()));
-                for ws in self.state.get_websockets() {
-                    let _ = ws.send_with_str(&frame);
+                let done = self.host.with_room(|room, store| room.submit_json(&room_actor(&actor), op, now_ms(), store))??;
+                if !self.after_commit(done.effects, None).await {
+                    return Err(ApiError::internal("storage write failed; the operation was not applied"));
                 }
+                Ok(json_text_response(202, &done.ack_json)?)
+            }
+            (Method::Put, "/text") => self.replace_text(actor, &body_json::<Value>(&mut req).await?).await,
+            (Method::Get, "/document") => {
+                let (version, kind, (field, state), updated_at) =
+                    self.host.with_room(|r, _| (r.version(), r.kind(), r.state(), r.updated_at()))?;
+                let head = json!({"document_id": document_id, "kind": kind.as_str(), "version": version, "updated_at": updated_at});
+                // The state is spliced in as JSON text: a large canvas is not parsed again.
+                let head = head.to_string();
+                let body = format!("{},{}:{}}}", &head[..head.len() - 1], json!(field), state);
+                Ok(json_text_response(200, &body)?)
+            }
+            (Method::Get, "/counts") => self.counts().await,
+            (Method::Post, "/presence") => {
+                let body: Value = body_json(&mut req).await?;
+                self.host.broadcast(Outgoing::new("presence", &body["payload"]));
                 Ok(json_response(200, &json!({"ok": true}))?)
             }
-            (worker::Method::Put, "/owner") => {
-                let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
-                self.register_owner(&actor, &body)
-            }
-            (worker::Method::Get, "/history") => {
+            (Method::Put, "/owner") => self.register_owner(&actor, &body_json::<Value>(&mut req).await?),
+            (Method::Get, "/history") => {
                 let q = internal::Query::of(&url);
                 let since = q.u64("since")?.unwrap_or(0);
                 let limit = q.u64("limit")?.unwrap_or(limits::HISTORY_DEFAULT_LIMIT);
@@ -176,165 +156,92 @@ impl DocumentRoom {
                 }
                 // Whatever is acked is copied first, so a reader sees every acked op.
                 self.flush_history().await?;
-                let db = self.env.d1("DB")?;
-                let (operations, has_more) = d1::read_history(&db, &document_id, since, limit).await?;
-                let next_since = operations.last().and_then(|o| o["version"].as_u64()).unwrap_or(since);
-                Ok(json_response(200, &json!({
-                    "document_id": document_id, "operations": operations,
-                    "next_since": next_since, "has_more": has_more,
-                }))?)
+                let incarnation = self.host.store.meta("incarnation")?.unwrap_or_default();
+                let (operations, has_more) = d1::read_history(&self.env.d1("DB")?, &document_id, &incarnation, since, limit).await?;
+                #[derive(serde::Serialize)]
+                struct Page<'a> {
+                    document_id: &'a str,
+                    operations: Vec<d1::HistoryOp>,
+                    next_since: u64,
+                    has_more: bool,
+                }
+                let next_since = operations.last().map_or(since, |o| o.version);
+                let page = Page { document_id: &document_id, operations, next_since, has_more };
+                Ok(json_text_response(200, &serde_json::to_string(&page).map_err(|e| ApiError::internal(e.to_string()))?)?)
             }
-            (worker::Method::Get, "/metrics") => {
-                let (version, retained) = self.with_room(|r, _| Ok((r.version(), r.retained_ops())))?;
+            (Method::Get, "/metrics") => {
+                let (version, retained, retained_bytes, updated_at) =
+                    self.host.with_room(|r, _| (r.version(), r.retained_ops(), r.retained_bytes(), r.updated_at()))?;
                 Ok(json_response(200, &json!({
                     "document_id": document_id,
-                    "connections": self.state.get_websockets().len(),
+                    "connections": self.host.socket_count(),
                     "version": version,
                     "operations_retained": retained,
-                    "storage_bytes": self.store.database_size(),
-                    "last_activity": self.store.meta_u64("updated_at")?,
-                    "kv_writes": self.store.meta_u64("kv_writes")?,
+                    "operations_retained_bytes": retained_bytes,
+                    "storage_bytes": self.host.store.database_size(),
+                    "last_activity": updated_at,
+                    "kv_writes": self.host.store.meta_u64("kv_writes")?,
                 }))?)
             }
-            (worker::Method::Delete, "/document") => self.delete(&document_id).await,
+            (Method::Delete, "/document") => self.delete(&document_id).await,
             _ => Err(ApiError::not_found("no such document endpoint")),
         }
     }
 
-    /// Runs `f` on the room, loading it from storage first if this instance has none.
-    pub(super) fn with_room<T>(&self, f: impl FnOnce(&mut Room, &RoomStore) -> Result<T>) -> std::result::Result<T, ApiError> {
-        let mut slot = self.room.borrow_mut();
-        if slot.is_none() {
-            let document_id = self.store.meta("document_id")?.ok_or_else(|| ApiError::internal("room has no document id"))?;
-            let mut stored = self.store.load()?;
-            // Awareness and typing of sockets that vanished while we were away are stale.
-            let live: Vec<String> = self.sessions().into_iter().map(|(_, s)| s.session_id).collect();
-            stored.awareness.retain(|(sid, _)| live.contains(sid));
-            stored.typing.retain(|(sid, _)| live.contains(sid));
-            *slot = Some(Room::restore(&document_id, stored).map_err(ApiError::internal)?);
-        }
-        let room = slot.as_mut().ok_or_else(|| ApiError::internal("room missing"))?;
-        Ok(f(room, &self.store)?)
-    }
-
-    fn sessions(&self) -> Vec<(WebSocket, Session)> {
-        self.state
-            .get_websockets()
-            .into_iter()
-            .filter_map(|ws| ws.deserialize_attachment::<Session>().ok().flatten().map(|s| (ws, s)))
-            .collect()
-    }
-
-    /// Persists the effects' writes, then sends their messages. If the write fails the in-memory
-    /// room is dropped (it ran ahead of storage) and the sender gets `internal`; nothing is sent.
-    async fn commit(&self, fx: Effects, sender: Option<(&WebSocket, &Session)>, present: &[(WebSocket, Session)]) -> bool {
-        let now = now_ms();
-        let appended = fx.writes.iter().any(|w| matches!(w, Write::AppendOp(_)));
-        let typing = fx.writes.iter().any(|w| matches!(w, Write::PutTyping(..)));
-        let notify = fx.writes.iter().any(|w| matches!(w, Write::QueueNotification(_)));
-        let is_post = self.room.borrow().as_ref().is_some_and(|r| r.kind() == crate::protocol::DocKind::Engagement);
-        // No await between the write and the sends: the output gate holds these messages until
-        // the write is durable, and no other event can slip in and reorder versions.
-        if let Err(e) = self.store.persist(fx.writes, now) {
-            *self.room.borrow_mut() = None;
-            if let Some((ws, _)) = sender {
-                send(ws, &Outgoing::error(&Failure::new(Code::Internal, format!("storage write failed: {e}")), None, None));
-            }
+    /// Commits the effects, then schedules what follows an accepted operation.
+    pub(super) async fn after_commit(&self, fx: room::Effects, sender: Option<(&WebSocket, &Session)>) -> bool {
+        let appended = fx.writes.iter().any(|w| matches!(w, room::Write::AppendOp(_)));
+        let typing = fx.writes.iter().any(|w| matches!(w, room::Write::PutTyping(..)));
+        let notify = fx.writes.iter().any(|w| matches!(w, room::Write::QueueNotification(_)));
+        let has_summary = appended && self.host.with_room(|r, _| r.summary().is_some()).unwrap_or(false);
+        if self.host.commit(fx, sender).is_err() {
             return false;
         }
-        if let Some((ws, _)) = sender {
-            for m in &fx.to_sender {
-                send(ws, m);
-            }
-        }
-        let sender_id = sender.map(|(_, s)| s.session_id.as_str());
-        for m in &fx.to_others {
-            let frame = frame_text(m);
-            for (ws, s) in present {
-                if Some(s.session_id.as_str()) != sender_id {
-                    let _ = ws.send_with_str(&frame);
-                }
-            }
-        }
+        let now = now_ms();
         if appended {
-            self.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
+            self.host.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
         }
-        if appended && is_post {
+        if has_summary {
             self.counts_changed().await;
         }
         if notify {
             self.deliver_outbox().await;
         }
         if typing {
-            self.schedule_alarm(now + limits::TYPING_TIMEOUT_MS).await;
+            self.host.schedule_alarm(now + limits::TYPING_TIMEOUT_MS).await;
         }
         true
-    }
-
-    /// Makes sure an alarm fires no later than `at` (epoch ms).
-    pub(super) async fn schedule_alarm(&self, at: u64) {
-        if self.alarm_at.get().is_some_and(|t| t <= at) {
-            return;
-        }
-        let storage = self.state.storage();
-        if let Ok(Some(t)) = storage.get_alarm().await {
-            if (t as u64) <= at && (t as u64) > now_ms() {
-                self.alarm_at.set(Some(t as u64));
-                return;
-            }
-        }
-        let delay = at.saturating_sub(now_ms());
-        if storage.set_alarm(Duration::from_millis(delay)).await.is_ok() {
-            self.alarm_at.set(Some(at));
-        }
     }
 
     async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
         let q = internal::Query::of(&req.url()?);
         let client_id = q.str("client_id").ok_or_else(|| ApiError::bad_request("client_id is required"))?;
         let since = q.u64("since")?;
+        let me = Session { session_id: new_session_id(), client_id, user_id: actor.user_id, name: actor.name, can_write: actor.can_write };
+        // The client_id is checked and claimed before the socket is accepted (§1 [1.1]).
+        let claimed = self.host.with_room(|room, store| room.admit(&me, store))??;
+        self.host.commit(claimed, None).map_err(ApiError::internal)?;
         let pair = WebSocketPair::new()?;
         let server = pair.server;
-        let me = Session {
-            session_id: uuid::Uuid::new_v4().to_string(),
-            client_id,
-            user_id: actor.user_id,
-            name: actor.name,
-            can_write: actor.can_write,
-        };
-        self.state.accept_web_socket(&server);
+        self.host.state.accept_web_socket(&server);
         server.serialize_attachment(&me)?;
-        let present = self.sessions();
-        let fx = self.with_room(|room, _| Ok(room.connect(&me, since, &sessions_of(&present))))?;
-        self.commit(fx, Some((&server, &me)), &present).await;
-        self.report_connections(present.len()).await;
-        self.report_user_in_room(&me.user_id, &present).await;
+        self.host.add_socket(&server, &me);
+        let present = self.host.sessions();
+        let fx = self.host.with_room(|room, _| room.connect(&me, since, &present))?;
+        self.after_commit(fx, Some((&server, &me))).await;
+        self.report_presence(&me.user_id, &present);
         Ok(Response::from_websocket(pair.client)?)
     }
 
     async fn drop_socket(&self, ws: &WebSocket) {
-        let Some(me) = ws.deserialize_attachment::<Session>().ok().flatten() else { return };
+        let Some(me) = self.host.session_of(ws) else { return };
         self.budgets.forget(&me.session_id);
-        let remaining: Vec<(WebSocket, Session)> =
-            self.sessions().into_iter().filter(|(_, s)| s.session_id != me.session_id).collect();
-        if let Ok(fx) = self.with_room(|room, _| Ok(room.disconnect(&me, &sessions_of(&remaining)))) {
-            self.commit(fx, None, &remaining).await;
+        self.host.remove_socket(&me.session_id);
+        let remaining = self.host.sessions();
+        if let Ok(fx) = self.host.with_room(|room, _| room.disconnect(&me, &remaining)) {
+            self.after_commit(fx, None).await;
         }
-        self.report_connections(remaining.len()).await;
-        self.report_user_in_room(&me.user_id, &remaining).await;
-    }
-
-    /// The HTTP submit path: same engine, broadcast to every socket.
-    async fn submit(&self, actor: Actor, req: OpRequest) -> std::result::Result<Value, ApiError> {
-        let present = self.sessions();
-        let done = self.with_room(|room, store| {
-            let actor = room::Actor { user_id: actor.user_id.clone(), name: actor.name.clone(), can_write: actor.can_write, is_service: actor.is_service };
-            Ok(room.submit(&actor, req, now_ms(), store))
-        })??;
-        if !self.commit(done.effects, None, &present).await {
-            return Err(ApiError::internal("storage write failed; the operation was not applied"));
-        }
-        Ok(done.ack)
+        self.report_presence(&me.user_id, &remaining);
     }
 
     async fn replace_text(&self, actor: Actor, body: &Value) -> ApiResult {
@@ -343,10 +250,11 @@ impl DocumentRoom {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_u64().ok_or_else(|| ApiError::bad_request("version must be a non-negative integer"))?),
         };
-        let (version, current) = self.with_room(|r, _| Ok((r.version(), r.content())))?;
+        let (version, current) = self.host.with_room(|r, _| (r.version(), r.text()))?;
+        let current = current.ok_or_else(|| ApiError::bad_request("this document is not text"))?;
         if let Some(v) = expected {
             if v > version {
-                return Err(Failure::new(Code::VersionAhead, format!("version {v} is ahead of the document (version {version})")).into());
+                return Err(Failure::new(crate::protocol::Code::VersionAhead, format!("version {v} is ahead of the document (version {version})")).into());
             }
             if v < version {
                 return Err(ApiError::new(409, "version_conflict", format!("the description changed since version {v} (now {version}); reload and retry")));
@@ -356,85 +264,84 @@ impl DocumentRoom {
         if prims.is_empty() {
             return Ok(json_response(200, &json!({"status": "unchanged", "version": version, "content": current}))?);
         }
-        let op = OpRequest {
-            document_id: None,
-            client_id: format!("http:{}", actor.user_id),
-            seq: None,
-            version: Some(version),
-            timestamp: None,
-            body: room::OpBody::Text(prims),
-        };
-        let ack = self.submit(actor, op).await?;
-        let content = self.with_room(|r, _| Ok(r.content()))?;
+        let client_id = format!("http:{}", actor.user_id);
+        let done = self.host.with_room(|room, store| room.submit_text(&room_actor(&actor), &client_id, version, prims, now_ms(), store))??;
+        if !self.after_commit(done.effects.clone(), None).await {
+            return Err(ApiError::internal("storage write failed; the operation was not applied"));
+        }
+        let ack = done.ack();
+        let content = self.host.with_room(|r, _| r.text())?.unwrap_or_default();
         Ok(json_response(200, &json!({"status": ack["status"], "version": ack["version"], "content": content}))?)
     }
 
     async fn delete(&self, document_id: &str) -> ApiResult {
-        for ws in self.state.get_websockets() {
+        for ws in self.host.state.get_websockets() {
             let _ = ws.close(Some(CLOSE_DELETED), Some("document deleted"));
         }
-        let storage = self.state.storage();
+        let storage = self.host.state.storage();
         storage.delete_alarm().await?;
         storage.delete_all().await?;
-        self.alarm_at.set(None);
-        *self.room.borrow_mut() = None;
-        self.store.ensure_schema()?;
-        self.store.remember_document_id(document_id)?;
-        self.report_connections(0).await;
+        self.host.alarm_cleared();
+        self.host.drop_room();
+        self.host.forget_sockets();
+        self.host.store.ensure_schema()?;
+        // A new life for the id: its history, comment ids and notification ids never mix with
+        // the old one's, even if a flush of the old one is still in flight.
+        self.host.store.begin_incarnation(document_id, &new_incarnation())?;
         d1::delete_history(&self.env.d1("DB")?, document_id).await?;
         self.forget_cached_counts(document_id).await;
         Ok(json_response(200, &json!({"document_id": document_id, "deleted": true}))?)
     }
 
-    /// Copies acked ops to D1 in batches and lets storage drop what it no longer needs.
+    /// Copies acked ops to D1 in batches and lets storage drop what it no longer needs. The
+    /// incarnation is checked after every await: a delete that ran meanwhile owns the storage now.
     async fn flush_history(&self) -> Result<()> {
-        let Some(document_id) = self.store.meta("document_id")? else { return Ok(()) };
+        let store = &self.host.store;
+        let Some(document_id) = store.meta("document_id")? else { return Ok(()) };
+        let incarnation = store.meta("incarnation")?.unwrap_or_default();
         let db = self.env.d1("DB")?;
         loop {
-            let batch = self.store.unflushed(limits::HISTORY_BATCH_OPS)?;
+            let batch = store.unflushed(limits::HISTORY_BATCH_OPS)?;
             let Some(last) = batch.last().map(|e| e.version) else { return Ok(()) };
-            d1::write_history(&db, &document_id, &batch).await?;
-            let current = self.store.meta_u64("version")?;
-            self.store.mark_flushed(last, current)?;
+            d1::write_history(&db, &document_id, &incarnation, &batch).await?;
+            if store.meta("incarnation")?.unwrap_or_default() != incarnation {
+                // Deleted while the batch was in flight: those rows belong to the old life.
+                return d1::delete_incarnation(&db, &document_id, &incarnation).await;
+            }
+            store.mark_flushed(last, store.last_version()?)?;
             if batch.len() < limits::HISTORY_BATCH_OPS {
                 return Ok(());
             }
         }
     }
-}
 
-impl DocumentRoom {
-    /// Tells the user's channel how many sockets they hold here, so presence reaches this room.
-    async fn report_user_in_room(&self, user_id: &str, present: &[(WebSocket, Session)]) {
-        let Ok(Some(document_id)) = self.store.meta("document_id") else { return };
-        let connections = present.iter().filter(|(_, s)| s.user_id == user_id).count();
-        let body = json!({"document_id": document_id, "connections": connections}).to_string();
-        let actor = Actor { user_id: user_id.to_string(), name: user_id.to_string(), can_write: false, is_service: false };
-        let sent = match internal::actor_headers(&actor, None) {
-            Ok(headers) => internal::call_object(&self.env, "USER_CHANNEL", user_id, worker::Method::Post, "/rooms", Some(body), headers).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            worker::console_error!("room presence report failed: {e}");
-        }
+    /// Tells the user's channel how many sockets they hold here (so presence reaches this room)
+    /// and the stats how many sockets the room holds — after the response, never before it.
+    fn report_presence(&self, user_id: &str, present: &[Session]) {
+        let Ok(Some(document_id)) = self.host.store.meta("document_id") else { return };
+        let connections = present.iter().filter(|s| s.user_id == user_id).count();
+        let total = present.len();
+        let env = self.env.clone();
+        let user_id = user_id.to_string();
+        self.host.state.wait_until(async move {
+            let body = json!({"document_id": document_id, "connections": connections}).to_string();
+            let actor = Actor { user_id: user_id.clone(), name: user_id.clone(), can_write: false, is_service: false };
+            let sent = match internal::actor_headers(&actor, None) {
+                Ok(headers) => internal::call_object(&env, "USER_CHANNEL", &user_id, Method::Post, "/rooms", Some(body), headers).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                worker::console_error!("room presence report failed: {e}");
+            }
+            super::stats::report(&env, &document_id, total, now_ms()).await;
+        });
     }
-
-    async fn report_connections(&self, connections: usize) {
-        if let Ok(Some(id)) = self.store.meta("document_id") {
-            super::stats::report(&self.env, &id, connections, now_ms()).await;
-        }
-    }
 }
 
-fn sessions_of(present: &[(WebSocket, Session)]) -> Vec<Session> {
-    present.iter().map(|(_, s)| s.clone()).collect()
+fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn frame_text(m: &Outgoing) -> String {
-    m.to_frame(&uuid::Uuid::new_v4().simple().to_string(), now_ms())
-}
-
-fn send(ws: &WebSocket, m: &Outgoing) {
-    // A socket that is already closing cannot take more; its close handler cleans up.
-    let _ = ws.send_with_str(frame_text(m));
+fn new_incarnation() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }

@@ -30,6 +30,13 @@ pub fn actor(req: &Request) -> Result<Actor, ApiError> {
     }
 }
 
+/// A request body parsed from its raw text with serde_json (never the runtime's JSON.parse,
+/// which rounds integers above 2^53).
+pub async fn body_json<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
+    let text = req.text().await?;
+    serde_json::from_str(&text).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+}
+
 /// Query-string access with typed errors.
 pub struct Query(Vec<(String, String)>);
 

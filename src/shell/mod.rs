@@ -5,13 +5,29 @@ pub mod internal;
 mod post_room;
 mod presence_io;
 pub mod rate_limiter;
+mod room_host;
 mod socket_budget;
 pub mod stats;
 pub mod user_channel;
 
 pub use post_room::cache_key;
 
+use std::cell::Cell;
+
 use worker::{event, Context, Date, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+thread_local! {
+    /// Server frame ids: a per-instance random prefix and a counter, not a uuid per frame.
+    static FRAME_IDS: (String, Cell<u64>) = (uuid::Uuid::new_v4().simple().to_string()[..8].to_string(), Cell::new(0));
+}
+
+/// A unique id for one outgoing frame.
+pub fn frame_id() -> String {
+    FRAME_IDS.with(|(prefix, n)| {
+        n.set(n.get() + 1);
+        format!("{prefix}-{}", n.get())
+    })
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {

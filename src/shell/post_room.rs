@@ -7,7 +7,8 @@ use worker::{Headers, Method};
 
 use super::document_room::{now_ms, DocumentRoom};
 use super::internal::{call_object, Actor};
-use crate::http::{json_response, ApiError, ApiResult};
+use crate::doc::post::post_id;
+use crate::http::{json_response, json_text_response, ApiError, ApiResult};
 
 /// KV allows one write per second per key.
 const KV_WRITE_INTERVAL_MS: u64 = 1_000;
@@ -17,52 +18,55 @@ pub fn cache_key(post_id: &str) -> String {
 }
 
 impl DocumentRoom {
-    fn counts_json(&self) -> Result<(String, Value), ApiError> {
-        self.with_room(|r, _| Ok((r.post_id().to_string(), r.counts().to_json(r.post_id(), r.version()))))
+    /// The post id and its counts as JSON text.
+    fn counts_json(&self) -> Result<(String, String), ApiError> {
+        let (document_id, summary) = self.host.with_room(|r, _| (r.document_id().to_string(), r.summary()))?;
+        let summary = summary.ok_or_else(|| ApiError::bad_request("this document has no counts"))?;
+        Ok((post_id(&document_id).to_string(), summary.get().to_string()))
     }
 
     /// `GET /counts`: the truth, asked for when KV missed; KV gets it soon after.
     pub(super) async fn counts(&self) -> ApiResult {
         let (_, counts) = self.counts_json()?;
         self.counts_changed().await;
-        Ok(json_response(200, &counts)?)
+        Ok(json_text_response(200, &counts)?)
     }
 
     /// Marks the cached counts stale and makes sure an alarm writes them once the key may take a write.
     pub(super) async fn counts_changed(&self) {
-        let _ = self.store.set_meta("kv_dirty", "1");
-        let due = self.store.meta_u64("kv_last_write").unwrap_or(0) + KV_WRITE_INTERVAL_MS;
-        self.schedule_alarm(due.max(now_ms())).await;
+        let _ = self.host.store.set_meta("kv_dirty", "1");
+        let due = self.host.store.meta_u64("kv_last_write").unwrap_or(0) + KV_WRITE_INTERVAL_MS;
+        self.host.schedule_alarm(due.max(now_ms())).await;
     }
 
     /// Writes the counters to KV if they are stale and the key may take a write. Returns when to
     /// try again if it could not write now.
     pub(super) async fn flush_counts_cache(&self) -> Option<u64> {
-        if self.store.meta("kv_dirty").ok().flatten().as_deref() != Some("1") {
+        if self.host.store.meta("kv_dirty").ok().flatten().as_deref() != Some("1") {
             return None;
         }
         let now = now_ms();
-        let due = self.store.meta_u64("kv_last_write").unwrap_or(0) + KV_WRITE_INTERVAL_MS;
+        let due = self.host.store.meta_u64("kv_last_write").unwrap_or(0) + KV_WRITE_INTERVAL_MS;
         if now < due {
             return Some(due);
         }
         let (post_id, counts) = self.counts_json().ok()?;
         // Cleared before the write: an op landing while it is in flight marks it stale again.
-        let _ = self.store.set_meta("kv_dirty", "0");
-        let _ = self.store.set_meta("kv_last_write", &now.to_string());
+        let _ = self.host.store.set_meta("kv_dirty", "0");
+        let _ = self.host.store.set_meta("kv_last_write", &now.to_string());
         let written = match self.env.kv("ENGAGEMENT_CACHE") {
-            Ok(kv) => match kv.put(&cache_key(&post_id), counts.to_string()) {
+            Ok(kv) => match kv.put(&cache_key(&post_id), counts) {
                 Ok(put) => put.execute().await.is_ok(),
                 Err(_) => false,
             },
             Err(_) => false,
         };
         if written {
-            let n = self.store.meta_u64("kv_writes").unwrap_or(0) + 1;
-            let _ = self.store.set_meta("kv_writes", &n.to_string());
+            let n = self.host.store.meta_u64("kv_writes").unwrap_or(0) + 1;
+            let _ = self.host.store.set_meta("kv_writes", &n.to_string());
             None
         } else {
-            let _ = self.store.set_meta("kv_dirty", "1");
+            let _ = self.host.store.set_meta("kv_dirty", "1");
             Some(now + KV_WRITE_INTERVAL_MS)
         }
     }
@@ -84,15 +88,16 @@ impl DocumentRoom {
         if owner != actor.user_id && !actor.is_service {
             return Err(ApiError::forbidden("only a service token may register another user as owner"));
         }
-        let current = self.with_room(|r, _| Ok(r.owner().map(str::to_string)))?;
+        let current = self.host.with_room(|r, _| r.owner().map(str::to_string))?;
         if current.as_ref().is_some_and(|c| *c != actor.user_id) && !actor.is_service {
             return Err(ApiError::forbidden("the post already has another owner"));
         }
-        self.store.set_meta("owner_id", &owner)?;
-        let post_id = self.with_room(|r, _| {
+        self.host.store.set_meta("owner_id", &owner)?;
+        let document_id = self.host.with_room(|r, _| {
             r.set_owner(Some(owner.clone()));
-            Ok(r.post_id().to_string())
+            r.document_id().to_string()
         })?;
+        let post_id = post_id(&document_id);
         Ok(json_response(200, &json!({"post_id": post_id, "owner_id": owner}))?)
     }
 
@@ -100,7 +105,7 @@ impl DocumentRoom {
     /// channel has accepted it, and the channel ignores an event id it has seen, so every event
     /// reaches the owner once.
     pub(super) async fn deliver_outbox(&self) {
-        let Ok(pending) = self.store.outbox() else { return };
+        let Ok(pending) = self.host.store.outbox() else { return };
         for n in pending {
             let body = serde_json::to_string(&n).unwrap_or_default();
             let sent = call_object(&self.env, "USER_CHANNEL", &n.user_id, Method::Post, "/notify", Some(body), Headers::new())
@@ -108,7 +113,7 @@ impl DocumentRoom {
                 .map(|resp| resp.status_code() == 200);
             match sent {
                 Ok(true) => {
-                    let _ = self.store.outbox_done(&n.event_id);
+                    let _ = self.host.store.outbox_done(&n.event_id);
                 }
                 Ok(false) | Err(_) => worker::console_error!("notification {} not delivered yet", n.event_id),
             }

@@ -65,7 +65,7 @@ impl UserChannel {
 
     pub(super) async fn set_presence(&self, req: &mut Request) -> ApiResult {
         let actor = internal::actor(req)?;
-        let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let body: Value = internal::body_json(req).await?;
         let presence = Presence::parse(&body, now_ms())?;
         self.remember_user(&actor.user_id)?;
         self.set_meta("presence", &serde_json::to_string(&presence).unwrap_or_default())?;
@@ -96,7 +96,7 @@ impl UserChannel {
 
     /// `POST /watch {watcher}`: another user's channel subscribes; answers the current presence.
     pub(super) async fn add_watcher(&self, req: &mut Request) -> ApiResult {
-        let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let body: Value = internal::body_json(req).await?;
         let watcher = body["watcher"].as_str().ok_or_else(|| ApiError::bad_request("watcher is required"))?;
         if let Some(user) = body["user_id"].as_str() {
             self.remember_user(user)?;
@@ -107,7 +107,7 @@ impl UserChannel {
 
     /// `POST /push {payload}`: a watched user's presence, for this user's sockets.
     pub(super) async fn push(&self, req: &mut Request) -> ApiResult {
-        let body: Value = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let body: Value = internal::body_json(req).await?;
         let sockets = self.state.get_websockets();
         if sockets.is_empty() {
             return Err(ApiError::new(410, "gone", "no socket is watching"));
@@ -121,7 +121,7 @@ impl UserChannel {
 
     /// `POST /rooms {document_id, connections}`: how many sockets the user has in a room.
     pub(super) async fn room_count(&self, req: &mut Request) -> ApiResult {
-        let r: RoomReport = req.json().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let r: RoomReport = internal::body_json(req).await?;
         let actor = internal::actor(req)?;
         self.remember_user(&actor.user_id)?;
         let was_connected = self.connected();

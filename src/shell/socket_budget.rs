@@ -4,7 +4,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use serde_json::json;
 use worker::WebSocket;
 
 use super::document_room::now_ms;
@@ -39,9 +38,8 @@ impl Budgets {
             Admit::Refuse { retry_after_ms } => {
                 let id = parse_frame(text).ok().and_then(|f| f.id);
                 let f = Failure::new(Code::RateLimited, "more than 20 messages a second on this socket; slow down");
-                let mut m = Outgoing::error(&f, id, None);
-                m.payload["retry_after_ms"] = json!(retry_after_ms);
-                let _ = ws.send_with_str(m.to_frame(&uuid::Uuid::new_v4().simple().to_string(), now));
+                let m = Outgoing::error_with(&f, id, None, Some(retry_after_ms));
+                let _ = ws.send_with_str(m.into_frame(&super::frame_id(), now));
                 false
             }
             Admit::Close => {

@@ -39,7 +39,8 @@ impl DurableObject for Stats {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         if req.method() == Method::Post {
-            let r: Report = req.json().await?;
+            let text = req.text().await?;
+            let r: Report = serde_json::from_str(&text)?;
             if r.connections == 0 {
                 self.sql.exec("DELETE FROM live WHERE document_id = ? AND at <= ?", Some(vec![r.document_id.into(), r.at.into()]))?;
             } else {

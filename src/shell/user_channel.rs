@@ -49,7 +49,7 @@ pub struct UserChannel {
 }
 
 pub(super) fn send(ws: &WebSocket, m: &Outgoing) {
-    let _ = ws.send_with_str(m.to_frame(&uuid::Uuid::new_v4().simple().to_string(), now_ms()));
+    let _ = ws.send_with_str(m.to_frame(&super::frame_id(), now_ms()));
 }
 
 impl DurableObject for UserChannel {
@@ -69,9 +69,9 @@ impl DurableObject for UserChannel {
         let path = req.url()?.path().to_string();
         let result: ApiResult = match (req.method(), path.as_str()) {
             (_, "/connect") => self.open_socket(&req),
-            (_, "/notify") => match req.json::<Notification>().await {
+            (_, "/notify") => match internal::body_json::<Notification>(&mut req).await {
                 Ok(n) => self.notify(&n),
-                Err(e) => Err(ApiError::bad_request(e.to_string())),
+                Err(e) => Err(e),
             },
             (worker::Method::Get, "/presence") => self.presence(&req),
             (worker::Method::Put, "/presence") => self.set_presence(&mut req).await,
@@ -131,7 +131,7 @@ impl UserChannel {
         self.touch()?;
         let kept: Vec<PendingRow> = self.sql.exec("SELECT payload FROM pending ORDER BY seq", None)?.to_array()?;
         for row in kept {
-            let payload = serde_json::from_str(&row.payload).unwrap_or_default();
+            let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
             send(&pair.server, &Outgoing::new("notification", payload));
         }
         self.sql.exec("DELETE FROM pending", None)?;

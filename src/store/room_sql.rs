@@ -10,7 +10,7 @@ use worker::{js_sys, Result, SqlStorage, SqlStorageValue, Storage};
 
 use crate::limits;
 use crate::ot::engagement::{CommentRecord, UserState};
-use crate::room::{ClientRecord, LogEntry, Lookup, Notification, Stored, Write};
+use crate::room::{ClientRecord, Found, LogEntry, Lookup, Notification, Stored, Write};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,24 +80,29 @@ impl RoomStore {
         put_meta(&self.sql, key, value)
     }
 
-    pub fn remember_document_id(&self, document_id: &str) -> Result<()> {
-        self.put_meta("document_id", document_id)
+    /// Starts a life of the document id in empty storage: history rows, comment ids and
+    /// notification ids carry the incarnation, so a deleted id that is reused never mixes with
+    /// its past. (Documents from before incarnations keep the empty one.)
+    pub fn begin_incarnation(&self, document_id: &str, incarnation: &str) -> Result<()> {
+        let fresh = self.last_version()? == 0 && self.meta("snapshot_version")?.is_none();
+        self.put_meta("document_id", document_id)?;
+        if fresh {
+            self.put_meta("incarnation", incarnation)?;
+        }
+        Ok(())
     }
 
-    /// Everything a room needs to wake: the snapshot and the retained log tail. Reads a bounded
-    /// number of rows whatever the history length.
+    /// Everything a room needs to wake: the snapshot and the log tail after it, plus older
+    /// entries up to the log's byte budget. Reads a bounded amount whatever the history length.
     pub fn load(&self) -> Result<Stored> {
         let snapshot_version = self.meta_u64("snapshot_version")?;
         let snapshot = self.meta("snapshot")?.unwrap_or_default();
-        let mut tail: Vec<LogEntry> = self
-            .texts(
-                "SELECT entry AS value FROM ops ORDER BY version DESC LIMIT ?",
-                vec![int(limits::LOG_RETAINED_OPS)],
-            )?
+        let cut = self.tail_start(snapshot_version)?;
+        let tail: Vec<LogEntry> = self
+            .texts("SELECT entry AS value FROM ops WHERE version > ? ORDER BY version", vec![int(cut)])?
             .iter()
             .map(|s| parse(s))
             .collect::<Result<_>>()?;
-        tail.reverse();
         let keyed = |table: &str| -> Result<Vec<(String, String)>> {
             let rows: Vec<KeyedRow> =
                 self.sql.exec(&format!("SELECT session_id AS key, entry AS value FROM {table}"), None)?.to_array()?;
@@ -106,18 +111,56 @@ impl RoomStore {
         let awareness = keyed("awareness")?.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect::<Result<_>>()?;
         let typing = keyed("typing")?.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect::<Result<_>>()?;
         let owner = self.meta("owner_id")?;
+        let incarnation = self.meta("incarnation")?.unwrap_or_default();
         let strokes: Vec<KeyedRow> = self.sql.exec("SELECT stroke_id AS key, stroke AS value FROM strokes", None)?.to_array()?;
         let strokes = strokes.into_iter().map(|r| Ok((r.key, parse(&r.value)?))).collect::<Result<_>>()?;
-        Ok(Stored { snapshot_version, snapshot, owner, strokes, tail, awareness, typing })
+        Ok(Stored { incarnation, snapshot_version, snapshot, owner, strokes, tail, awareness, typing })
+    }
+
+    /// The version after which the wake tail starts: every entry after the snapshot, and older
+    /// ones while they fit the log's count and byte budgets.
+    fn tail_start(&self, snapshot_version: u64) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Sized {
+            version: f64,
+            bytes: f64,
+        }
+        let rows: Vec<Sized> = self
+            .sql
+            .exec(
+                "SELECT version, length(entry) AS bytes FROM ops ORDER BY version DESC LIMIT ?",
+                Some(vec![int(limits::LOG_RETAINED_OPS)]),
+            )?
+            .to_array()?;
+        let mut total = 0usize;
+        let mut cut = rows.last().map_or(0, |r| r.version as u64 - 1);
+        for r in &rows {
+            total += r.bytes as usize;
+            if total > limits::LOG_RETAINED_BYTES && (r.version as u64) <= snapshot_version {
+                cut = r.version as u64;
+                break;
+            }
+        }
+        Ok(cut)
+    }
+
+    /// The newest version in the log (0 when it is empty).
+    pub fn last_version(&self) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Max {
+            v: Option<f64>,
+        }
+        let rows: Vec<Max> = self.sql.exec("SELECT MAX(version) AS v FROM ops", None)?.to_array()?;
+        Ok(rows.first().and_then(|r| r.v).map_or(0, |v| v as u64))
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.put_meta(key, value)
     }
 
-    fn one<T: DeserializeOwned>(&self, query: &str, key: &str) -> Option<T> {
-        let row = self.texts(query, vec![text(key)]).ok()?.into_iter().next()?;
-        parse(&row).ok()
+    fn one<T: DeserializeOwned>(&self, query: &str, key: &str) -> Found<T> {
+        let rows = self.texts(query, vec![text(key)]).map_err(|e| e.to_string())?;
+        rows.first().map(|row| serde_json::from_str(row).map_err(|e| format!("corrupt stored row: {e}"))).transpose()
     }
 
     /// Notifications not yet accepted by their user's channel.
@@ -132,13 +175,13 @@ impl RoomStore {
 
 
     /// Makes one event's writes durable as a unit.
-    pub fn persist(&self, writes: Vec<Write>, now: u64) -> Result<()> {
+    pub fn persist(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
         let sql = self.storage.sql();
         let run = move || -> std::result::Result<JsValue, JsValue> {
-            apply_writes(&sql, &writes, now).map_err(|e| JsValue::from_str(&e.to_string()))?;
+            apply_writes(&sql, &writes).map_err(|e| JsValue::from_str(&e.to_string()))?;
             Ok(JsValue::UNDEFINED)
         };
         let raw: &JsValue = self.storage.as_raw().as_ref();
@@ -148,16 +191,25 @@ impl RoomStore {
         Ok(())
     }
 
-    /// Acked ops not yet copied to D1, oldest first.
+    /// Acked ops not yet copied to D1, oldest first: at most `limit` of them and about
+    /// `HISTORY_BATCH_BYTES` of JSON (always at least one).
     pub fn unflushed(&self, limit: usize) -> Result<Vec<LogEntry>> {
         let flushed = self.meta_u64("d1_flushed")?;
-        self.texts(
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let rows = self.sql.exec(
             "SELECT entry AS value FROM ops WHERE version > ? ORDER BY version LIMIT ?",
-            vec![int(flushed), int(limit as u64)],
-        )?
-        .iter()
-        .map(|s| parse(s))
-        .collect()
+            Some(vec![int(flushed), int(limit as u64)]),
+        )?;
+        for row in rows.next::<TextRow>() {
+            let row = row?;
+            bytes += row.value.len();
+            out.push(parse(&row.value)?);
+            if bytes >= limits::HISTORY_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Records that D1 holds every op up to `version`, and drops local rows no longer needed:
@@ -177,16 +229,16 @@ impl RoomStore {
 
 }
 
-/// Point reads for the room. A failed read counts as absent; the write that follows would then
-/// fail on the primary key rather than apply twice.
+/// Point reads for the room. A failed read is an error, never "absent": the room then fails the
+/// operation (`internal`) rather than count a like twice or apply a seq again.
 impl Lookup for RoomStore {
-    fn client(&self, client_id: &str) -> Option<ClientRecord> {
+    fn client(&self, client_id: &str) -> Found<ClientRecord> {
         self.one("SELECT record AS value FROM clients WHERE client_id = ?", client_id)
     }
-    fn engagement_user(&self, user_id: &str) -> Option<UserState> {
+    fn engagement_user(&self, user_id: &str) -> Found<UserState> {
         self.one("SELECT state AS value FROM engagement_users WHERE user_id = ?", user_id)
     }
-    fn comment(&self, comment_id: &str) -> Option<CommentRecord> {
+    fn comment(&self, comment_id: &str) -> Found<CommentRecord> {
         self.one("SELECT record AS value FROM comments WHERE comment_id = ?", comment_id)
     }
 }
@@ -213,16 +265,18 @@ fn delete(sql: &SqlStorage, table: &str, key_col: &str, key: &str) -> Result<()>
     Ok(())
 }
 
-fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
+fn apply_writes(sql: &SqlStorage, writes: &[Write]) -> Result<()> {
     for w in writes {
         match w {
+            // One statement: the version and the last activity are read back from the log.
             Write::AppendOp(e) => {
                 sql.exec("INSERT INTO ops (version, entry) VALUES (?, ?)", Some(vec![int(e.version), text(to_json(e))]))?;
-                put_meta(sql, "version", &e.version.to_string())?;
             }
             Write::Snapshot { version, content } => {
-                put_meta(sql, "snapshot_version", &version.to_string())?;
-                put_meta(sql, "snapshot", content)?;
+                sql.exec(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('snapshot_version', ?), ('snapshot', ?)",
+                    Some(vec![text(version.to_string()), text(content.as_str())]),
+                )?;
             }
             Write::PutClient(id, rec) => upsert(sql, "clients", "client_id", "record", id, rec)?,
             Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id", "entry", sid, entry)?,
@@ -238,9 +292,6 @@ fn apply_writes(sql: &SqlStorage, writes: &[Write], now: u64) -> Result<()> {
                 sql.exec("DELETE FROM strokes", None)?;
             }
         }
-    }
-    if writes.iter().any(|w| matches!(w, Write::AppendOp(_))) {
-        put_meta(sql, "updated_at", &now.to_string())?;
     }
     Ok(())
 }

@@ -2,12 +2,13 @@
 //! and the editing-trace loader.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use std::io::Read;
 use std::path::PathBuf;
 
-use ropey::Rope;
 use serde_json::{json, Value};
-use sidechain_edge::ot::text::{compose, transform, TextOp, TextPrimitive};
+use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::room::Session;
 
 pub fn session(n: usize, can_write: bool) -> Session {
@@ -26,39 +27,43 @@ pub fn op_frame(id: &str, client_id: &str, seq: u64, version: u64, prims: &[Text
     .to_string()
 }
 
-/// A client running the protocol's rule: one op in flight, later local edits composed into a
-/// pending op, incoming ops transformed against both before they touch the local text.
+/// A client running the protocol's rule: one op in flight, later local edits kept as a pending
+/// op, incoming ops transformed against both before they touch the local text. Its transforms
+/// come from [`reference`], not from the server's engine.
 pub struct SimClient {
     pub session: Session,
-    pub text: Rope,
+    pub text: String,
     pub version: u64,
+    /// Length of the text at `version` (what the in-flight op is based on).
+    server_len: usize,
     pub seq: u64,
-    pub inflight: Option<(u64, TextOp)>,
-    pub pending: Option<TextOp>,
+    pub inflight: Option<(u64, Vec<TextPrimitive>)>,
+    /// Local edits made after the in-flight op, in sequence (composition is concatenation).
+    pub pending: Vec<TextPrimitive>,
 }
 
 impl SimClient {
     pub fn new(session: Session) -> Self {
-        SimClient { session, text: Rope::new(), version: 0, seq: 0, inflight: None, pending: None }
+        SimClient { session, text: String::new(), version: 0, server_len: 0, seq: 0, inflight: None, pending: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.text.chars().count()
     }
 
     pub fn local_edit(&mut self, prim: TextPrimitive) {
-        let op = TextOp::from_primitives(&[prim], self.text.len_chars()).expect("valid local edit");
-        op.apply(&mut self.text);
-        self.pending = Some(match self.pending.take() {
-            Some(p) => compose(&p, &op),
-            None => op,
-        });
+        self.text = reference::apply(&self.text, std::slice::from_ref(&prim));
+        self.pending.push(prim);
     }
 
     /// The frame to send, if the client may send now.
     pub fn flush(&mut self) -> Option<String> {
-        if self.inflight.is_some() {
+        if self.inflight.is_some() || self.pending.is_empty() {
             return None;
         }
-        let op = self.pending.take().filter(|p| !p.is_noop())?;
+        let op = std::mem::take(&mut self.pending);
         self.seq += 1;
-        let frame = op_frame(&format!("m{}", self.seq), &self.session.client_id, self.seq, self.version, &op.to_primitives());
+        let frame = op_frame(&format!("m{}", self.seq), &self.session.client_id, self.seq, self.version, &op);
         self.inflight = Some((self.seq, op));
         Some(frame)
     }
@@ -66,23 +71,33 @@ impl SimClient {
     /// The frame re-sending the in-flight op after a reconnect (same seq, rebased).
     pub fn resend(&self) -> Option<String> {
         let (seq, op) = self.inflight.as_ref()?;
-        Some(op_frame("resend", &self.session.client_id, *seq, self.version, &op.to_primitives()))
+        Some(op_frame("resend", &self.session.client_id, *seq, self.version, op))
     }
 
-    fn integrate(&mut self, remote: TextOp, remote_client: &str) {
+    fn integrate(&mut self, remote: Vec<TextPrimitive>, remote_client: &str) {
         let me_first = self.session.client_id.as_bytes() < remote_client.as_bytes();
+        let base = self.server_len;
+        self.server_len = reference::length_after(&remote, base);
         let mut remote = remote;
+        let mut pending_base = base;
         if let Some((seq, mine)) = self.inflight.take() {
-            let mine2 = transform(&mine, &remote, me_first);
-            remote = transform(&remote, &mine, !me_first);
+            let (mine2, remote2) = reference::transform_pair(&mine, &remote, base, me_first);
+            pending_base = reference::length_after(&mine, base);
+            remote = remote2;
             self.inflight = Some((seq, mine2));
         }
-        if let Some(mine) = self.pending.take() {
-            let mine2 = transform(&mine, &remote, me_first);
-            remote = transform(&remote, &mine, !me_first);
-            self.pending = Some(mine2);
+        if !self.pending.is_empty() {
+            let (mine2, remote2) = reference::transform_pair(&self.pending, &remote, pending_base, me_first);
+            remote = remote2;
+            self.pending = mine2;
         }
-        remote.apply(&mut self.text);
+        self.text = reference::apply(&self.text, &remote);
+    }
+
+    fn acked(&mut self) {
+        if let Some((_, op)) = self.inflight.take() {
+            self.server_len = reference::length_after(&op, self.server_len);
+        }
     }
 
     /// Handles one server frame. Returns an error string on a protocol violation.
@@ -90,7 +105,8 @@ impl SimClient {
         let p = &frame["payload"];
         match frame["type"].as_str().unwrap_or("") {
             "initial_state" => {
-                self.text = Rope::from_str(p["content"].as_str().unwrap());
+                self.text = p["content"].as_str().unwrap().to_string();
+                self.server_len = self.len();
                 self.version = p["version"].as_u64().unwrap();
             }
             "operation" | "sync_operation" => {
@@ -104,23 +120,27 @@ impl SimClient {
                 let client = p["client_id"].as_str().unwrap().to_string();
                 let seq = p["seq"].as_u64().unwrap();
                 if client == self.session.client_id && self.inflight.as_ref().is_some_and(|(s, _)| *s == seq) {
-                    self.inflight = None; // our own op in a replay is its ack
+                    self.acked(); // our own op in a replay is its ack
                 } else {
                     let prims: Vec<TextPrimitive> = serde_json::from_value(p["ops"].clone()).unwrap();
-                    self.integrate(TextOp::from_applied(&prims), &client);
+                    self.integrate(prims, &client);
                 }
                 self.version = version;
             }
             "operation_ack" => {
                 let status = p["status"].as_str().unwrap();
                 let version = p["version"].as_u64().unwrap();
-                if status != "noop" && status != "duplicate" && version != self.version + 1 {
+                let applied = status == "accepted" || status == "transformed";
+                if applied && version != self.version + 1 {
                     return Err(format!("ack out of order: at {} got {}", self.version, version));
                 }
-                if status != "noop" && status != "duplicate" {
+                if applied {
                     self.version = version;
+                    self.acked();
+                } else {
+                    // noop: nothing applied; duplicate: already counted when its version arrived.
+                    self.inflight = None;
                 }
-                self.inflight = None;
             }
             "error" => return Err(format!("error: {p}")),
             _ => {}
@@ -129,18 +149,14 @@ impl SimClient {
     }
 }
 
-/// Where the shared editing traces live.
+/// Where the editing traces live: the repository's own copy (data/editing-traces), or another
+/// directory named by SIDECHAIN_TRACES_DIR.
 pub fn traces_dir() -> PathBuf {
-    let candidates = [
-        std::env::var("SIDECHAIN_TRACES_DIR").ok().map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/editing-traces")),
-        Some(PathBuf::from("/work/shared/data/editing-traces")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("sveltecomponent.json.gz").exists())
-        .expect("editing traces not found: set SIDECHAIN_TRACES_DIR to shared/data/editing-traces")
+    let dir = std::env::var("SIDECHAIN_TRACES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/editing-traces"));
+    assert!(dir.join("sveltecomponent.json.gz").exists(), "editing traces not found in {}", dir.display());
+    dir
 }
 
 pub struct Trace {

@@ -1,5 +1,5 @@
--- D1 schema. Applied by `make dev` / `make test` (wrangler d1 execute --local) and by the
--- miniflare tests; apply it to the remote database once before `wrangler deploy`.
+-- D1 schema, first version. Migrations are applied in order by `wrangler d1 migrations apply`
+-- (`make dev` / `make test` locally, `--remote` before a deploy) and by the miniflare tests.
 
 -- Every acknowledged operation, written in batches by its document object.
 CREATE TABLE IF NOT EXISTS operations (

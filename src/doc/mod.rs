@@ -1,0 +1,117 @@
+//! Document kinds behind one trait, the way ShareDB plugs OT types into one submit path: the room
+//! ([`crate::room::Room`]) validates, dedupes, versions, logs, acks and broadcasts; a
+//! [`Document`] only parses its own primitives, steps its state, and snapshots and restores it.
+
+pub mod canvas;
+pub mod post;
+pub mod text;
+
+use serde::Serializer;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::protocol::{DocKind, Failure, Outgoing};
+use crate::room::{Actor, LogEntry, Lookup, OpLog, Stored, Write};
+
+pub use canvas::CanvasDoc;
+pub use post::PostDoc;
+pub use text::TextDoc;
+
+/// What a document is told about the operation being stepped.
+pub struct StepCtx<'a> {
+    pub document_id: &'a str,
+    /// Distinguishes this life of the document id from earlier ones (deleted, then reused).
+    pub incarnation: &'a str,
+    pub actor: &'a Actor,
+    pub client_id: &'a str,
+    /// The version the operation was made against.
+    pub base: u64,
+    /// The version it gets if it applies.
+    pub version: u64,
+    /// The client's timestamp, or the server's when it sent none.
+    pub timestamp: u64,
+    pub owner: Option<&'a str>,
+}
+
+/// What a step decided.
+pub enum Step<C> {
+    /// Nothing to apply; the seq is consumed.
+    Noop(&'static str),
+    Applied(Applied<C>),
+}
+
+pub struct Applied<C> {
+    /// The operation as applied, serialised once: it goes as is into the ack, the broadcast,
+    /// the stored log row and the history.
+    pub ops: Box<RawValue>,
+    /// Kept beside the log entry for later transforms.
+    pub cached: C,
+    pub transformed: bool,
+    pub transformed_position: Option<usize>,
+    /// Writes beyond the log entry (per-user state, strokes, notifications).
+    pub writes: Vec<Write>,
+    /// Messages for every socket, the submitter included, after the ack.
+    pub to_all: Vec<Outgoing>,
+}
+
+/// Operations and log bytes since the last snapshot.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Span {
+    pub ops: u64,
+    pub bytes: usize,
+}
+
+pub trait Document: Sized {
+    const KIND: DocKind;
+    /// A parsed operation body.
+    type Op;
+    /// What the log keeps beside each entry (text: its traversal).
+    type Cached;
+    /// The name of the state field in `initial_state` and `GET /documents/{id}`.
+    const STATE_FIELD: &'static str;
+
+    /// Parses the kind-specific part of an operation (the flat form or `ops: [...]`).
+    fn parse_op(op: &Map<String, Value>) -> Result<Self::Op, Failure>;
+
+    /// The first primitive's position, for `original_position`.
+    fn original_position(_op: &Self::Op) -> Option<usize> {
+        None
+    }
+
+    /// Rebuilds the state as of the snapshot (taking what it needs out of `stored`).
+    fn restore(stored: &mut Stored) -> Result<Self, String>;
+
+    /// Re-applies a logged operation newer than the snapshot; returns its cache entry.
+    fn replay(&mut self, entry: &LogEntry) -> Result<Self::Cached, String>;
+
+    /// The cache entry of a logged operation the state already includes.
+    fn cache(entry: &LogEntry) -> Result<Self::Cached, String>;
+
+    /// Checks `op` against the state, transforming it over `log`'s operations after `ctx.base`,
+    /// and applies it. Leaves the state untouched when it fails.
+    fn step(&mut self, ctx: &StepCtx, op: Self::Op, log: &OpLog<Self::Cached>, lookup: &dyn Lookup) -> Result<Step<Self::Cached>, Failure>;
+
+    /// The snapshot to store now, if one is due after `since` (None: not yet).
+    fn snapshot(&self, since: Span) -> Option<String>;
+
+    /// Serialises the state (the value of [`Document::STATE_FIELD`]).
+    fn serialize_state<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+
+    /// A small summary for caches and acks (a post's counts).
+    fn summary(&self, _document_id: &str, _version: u64) -> Option<Box<RawValue>> {
+        None
+    }
+
+    /// The text, for documents that are text.
+    fn text(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Serialises a value known to serialise (plain data) as raw JSON.
+pub fn raw_json(v: &impl serde::Serialize) -> Box<RawValue> {
+    serde_json::to_string(v)
+        .ok()
+        .and_then(|s| RawValue::from_string(s).ok())
+        .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))
+}

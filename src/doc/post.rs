@@ -1,0 +1,154 @@
+//! Post documents: engagement counters. Operations need no transform: each `modify` is checked
+//! against the acting user's own state (read through [`Lookup`], cached in a bounded map), and
+//! the post's owner hears of others' likes, comments and reposts through a durable outbox.
+
+use serde::Serializer;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use super::{raw_json, Applied, Document, Span, Step, StepCtx};
+use crate::limits;
+use crate::ot::engagement::{apply, Action, Change, CommentRecord, Counts, Modify, UserState};
+use crate::protocol::{Code, DocKind, Failure, Outgoing};
+use crate::room::{BoundedMap, LogEntry, Lookup, Notification, OpLog, Stored, Write};
+
+pub struct PostDoc {
+    counts: Counts,
+    users: BoundedMap<UserState>,
+    comments: BoundedMap<CommentRecord>,
+}
+
+pub fn post_id(document_id: &str) -> &str {
+    document_id.strip_prefix("post:").unwrap_or(document_id)
+}
+
+fn read_failed(e: String) -> Failure {
+    Failure::new(Code::Internal, format!("storage read failed: {e}"))
+}
+
+impl PostDoc {
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    fn user(&self, user_id: &str, lookup: &dyn Lookup) -> Result<Option<UserState>, Failure> {
+        match self.users.get(user_id) {
+            Some(u) => Ok(Some(u.clone())),
+            None => lookup.engagement_user(user_id).map_err(read_failed),
+        }
+    }
+
+    fn comment(&self, comment_id: &str, lookup: &dyn Lookup) -> Result<Option<CommentRecord>, Failure> {
+        match self.comments.get(comment_id) {
+            Some(c) => Ok(Some(c.clone())),
+            None => lookup.comment(comment_id).map_err(read_failed),
+        }
+    }
+}
+
+/// Ids unique across every life of the document id: the version, and the incarnation.
+fn scoped(version: u64, incarnation: &str) -> String {
+    if incarnation.is_empty() {
+        version.to_string()
+    } else {
+        format!("{version}-{incarnation}")
+    }
+}
+
+impl Document for PostDoc {
+    const KIND: DocKind = DocKind::Engagement;
+    const STATE_FIELD: &'static str = "counts";
+    type Op = Modify;
+    type Cached = ();
+
+    fn parse_op(op: &Map<String, Value>) -> Result<Modify, Failure> {
+        Modify::parse(op)
+    }
+
+    fn restore(stored: &mut Stored) -> Result<Self, String> {
+        let counts = match stored.snapshot.as_str() {
+            "" => Counts::default(),
+            s => serde_json::from_str(s).map_err(|e| format!("bad counters snapshot: {e}"))?,
+        };
+        Ok(PostDoc { counts, users: BoundedMap::new(limits::CACHED_USERS), comments: BoundedMap::new(limits::CACHED_COMMENTS) })
+    }
+
+    fn replay(&mut self, entry: &LogEntry) -> Result<(), String> {
+        Err(format!("post log is ahead of its counters at version {}", entry.version))
+    }
+
+    fn cache(_: &LogEntry) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn step(&mut self, ctx: &StepCtx, m: Modify, _: &OpLog<()>, lookup: &dyn Lookup) -> Result<Step<()>, Failure> {
+        let user_id = ctx.actor.user_id.as_str();
+        let user = self.user(user_id, lookup)?;
+        let comment = match (m.action, &m.comment_id) {
+            (Action::Uncomment, Some(id)) => self.comment(id, lookup)?,
+            _ => None,
+        };
+        let new_comment_id = format!("c{}", scoped(ctx.version, ctx.incarnation));
+        let may_moderate = ctx.actor.is_service || ctx.owner == Some(user_id);
+        let mut counts = self.counts;
+        let Some(change) = apply(&mut counts, user_id, user.as_ref(), comment.as_ref(), &m, &new_comment_id, may_moderate)? else {
+            return Ok(Step::Noop("nothing changes: the user's state already says so"));
+        };
+        self.counts = counts;
+        let mut op = json!({"type": "modify", "action": m.action.as_str()});
+        let mut writes = Vec::new();
+        match change {
+            Change::User(u) => {
+                if let Some(e) = &u.emoji {
+                    op["emoji"] = json!(e);
+                }
+                self.users.insert(user_id, u.clone());
+                writes.push(Write::PutEngagementUser(user_id.to_string(), u));
+            }
+            Change::Comment(id, record) => {
+                op["comment_id"] = json!(id);
+                if m.action == Action::Comment {
+                    op["text"] = json!(record.text);
+                }
+                self.comments.insert(&id, record.clone());
+                writes.push(Write::PutComment(id, record));
+            }
+        }
+        let counts_json = counts.to_json(post_id(ctx.document_id), ctx.version);
+        if let (Some(kind), Some(owner)) = (m.action.notification_kind(), ctx.owner) {
+            if owner != user_id {
+                writes.push(Write::QueueNotification(Notification {
+                    event_id: format!("{}@{}", ctx.document_id, scoped(ctx.version, ctx.incarnation)),
+                    user_id: owner.to_string(),
+                    payload: json!({
+                        "kind": kind,
+                        "post_id": post_id(ctx.document_id),
+                        "actor": {"id": user_id, "name": ctx.actor.name},
+                        "counts": counts_json,
+                    }),
+                }));
+            }
+        }
+        Ok(Step::Applied(Applied {
+            ops: raw_json(&[op]),
+            cached: (),
+            transformed: false,
+            transformed_position: None,
+            writes,
+            to_all: vec![Outgoing::new("engagement_update", &counts_json)],
+        }))
+    }
+
+    /// The counters are small: a snapshot with every operation, so waking replays nothing.
+    fn snapshot(&self, _: Span) -> Option<String> {
+        serde_json::to_string(&self.counts).ok()
+    }
+
+    fn serialize_state<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.counts, s)
+    }
+
+    fn summary(&self, document_id: &str, version: u64) -> Option<Box<RawValue>> {
+        Some(raw_json(&self.counts.to_json(post_id(document_id), version)))
+    }
+}

@@ -1,0 +1,111 @@
+//! Text documents: a Unicode string edited with the traversal OT of [`crate::ot::text`].
+
+use ropey::Rope;
+use serde::Serializer;
+use serde_json::{Map, Value};
+
+use super::{raw_json, Applied, Document, Span, Step, StepCtx};
+use crate::limits;
+use crate::ot::parse_text_primitives;
+use crate::ot::text::{transform, Sequential, TextOp, TextPrimitive};
+use crate::protocol::{Code, DocKind, Failure};
+use crate::room::{LogEntry, Lookup, OpLog, Stored};
+
+pub struct TextDoc {
+    rope: Rope,
+}
+
+impl TextDoc {
+    pub fn len_chars(&self) -> usize {
+        self.rope.len_chars()
+    }
+    pub fn len_bytes(&self) -> usize {
+        self.rope.len_bytes()
+    }
+}
+
+fn traversal_of(entry: &LogEntry) -> Result<TextOp, String> {
+    let prims: Vec<TextPrimitive> =
+        serde_json::from_str(entry.ops.get()).map_err(|e| format!("bad text op at version {}: {e}", entry.version))?;
+    Ok(TextOp::from_applied(&prims))
+}
+
+impl Document for TextDoc {
+    const KIND: DocKind = DocKind::Text;
+    const STATE_FIELD: &'static str = "content";
+    type Op = Vec<TextPrimitive>;
+    type Cached = TextOp;
+
+    fn parse_op(op: &Map<String, Value>) -> Result<Self::Op, Failure> {
+        parse_text_primitives(op)
+    }
+
+    fn original_position(op: &Self::Op) -> Option<usize> {
+        op.first().map(TextPrimitive::position)
+    }
+
+    fn restore(stored: &mut Stored) -> Result<Self, String> {
+        Ok(TextDoc { rope: Rope::from_str(&std::mem::take(&mut stored.snapshot)) })
+    }
+
+    fn replay(&mut self, entry: &LogEntry) -> Result<TextOp, String> {
+        let op = traversal_of(entry)?;
+        if op.base_len() > self.rope.len_chars() {
+            return Err(format!("log is inconsistent at version {}", entry.version));
+        }
+        op.apply(&mut self.rope);
+        Ok(op)
+    }
+
+    fn cache(entry: &LogEntry) -> Result<TextOp, String> {
+        traversal_of(entry)
+    }
+
+    fn step(&mut self, ctx: &StepCtx, prims: Self::Op, log: &OpLog<TextOp>, _: &dyn Lookup) -> Result<Step<TextOp>, Failure> {
+        if prims.is_empty() {
+            return Ok(Step::Noop("the operation is empty"));
+        }
+        let base_len = log.after(ctx.base).fold(self.rope.len_chars() as isize, |len, (_, op)| len - op.len_delta());
+        let base_len = usize::try_from(base_len).map_err(|_| Failure::new(Code::Internal, "log lengths do not add up"))?;
+        let mut op = TextOp::from_primitives(&prims, base_len).map_err(|e| Failure::new(Code::InvalidOperation, e.to_string()))?;
+        let mut transformed = false;
+        for (entry, other) in log.after(ctx.base) {
+            let mine_first = ctx.client_id.as_bytes() < entry.client_id.as_bytes();
+            op = transform(&op, other, mine_first);
+            transformed = true;
+        }
+        if op.is_noop() {
+            return Ok(Step::Noop("the operation was transformed into nothing by concurrent edits"));
+        }
+        // Transforms preserve lengths; if that ever failed, refuse rather than let the rope panic.
+        if op.base_len() > self.rope.len_chars() {
+            return Err(Failure::new(Code::Internal, "transformed operation does not fit the document"));
+        }
+        let new_bytes = self.rope.len_bytes() + op.inserted_bytes() - op.deleted_bytes(&self.rope);
+        if new_bytes > limits::MAX_TEXT_BYTES {
+            return Err(Failure::new(Code::TooLarge, "the document would exceed 1 MiB of text"));
+        }
+        op.apply(&mut self.rope);
+        Ok(Step::Applied(Applied {
+            ops: raw_json(&Sequential(&op)),
+            transformed_position: op.first_position(),
+            cached: op,
+            transformed,
+            writes: vec![],
+            to_all: vec![],
+        }))
+    }
+
+    fn snapshot(&self, since: Span) -> Option<String> {
+        let due = since.ops >= limits::SNAPSHOT_EVERY_OPS || since.bytes >= limits::SNAPSHOT_EVERY_BYTES;
+        due.then(|| self.rope.to_string())
+    }
+
+    fn serialize_state<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.rope)
+    }
+
+    fn text(&self) -> Option<String> {
+        Some(self.rope.to_string())
+    }
+}
