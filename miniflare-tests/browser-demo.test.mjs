@@ -86,12 +86,12 @@ describe("demo page in Chromium", { skip: missing }, () => {
       await p.evaluate(() => document.getElementById("description").setSelectionRange(6, 6));
     }
     const typingSeen = alice.waitForFunction(() => /Bob is typing/.test(document.getElementById("typing").textContent), null, { timeout: 15_000 });
-    await Promise.all([alice.keyboard.type("ALICE😀 ", { delay: 40 }), bob.keyboard.type("bob𝄞 ", { delay: 40 })]);
+    await Promise.all([alice.keyboard.type("ALICE😀 ", { delay: 40 }), bob.keyboard.type("bob🎶 ", { delay: 40 })]);
     await typingSeen;
     text = await settled();
-    assert.equal(cps(text).length, cps("Hello 🎹 world").length + cps("ALICE😀 ").length + cps("bob𝄞 ").length, text);
+    assert.equal(cps(text).length, cps("Hello 🎹 world").length + cps("ALICE😀 ").length + cps("bob🎶 ").length, text);
     assert.ok(text.startsWith("Hello ") && text.endsWith("🎹 world"), text);
-    assert.ok(subsequence("ALICE😀 ", text) && subsequence("bob𝄞 ", text), text);
+    assert.ok(subsequence("ALICE😀 ", text) && subsequence("bob🎶 ", text), text);
 
     // Who is here, with presence from the personal channel.
     await alice.waitForSelector('#others li[data-user="bob"]');
@@ -115,9 +115,9 @@ describe("demo page in Chromium", { skip: missing }, () => {
   it("a stroke drawn in one page shows in the other", async () => {
     const { alice, bob } = pages;
     const box = await bob.locator("#canvas").boundingBox();
-    await bob.mouse.move(box.x + 40, box.y + 40);
+    await bob.mouse.move(box.x + 40, box.y + 110);
     await bob.mouse.down();
-    for (let i = 1; i <= 12; i++) await bob.mouse.move(box.x + 40 + i * 25, box.y + 40 + Math.round(60 * Math.sin(i / 2)));
+    for (let i = 1; i <= 16; i++) await bob.mouse.move(box.x + 40 + i * 25, box.y + 110 + Math.round(60 * Math.sin(i / 2)));
     await bob.mouse.up();
     await alice.waitForFunction(() => window.sidechain.docs.get("canvas:channel-demo")?.strokes.size === 1, null, { timeout: 15_000 });
     await alice.screenshot({ path: SHOT });

@@ -1,8 +1,27 @@
 // Shared by the sdk-*.test.mjs files: a TCP proxy the test controls (to cut connections abruptly
 // and to point at a restarted runtime), event-driven waiting, and SDK clients wired to `ws`.
 import net from "node:net";
+import { after } from "node:test";
 import WebSocket from "ws";
 import { SidechainClient } from "../client/src/index.js";
+
+// Whatever a test opens is closed when its file ends, passed or failed: a reconnecting client
+// or a listening proxy left behind would keep the test process alive.
+const live = { clients: new Set(), proxies: new Set(), workers: new Set() };
+after(async () => {
+  for (const c of live.clients) c.close();
+  for (const p of live.proxies) await p.close().catch(() => {});
+  for (const w of live.workers) await w.mf.dispose().catch(() => {});
+});
+
+/** Registers a worker started inside a test for disposal at the end of the file. */
+export function trackWorker(w) {
+  const dispose = w.mf.dispose.bind(w.mf);
+  let disposed;
+  w.mf.dispose = () => (disposed ??= dispose()); // idempotent: the test may dispose it first
+  live.workers.add(w);
+  return w;
+}
 
 /**
  * A TCP proxy on 127.0.0.1 in front of `targetPort`. `cutAll()` resets every open connection
@@ -45,8 +64,9 @@ export async function startProxy(targetPort) {
       return pairs.size;
     },
     async close() {
+      live.proxies.delete(proxy);
       proxy.cutAll();
-      await new Promise((r) => proxy.server.close(r));
+      if (proxy.server.listening) await new Promise((r) => proxy.server.close(r));
     },
   };
   const kill = (s) => {
@@ -86,6 +106,7 @@ export async function startProxy(targetPort) {
   });
   await new Promise((r) => proxy.server.listen(0, "127.0.0.1", r));
   proxy.port = proxy.server.address().port;
+  live.proxies.add(proxy);
   return proxy;
 }
 
@@ -121,7 +142,7 @@ export function waitFor(cond, emitters, { events = ["change", "status", "synced"
 
 /** An SDK client on `url` with fast reconnects (tests should not wait out production backoff). */
 export function sdkClient(url, token, clientId, opts = {}) {
-  return new SidechainClient({
+  const c = new SidechainClient({
     url,
     token,
     clientId,
@@ -131,6 +152,8 @@ export function sdkClient(url, token, clientId, opts = {}) {
     heartbeatTimeoutMs: 2_000,
     ...opts,
   });
+  live.clients.add(c);
+  return c;
 }
 
 /** A seeded PRNG (mulberry32) so a failing run can be replayed with SDK_SEED. */
