@@ -82,6 +82,8 @@ pub struct Outgoing {
 }
 
 const HEAD: &str = "{\"payload\":";
+/// Room left after a payload for the envelope fields `into_frame` appends.
+const ENVELOPE_RESERVE: usize = 160;
 
 impl Outgoing {
     pub fn new(kind: &'static str, payload: impl Serialize) -> Self {
@@ -94,6 +96,33 @@ impl Outgoing {
             // Only maps with non-string keys fail; none of ours have them.
             buf.truncate(HEAD.len());
             buf.extend_from_slice(b"null");
+        }
+        let head = String::from_utf8(buf).unwrap_or_else(|_| format!("{HEAD}null"));
+        Outgoing { kind, reply_to, head }
+    }
+
+    /// Like [`Outgoing::reply`] for large payloads (`initial_state`): measures the JSON first and
+    /// writes it into a buffer of exactly that size, so a 16 MiB canvas never has a doubling
+    /// buffer's old and new halves alive at once.
+    pub fn reply_sized(kind: &'static str, reply_to: Option<String>, payload: impl Serialize) -> Self {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0 += b.len();
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        if serde_json::to_writer(&mut count, &payload).is_err() {
+            return Outgoing::reply(kind, reply_to, Value::Null);
+        }
+        let mut buf = Vec::with_capacity(HEAD.len() + count.0 + ENVELOPE_RESERVE);
+        buf.extend_from_slice(HEAD.as_bytes());
+        if serde_json::to_writer(&mut buf, &payload).is_err() {
+            return Outgoing::reply(kind, reply_to, Value::Null);
         }
         let head = String::from_utf8(buf).unwrap_or_else(|_| format!("{HEAD}null"));
         Outgoing { kind, reply_to, head }
@@ -145,6 +174,7 @@ impl Outgoing {
         use std::fmt::Write as _;
         let mut s = self.head;
         let reply_to = serde_json::to_string(&self.reply_to).unwrap_or_else(|_| "null".into());
+        s.reserve(ENVELOPE_RESERVE + reply_to.len());
         let id = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
         let _ = write!(s, ",\"type\":\"{}\",\"id\":{id},\"reply_to\":{reply_to},\"timestamp\":{timestamp}}}", self.kind);
         s

@@ -147,3 +147,46 @@ fn a_restored_canvas_matches() {
     let woke = Room::restore("canvas:c", Stored { snapshot_version: 3, strokes: rows.into_iter().collect(), ..Stored::default() }).unwrap();
     assert_eq!(woke.state_json(), c.room.state_json());
 }
+
+/// §3.3 [1.1]: the primitives of one op apply in order; its own create is not "concurrent"
+/// with its own update.
+#[test]
+fn one_ops_primitives_apply_in_order() {
+    let mut c = Canvas::new();
+    let done = c.send("a", 0, 1, vec![create("s", json!("first")), update("s", json!("second"))]).unwrap();
+    assert_eq!(c.strokes(), json!({"s": "second"}));
+    assert_eq!(done.ack()["ops"].as_array().unwrap().len(), 2, "both primitives took effect");
+    // Later in the same op a concurrent writer's stroke is still judged by timestamp.
+    c.send("z", 1, 100, vec![update("s", json!("z-late"))]).unwrap();
+    c.send("b", 1, 50, vec![create("t", json!(1)), update("t", json!(2)), update("s", json!("b-early"))]).unwrap();
+    assert_eq!(c.strokes(), json!({"s": "z-late", "t": 2}));
+}
+
+/// §3.3 [1.1]: `version` is bounded for canvases too: no op transformed over ops the server no
+/// longer holds, and `transformed_from` lists at most what it holds.
+#[test]
+fn canvas_versions_older_than_the_log_are_too_old() {
+    let mut c = Canvas::new();
+    for i in 0..1_005u64 {
+        c.send("a", i, 1, vec![create(&format!("s{i}"), json!(i))]).unwrap();
+    }
+    assert_eq!(c.send("b", 0, 1, vec![create("late", json!(0))]).err().as_deref(), Some("version_too_old"));
+    let v = c.room.version();
+    let ok = c.send("c", v - 10, 1, vec![create("recent", json!(0))]).unwrap();
+    let broadcast = ok.effects.to_others[0].payload();
+    assert_eq!(broadcast["transformed_from"].as_array().unwrap().len(), 10);
+}
+
+/// A limit breach in the middle of one op leaves every earlier primitive of it undone.
+#[test]
+fn a_refused_op_leaves_no_partial_change() {
+    let mut c = Canvas::new();
+    c.send("a", 0, 1, vec![create("keep", json!("k"))]).unwrap();
+    let big = json!("x".repeat(30_000));
+    let v = c.room.version();
+    let many: Vec<CanvasOp> = (0..600).map(|i| create(&format!("b{i}"), big.clone())).collect();
+    let refused = c.send("a", v, 1, [vec![CanvasOp::ClearAll], many].concat());
+    assert_eq!(refused.err().as_deref(), Some("too_large"));
+    assert_eq!(c.strokes(), json!({"keep": "k"}));
+    assert_eq!(c.room.version(), v);
+}

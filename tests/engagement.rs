@@ -129,3 +129,51 @@ fn counters_survive_a_restore_from_their_snapshot() {
     let woke = Room::restore("post:p", Stored { snapshot_version: version, snapshot: content, ..Stored::default() }).unwrap();
     assert_eq!((woke.version(), woke.counts().like_count), (5, 5));
 }
+
+/// §3.3 [1.1]: comment ids are the server's; an id a client sends with `comment` is ignored, so
+/// nobody can take or pre-empt another user's comment.
+#[test]
+fn comment_ids_are_assigned_by_the_server() {
+    let mut room = Room::new("post:p");
+    let mut m = modify(Action::Comment, Some("victims-id".into()));
+    m.comment_id = Some("victims-id".into());
+    let a = submit(&mut room, 1, 1, m.clone());
+    let b = submit(&mut room, 2, 1, m);
+    let (ida, idb) = (a.ack()["ops"][0]["comment_id"].clone(), b.ack()["ops"][0]["comment_id"].clone());
+    assert_ne!(ida, json!("victims-id"));
+    assert_ne!(ida, idb);
+    assert_eq!(b.ack()["status"], "accepted", "the second comment is not a noop");
+    assert_eq!(room.counts().comment_count, 2);
+}
+
+/// A post that was deleted and created again (a new incarnation) never repeats a comment id or
+/// a notification event id of its earlier life.
+#[test]
+fn ids_are_unique_across_incarnations() {
+    let mut ids = Vec::new();
+    for incarnation in ["first", "second"] {
+        let mut room = Room::restore("post:p", Stored { incarnation: incarnation.into(), owner: Some("owner".into()), ..Stored::default() }).unwrap();
+        let done = submit(&mut room, 1, 1, modify(Action::Comment, None));
+        ids.push(done.ack()["ops"][0]["comment_id"].as_str().unwrap().to_string());
+        for w in &done.effects.writes {
+            if let Write::QueueNotification(n) = w {
+                ids.push(n.event_id.clone());
+            }
+        }
+    }
+    assert_eq!(ids.len(), 4);
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 4, "{ids:?}");
+}
+
+/// `version` is bounded for posts too.
+#[test]
+fn post_versions_older_than_the_log_are_too_old() {
+    let mut room = Room::new("post:p");
+    for u in 0..1_002 {
+        submit(&mut room, u, 1, modify(Action::Like, None));
+    }
+    let req = OpRequest { document_id: None, client_id: "late".into(), seq: Some(1), version: Some(0), timestamp: None, body: modify(Action::Save, None) };
+    let err = room.submit(&actor(9_999), req, 1, &NoLookup).unwrap_err();
+    assert_eq!(err.code.as_str(), "version_too_old");
+}

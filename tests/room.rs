@@ -2,12 +2,12 @@
 
 mod common;
 
-use common::{op_frame, session};
+use common::{op_frame, session, MemoryStore};
 use serde_json::{json, Value};
 use sidechain_edge::limits;
 use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::protocol::Outgoing;
-use sidechain_edge::room::{ClientRecord, Effects, Found, LogEntry, Lookup, NoLookup, Stored, TextRoom as Room, Write};
+use sidechain_edge::room::{ClientRecord, Effects, Found, Lookup, NoLookup, TextRoom as Room, Write};
 use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 
 fn ins(position: usize, content: &str) -> TextPrimitive {
@@ -26,49 +26,6 @@ fn submit(room: &mut Room, n: usize, seq: u64, version: u64, prims: &[TextPrimit
 fn ack(fx: &Effects) -> Value {
     assert_eq!(fx.to_sender[0].kind, "operation_ack", "{:?}", fx.to_sender[0].payload());
     fx.to_sender[0].payload()
-}
-
-/// What storage would hold after these effects (the shell's SQL does the same).
-#[derive(Default)]
-struct FakeStore {
-    snapshot_version: u64,
-    snapshot: String,
-    ops: Vec<LogEntry>,
-    clients: std::collections::HashMap<String, ClientRecord>,
-}
-
-impl Lookup for FakeStore {
-    fn client(&self, id: &str) -> Found<ClientRecord> {
-        Ok(self.clients.get(id).cloned())
-    }
-    fn engagement_user(&self, _: &str) -> Found<UserState> {
-        Ok(None)
-    }
-    fn comment(&self, _: &str) -> Found<CommentRecord> {
-        Ok(None)
-    }
-}
-
-impl FakeStore {
-    fn absorb(&mut self, fx: &Effects) {
-        for w in &fx.writes {
-            match w {
-                Write::AppendOp(e) => self.ops.push(e.clone()),
-                Write::Snapshot { version, content } => {
-                    self.snapshot_version = *version;
-                    self.snapshot = content.clone();
-                }
-                Write::PutClient(id, r) => {
-                    self.clients.insert(id.clone(), r.clone());
-                }
-                _ => {}
-            }
-        }
-    }
-    fn stored(&self) -> Stored {
-        let tail = self.ops.iter().rev().take(limits::LOG_RETAINED_OPS as usize).rev().cloned().collect();
-        Stored { snapshot_version: self.snapshot_version, snapshot: self.snapshot.clone(), tail, ..Stored::default() }
-    }
 }
 
 #[test]
@@ -171,7 +128,7 @@ fn documents_stop_at_one_mebibyte() {
 #[test]
 fn a_restored_room_matches_and_wakes_from_snapshot_plus_tail() {
     let mut room = Room::new("doc");
-    let mut store = FakeStore::default();
+    let mut store = MemoryStore::default();
     for seq in 1..=1234u64 {
         let (v, pos) = (room.version(), (seq as usize * 7) % (room.len_chars() + 1));
         let fx = submit(&mut room, 1, seq, v, &[ins(pos, "ab")]);
@@ -197,7 +154,7 @@ fn a_restored_room_matches_and_wakes_from_snapshot_plus_tail() {
 #[test]
 fn restore_rejects_a_log_with_a_gap() {
     let mut room = Room::new("doc");
-    let mut store = FakeStore::default();
+    let mut store = MemoryStore::default();
     for seq in 1..=3 {
         store.absorb(&submit(&mut room, 1, seq, seq - 1, &[ins(0, "a")]));
     }
@@ -252,4 +209,83 @@ fn hostile_frames_never_panic() {
         assert!(!fx.to_sender.is_empty(), "{f} got no answer");
     }
     assert_eq!(room.version(), 0);
+}
+
+/// §1 [1.1]: a client_id belongs to the first user who used it in the document.
+#[test]
+fn a_client_id_is_owned_by_its_first_user() {
+    let mut room = Room::new("doc");
+    let alice = session(1, true);
+    let mut mallory = session(2, true);
+    mallory.client_id = alice.client_id.clone();
+    let claim = room.admit(&alice, &NoLookup).unwrap();
+    assert!(matches!(&claim.writes[..], [Write::PutClient(id, r)] if *id == alice.client_id && r.user_id == "u1"));
+    assert_eq!(room.admit(&mallory, &NoLookup).unwrap_err().code.as_str(), "client_id_taken");
+    // Not even an op over another socket: she cannot pre-empt alice's next seq.
+    let fx = room.on_frame(&mallory, &op_frame("m", &alice.client_id, 1, 0, &[ins(0, "evil")]), 1, &[mallory.clone()], &NoLookup);
+    assert_eq!(fx.to_sender[0].payload()["code"], "client_id_taken");
+    assert!(fx.writes.is_empty());
+    assert_eq!(ack(&submit(&mut room, 1, 1, 0, &[ins(0, "mine")]))["status"], "accepted");
+    // The server's own REST id of a user is that user's alone.
+    let mut reserved = session(2, true);
+    reserved.client_id = "http:u1".into();
+    assert_eq!(room.admit(&reserved, &NoLookup).unwrap_err().code.as_str(), "client_id_taken");
+}
+
+/// Ownership survives a wake: it is read back from the stored client record.
+#[test]
+fn ownership_is_read_from_storage_after_a_wake() {
+    let mut store = MemoryStore::default();
+    let mut room = Room::new("doc");
+    store.absorb(&submit(&mut room, 1, 1, 0, &[ins(0, "a")]));
+    let mut woke = Room::restore("doc", store.stored()).unwrap();
+    let mut mallory = session(2, true);
+    mallory.client_id = "c1".into();
+    assert_eq!(woke.admit(&mallory, &store).unwrap_err().code.as_str(), "client_id_taken");
+}
+
+struct BrokenStore;
+impl Lookup for BrokenStore {
+    fn client(&self, _: &str) -> Found<ClientRecord> {
+        Err("disk on fire".into())
+    }
+    fn engagement_user(&self, _: &str) -> Found<UserState> {
+        Err("disk on fire".into())
+    }
+    fn comment(&self, _: &str) -> Found<CommentRecord> {
+        Err("disk on fire".into())
+    }
+}
+
+/// A failed storage read fails the operation: nothing applied, written or acked.
+#[test]
+fn a_failed_read_is_internal_not_absent() {
+    let mut room = Room::new("doc");
+    let me = session(1, true);
+    let fx = room.on_frame(&me, &op_frame("m", "c1", 1, 0, &[ins(0, "x")]), 1, &[me.clone()], &BrokenStore);
+    assert_eq!(fx.to_sender[0].payload()["code"], "internal");
+    assert!(fx.writes.is_empty() && fx.to_others.is_empty());
+    assert_eq!(room.version(), 0);
+    assert!(room.admit(&me, &BrokenStore).is_err());
+}
+
+/// The log keeps at most its byte budget, and a wake reads no more than that.
+#[test]
+fn the_log_is_bounded_by_bytes() {
+    let mut room = Room::new("doc");
+    let mut store = MemoryStore::default();
+    let chunk = "y".repeat(60_000);
+    for seq in 1..=200u64 {
+        let v = room.version();
+        let len = room.len_chars();
+        let prims = if len > 0 { vec![TextPrimitive::Delete { position: 0, length: len }, ins(0, &chunk)] } else { vec![ins(0, &chunk)] };
+        store.absorb(&submit(&mut room, 1, seq, v, &prims));
+    }
+    assert!(room.retained_bytes() <= limits::LOG_RETAINED_BYTES, "{} bytes retained", room.retained_bytes());
+    assert!(room.retained_ops() < 200);
+    // An op made against a version older than the retained log is refused, not transformed.
+    let code = submit(&mut room, 2, 1, 1, &[ins(0, "x")]).to_sender[0].payload()["code"].clone();
+    assert_eq!(code, "version_too_old");
+    let woke = Room::restore("doc", store.stored()).unwrap();
+    assert_eq!(woke.content(), room.content());
 }

@@ -1,5 +1,9 @@
 //! JWT authentication and document grants (§2). Pure: the caller passes the secret and the clock.
 
+mod hmac;
+
+pub use hmac::install as install_crypto;
+
 use std::collections::BTreeMap;
 
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
@@ -96,6 +100,7 @@ pub fn verify(token: &str, config: &AuthConfig, now_secs: u64) -> Result<Identit
     if config.secret.is_empty() {
         return Err(AuthError("the server has no JWT secret configured".into()));
     }
+    hmac::install();
     let mut validation = Validation::new(Algorithm::HS256);
     // Expiry is checked below against the caller's clock, so it is testable and exact.
     validation.validate_exp = false;

@@ -56,7 +56,7 @@ impl<D: Document> Room<D> {
         let mut out = Vec::new();
         match since.and_then(|v| self.ops_since(v)) {
             Some(ops) => out.extend(ops.map(|e| e.broadcast("sync_operation", &self.document_id, reply_to.clone()))),
-            None => out.push(Outgoing::reply("initial_state", reply_to.clone(), self.initial_state(me, present))),
+            None => out.push(Outgoing::reply_sized("initial_state", reply_to.clone(), self.initial_state(me, present))),
         }
         out.push(Outgoing::reply(
             "sync_status",

@@ -7,8 +7,14 @@ pub mod reference;
 use std::io::Read;
 use std::path::PathBuf;
 
+use std::collections::{BTreeMap, HashMap};
+
 use serde_json::{json, Value};
+use sidechain_edge::limits;
+use sidechain_edge::ot::canvas::Stroke;
+use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 use sidechain_edge::ot::text::TextPrimitive;
+use sidechain_edge::room::{ClientRecord, Effects, Found, LogEntry, Lookup, Stored, Write};
 use sidechain_edge::room::Session;
 
 pub fn session(n: usize, can_write: bool) -> Session {
@@ -25,6 +31,86 @@ pub fn op_frame(id: &str, client_id: &str, seq: u64, version: u64, prims: &[Text
     json!({"type": "operation", "id": id, "payload": {
         "document_id": "doc", "client_id": client_id, "seq": seq, "version": version, "ops": prims}})
     .to_string()
+}
+
+/// What a room's storage holds after its effects, kept the way the object's SQLite keeps it (log
+/// rows as JSON text) and read back the way `RoomStore::load` does: every op after the snapshot,
+/// older ones within the log's count and byte budgets.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub snapshot_version: u64,
+    pub snapshot: String,
+    pub incarnation: String,
+    pub ops: Vec<(u64, String)>,
+    pub clients: HashMap<String, ClientRecord>,
+    pub users: HashMap<String, UserState>,
+    pub comments: HashMap<String, CommentRecord>,
+    pub strokes: BTreeMap<String, String>,
+}
+
+impl Lookup for MemoryStore {
+    fn client(&self, id: &str) -> Found<ClientRecord> {
+        Ok(self.clients.get(id).cloned())
+    }
+    fn engagement_user(&self, id: &str) -> Found<UserState> {
+        Ok(self.users.get(id).cloned())
+    }
+    fn comment(&self, id: &str) -> Found<CommentRecord> {
+        Ok(self.comments.get(id).cloned())
+    }
+}
+
+impl MemoryStore {
+    pub fn absorb(&mut self, fx: &Effects) {
+        for w in &fx.writes {
+            match w {
+                Write::AppendOp(e) => self.ops.push((e.version, serde_json::to_string(e).unwrap())),
+                Write::Snapshot { version, content } => {
+                    self.snapshot_version = *version;
+                    self.snapshot = content.clone();
+                }
+                Write::PutClient(id, r) => {
+                    self.clients.insert(id.clone(), r.clone());
+                }
+                Write::PutEngagementUser(id, u) => {
+                    self.users.insert(id.clone(), u.clone());
+                }
+                Write::PutComment(id, c) => {
+                    self.comments.insert(id.clone(), c.clone());
+                }
+                Write::PutStroke(id, st) => {
+                    self.strokes.insert(id.clone(), serde_json::to_string(st).unwrap());
+                }
+                Write::RemoveStroke(id) => {
+                    self.strokes.remove(id);
+                }
+                Write::ClearStrokes => self.strokes.clear(),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn stored(&self) -> Stored {
+        let mut bytes = 0;
+        let mut rows: Vec<&String> = Vec::new();
+        for (version, row) in self.ops.iter().rev().take(limits::LOG_RETAINED_OPS as usize) {
+            bytes += row.len();
+            if bytes > limits::LOG_RETAINED_BYTES && *version <= self.snapshot_version {
+                break;
+            }
+            rows.push(row);
+        }
+        let tail: Vec<LogEntry> = rows.into_iter().rev().map(|r| serde_json::from_str(r).unwrap()).collect();
+        let strokes: Vec<(String, Stroke)> = self.strokes.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap())).collect();
+        Stored {
+            incarnation: self.incarnation.clone(),
+            snapshot_version: self.snapshot_version,
+            snapshot: self.snapshot.clone(),
+            strokes,
+            tail,
+            ..Stored::default()
+        }
+    }
 }
 
 /// A client running the protocol's rule: one op in flight, later local edits kept as a pending

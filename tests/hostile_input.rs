@@ -1,0 +1,166 @@
+//! Arbitrary input at every entry point that sees client bytes: nothing panics (a wasm panic
+//! resets the instance), every bad input gets an answer, and nothing is applied by a refusal.
+
+mod common;
+
+use common::session;
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use sidechain_edge::auth::{bearer_token, verify, AuthConfig};
+use sidechain_edge::doc::{CanvasDoc, Document, PostDoc, TextDoc};
+use sidechain_edge::error_reports::{parse_batch, stats_hours};
+use sidechain_edge::presence::{parse_watch, Presence};
+use sidechain_edge::protocol::{parse_client_id, parse_frame, valid_document_id};
+use sidechain_edge::room::{NoLookup, OpRequest, Room};
+
+/// Any JSON value, nested a few levels, with the strings and numbers that hurt: huge integers,
+/// negative and fractional numbers, non-ASCII and empty strings, the protocol's own words.
+fn json_value() -> impl Strategy<Value = Value> {
+    let word = prop_oneof![
+        Just("insert".to_string()),
+        Just("delete".to_string()),
+        Just("stroke_create".to_string()),
+        Just("stroke_update".to_string()),
+        Just("modify".to_string()),
+        Just("like".to_string()),
+        Just("comment".to_string()),
+        Just("uncomment".to_string()),
+        Just(String::new()),
+        "\\PC{0,12}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<u64>().prop_map(|n| json!(n)),
+        any::<i64>().prop_map(|n| json!(n)),
+        (0u64..10).prop_map(|n| json!(n)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        word.prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("position".to_string()),
+            Just("length".to_string()),
+            Just("content".to_string()),
+            Just("ops".to_string()),
+            Just("seq".to_string()),
+            Just("version".to_string()),
+            Just("client_id".to_string()),
+            Just("stroke_id".to_string()),
+            Just("data".to_string()),
+            Just("action".to_string()),
+            Just("comment_id".to_string()),
+            Just("state".to_string()),
+            Just("since".to_string()),
+            "[a-z_]{1,8}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(key, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn frame_types() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("operation".to_string()),
+        Just("sync".to_string()),
+        Just("awareness".to_string()),
+        Just("typing".to_string()),
+        Just("stopped_typing".to_string()),
+        Just("ping".to_string()),
+        "\\PC{0,10}",
+    ]
+}
+
+fn drive<D: Document>(document_id: &str, frames: &[String]) -> Result<(), TestCaseError> {
+    let mut room: Room<D> = Room::new(document_id);
+    let me = session(1, true);
+    for f in frames {
+        let before = room.version();
+        let fx = room.on_frame(&me, f, 1, &[me.clone()], &NoLookup);
+        prop_assert!(!fx.to_sender.is_empty() || !fx.to_others.is_empty() || !fx.writes.is_empty() || f.contains("stopped_typing"), "{f} got nothing");
+        if fx.to_sender.first().is_some_and(|m| m.kind == "error") {
+            prop_assert_eq!(room.version(), before, "an error applied something: {}", f);
+            prop_assert!(fx.writes.is_empty(), "an error wrote something: {}", f);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Raw bytes (as the runtime hands them over, lossily decoded) as frames of every kind of room.
+    #[test]
+    fn arbitrary_frame_text(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let _ = parse_frame(&text);
+        drive::<TextDoc>("doc", std::slice::from_ref(&text))?;
+        drive::<CanvasDoc>("canvas:c", std::slice::from_ref(&text))?;
+        drive::<PostDoc>("post:p", &[text])?;
+    }
+
+    /// Well-formed envelopes with arbitrary payloads, several in a row, in every kind of room.
+    #[test]
+    fn arbitrary_payloads(frames in proptest::collection::vec((frame_types(), json_value(), proptest::option::of("\\PC{0,70}")), 1..8)) {
+        let frames: Vec<String> = frames
+            .into_iter()
+            .map(|(kind, payload, id)| json!({"type": kind, "id": id, "payload": payload}).to_string())
+            .collect();
+        drive::<TextDoc>("doc", &frames)?;
+        drive::<CanvasDoc>("canvas:c", &frames)?;
+        drive::<PostDoc>("post:p", &frames)?;
+    }
+
+    /// The REST operation body: any object, for every kind (parse only refuses or accepts).
+    #[test]
+    fn arbitrary_operation_objects(op in proptest::collection::btree_map("[a-z_]{1,10}", json_value(), 0..8)) {
+        let op: Map<String, Value> = op.into_iter().collect();
+        let _ = OpRequest::parse::<TextDoc>(&op, None);
+        let _ = OpRequest::parse::<CanvasDoc>(&op, Some("c1"));
+        let _ = OpRequest::parse::<PostDoc>(&op, None);
+    }
+
+    /// Authorization headers and tokens: any text, including non-ASCII right after "Bearer".
+    #[test]
+    fn arbitrary_authorization(header in "\\PC{0,40}", prefix in prop_oneof![Just("Bearer"), Just("bearer "), Just("Bearer "), Just("")]) {
+        let h = format!("{prefix}{header}");
+        let config = AuthConfig { secret: "s".into(), issuer: Some("i".into()), audience: None };
+        if let Some(token) = bearer_token(Some(&h), None) {
+            prop_assert!(verify(token, &config, 0).is_err());
+        }
+        let _ = bearer_token(None, Some(&header));
+        prop_assert!(verify(&header, &config, 0).is_err());
+    }
+
+    /// Other REST bodies and query values.
+    #[test]
+    fn arbitrary_rest_bodies(body in json_value(), q in proptest::option::of("\\PC{0,12}")) {
+        let _ = parse_batch(&body, 1_700_000_000_000);
+        let _ = Presence::parse(&body, 1);
+        if let Value::Object(m) = &body {
+            let _ = parse_watch(m);
+        }
+        let _ = stats_hours(q.as_deref());
+        let _ = parse_client_id(&body);
+        if let Some(id) = &q {
+            let _ = valid_document_id(id);
+        }
+    }
+}
+
+#[test]
+fn a_non_ascii_byte_right_after_bearer_is_no_token() {
+    assert_eq!(bearer_token(Some("Bearer\u{e9}abc"), None), None);
+    assert_eq!(bearer_token(Some("B\u{e9}arer abc"), None), None);
+    assert_eq!(bearer_token(Some("Bearer abc"), None), Some("abc"));
+}
+
+#[test]
+fn dot_segments_are_not_document_ids() {
+    assert!(!valid_document_id("."));
+    assert!(!valid_document_id(".."));
+    assert!(valid_document_id("a..b"));
+}

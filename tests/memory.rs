@@ -1,0 +1,142 @@
+//! Memory budget (issue "bound memory for any sequence of valid messages"): the worst rooms a
+//! client can build with valid messages stay under a stated peak of heap, awake and while waking.
+//! A counting allocator measures the peak; natively pointers are 8 bytes, so the wasm32 figures
+//! are lower still. The figures are printed (`cargo test --release --test memory -- --nocapture`).
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use common::{session, MemoryStore};
+use serde_json::json;
+use sidechain_edge::doc::Document;
+use sidechain_edge::room::{NoLookup, Room};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(now, Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const MIB: usize = 1024 * 1024;
+/// The stated budget for one room's heap, awake or waking.
+const BUDGET: usize = 48 * MIB;
+
+/// Peak heap growth while `f` runs, above what was allocated when it started.
+fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let out = f();
+    (out, PEAK.load(Relaxed) - base)
+}
+
+fn op(seq: u64, version: u64, payload: serde_json::Value) -> String {
+    let mut p = payload;
+    p["seq"] = json!(seq);
+    p["version"] = json!(version);
+    json!({"type": "operation", "payload": p}).to_string()
+}
+
+/// Drives frames from one writer into a room; with `store`, its writes are kept there too
+/// (that is the object's SQLite, on disk: measured runs go without it).
+fn drive<D: Document>(id: &str, frames: impl Iterator<Item = (u64, serde_json::Value)>, mut store: Option<&mut MemoryStore>) -> Room<D> {
+    let me = session(1, true);
+    let mut room: Room<D> = Room::new(id);
+    for (seq, payload) in frames {
+        let frame = op(seq, room.version(), payload);
+        assert!(frame.len() <= sidechain_edge::limits::MAX_FRAME_BYTES, "frames stay valid");
+        let fx = room.on_frame(&me, &frame, seq, &[me.clone()], &NoLookup);
+        assert_eq!(fx.to_sender[0].kind, "operation_ack", "{}", fx.to_sender[0].payload_json());
+        if let Some(store) = store.as_deref_mut() {
+            store.absorb(&fx);
+        }
+    }
+    room
+}
+
+#[test]
+fn worst_case_rooms_stay_within_the_budget() {
+    let me = session(1, true);
+    let mut report = Vec::new();
+
+    // 1. A full 1 MiB text, then 1,000 frames each replacing 65,000 characters of it.
+    let big = "x".repeat(65_000);
+    let frames = || {
+        (1..=1_016u64).map(|seq| {
+            if seq <= 16 {
+                (seq, json!({"type": "insert", "position": 0, "content": big}))
+            } else {
+                (seq, json!({"ops": [{"type": "delete", "position": 0, "length": 65_000}, {"type": "insert", "position": 0, "content": big}]}))
+            }
+        })
+    };
+    let (room, awake) = peak_during(|| drive::<sidechain_edge::doc::TextDoc>("doc", frames(), None));
+    assert_eq!(room.content().len(), 16 * 65_000);
+    drop(room);
+    let mut store = MemoryStore::default();
+    drive::<sidechain_edge::doc::TextDoc>("doc", frames(), Some(&mut store));
+    let (woke, waking) = peak_during(|| Room::<sidechain_edge::doc::TextDoc>::restore("doc", store.stored()).unwrap());
+    let (_, catch_up) = peak_during(|| woke.catch_up(&me, None, &[me.clone()], None));
+    report.push(("text 1 MiB, 1,000 replacements of 65,000 chars", awake, waking, catch_up));
+    drop((woke, store));
+
+    // 2. A canvas at its 16 MiB limit, stroke data made of numbers (a Value tree would need ~24
+    //    bytes per number on wasm32, ~500 MiB for this canvas).
+    let numbers: Vec<u32> = (0..6_400).map(|i| 1000 + i % 9000).collect();
+    let strokes = sidechain_edge::limits::MAX_CANVAS_BYTES / (serde_json::to_string(&numbers).unwrap().len() + 1);
+    let frames = || (1..=strokes as u64).map(|seq| (seq, json!({"type": "stroke_create", "stroke_id": format!("s{seq}"), "data": numbers})));
+    let (room, awake) = peak_during(|| drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), None));
+    assert_eq!(room.doc().canvas().len(), strokes);
+    let (_, catch_up_awake) = peak_during(|| room.catch_up(&me, None, &[me.clone()], None));
+    drop(room);
+    let mut store = MemoryStore::default();
+    drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), Some(&mut store));
+    let (woke, waking) = peak_during(|| Room::<sidechain_edge::doc::CanvasDoc>::restore("canvas:c", store.stored()).unwrap());
+    let (_, catch_up) = peak_during(|| woke.catch_up(&me, None, &[me.clone()], None));
+    report.push(("canvas 16 MiB (initial_state while awake)", awake, waking, catch_up.max(catch_up_awake)));
+    drop((woke, store));
+
+    // 3. A post liked, commented and unliked by 50,000 distinct users: the caches stay bounded.
+    let (room, awake) = peak_during(|| {
+        let mut room: Room<sidechain_edge::doc::PostDoc> = Room::new("post:p");
+        for u in 0..50_000u64 {
+            let mut s = session(u as usize, true);
+            s.client_id = format!("c{u}");
+            let text = "comment text ".repeat(150);
+            for (seq, action) in [(1, json!({"type": "modify", "action": "like"})), (2, json!({"type": "modify", "action": "comment", "text": text}))] {
+                let frame = op(seq, room.version(), action);
+                let fx = room.on_frame(&s, &frame, 1, &[s.clone()], &NoLookup);
+                assert_eq!(fx.to_sender[0].kind, "operation_ack");
+            }
+        }
+        room
+    });
+    assert_eq!(room.counts().like_count, 50_000);
+    report.push(("post, 50,000 users liking and commenting", awake, 0, 0));
+
+    println!("| worst case | awake peak MiB | waking peak MiB | + initial_state MiB |");
+    println!("|---|---|---|---|");
+    for (name, a, w, c) in &report {
+        println!("| {name} | {:.1} | {:.1} | {:.1} |", *a as f64 / MIB as f64, *w as f64 / MIB as f64, *c as f64 / MIB as f64);
+    }
+    for (name, a, w, c) in report {
+        // The room and a full initial_state for one joining socket, at once.
+        assert!(a + c <= BUDGET && w + c <= BUDGET, "{name}: awake {a}, waking {w}, initial_state {c} bytes; budget {BUDGET}");
+    }
+}
+
