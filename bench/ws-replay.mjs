@@ -1,21 +1,20 @@
 // Replays real editing traces over one WebSocket against the built worker in the local runtime,
 // each op waiting for its ack; prints ops/s and ack latency, checks the final text, and reports
-// the size of the release wasm. Usage: node bench/ws-replay.mjs [maxOpsPerTrace]
-import { readFileSync } from "node:fs";
+// the size of the release wasm. Usage: node bench/ws-replay.mjs [maxOpsPerTrace] [tracesDir]
+// Traces come from data/editing-traces/ in this repository; a directory given as the second
+// argument or in SIDECHAIN_TRACES_DIR (e.g. a full checkout of the editing-traces collection) wins.
+import { existsSync, readFileSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { api, Client, startWorker, token } from "../miniflare-tests/helpers.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const limit = Number(process.argv[2] ?? Infinity);
+const limit = Number(process.argv[2] && process.argv[2] !== "all" ? process.argv[2] : Infinity);
+const TRACES = process.argv[3] ?? process.env.SIDECHAIN_TRACES_DIR ?? join(ROOT, "data/editing-traces");
 
 function tracesDir() {
-  for (const d of [process.env.SIDECHAIN_TRACES_DIR, join(ROOT, "../shared/data/editing-traces"), "/work/shared/data/editing-traces"]) {
-    try {
-      if (d && readFileSync(join(d, "README.md"))) return d;
-    } catch {}
-  }
-  throw new Error("editing traces not found; set SIDECHAIN_TRACES_DIR");
+  if (!existsSync(TRACES)) throw new Error(`editing traces not found in ${TRACES}; pass a directory or set SIDECHAIN_TRACES_DIR`);
+  return TRACES;
 }
 
 function loadTrace(name) {
