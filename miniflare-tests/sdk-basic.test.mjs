@@ -3,6 +3,7 @@
 // typing, posts, canvases and the personal channel.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { api, Client, opFrame, startWorker, token, useWorker } from "./helpers.mjs";
 import { portOf, sdkClient, startProxy, trackWorker, waitFor } from "./sdk-helpers.mjs";
@@ -282,10 +283,12 @@ describe("SDK: awareness, typing, posts, canvas, channel", () => {
     assert.equal(n.actor.id, "fan");
   });
 
-  it("the package entry point is importable as @sidechain/realtime would be", async () => {
-    const pkg = JSON.parse(await import("node:fs").then((fs) => fs.readFileSync(new URL("../client/package.json", import.meta.url), "utf8")));
-    const mod = await import(new URL(`../client/${pkg.exports["."].default}`, import.meta.url));
+  it("the package is importable by its name (client/package.json exports), types included", async () => {
+    const mod = await import("@sidechain/realtime");
     assert.equal(mod.SidechainClient, SidechainClient);
     assert.equal(typeof mod.ot.transformWire, "function");
+    const pkg = JSON.parse(readFileSync(new URL("../client/package.json", import.meta.url), "utf8"));
+    assert.ok(existsSync(new URL(`../client/${pkg.exports["."].types}`, import.meta.url)));
+    assert.deepEqual(Object.keys(pkg.dependencies ?? {}), ["ot-text-unicode"]);
   });
 });
