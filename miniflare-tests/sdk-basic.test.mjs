@@ -5,7 +5,7 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import WebSocket from "ws";
-import { api, Client, opFrame, startWorker, token, useWorker } from "./helpers.mjs";
+import { api, Client, opFrame, serviceToken, startWorker, token, useWorker } from "./helpers.mjs";
 import { portOf, sdkClient, startProxy, trackWorker, waitFor } from "./sdk-helpers.mjs";
 import { SidechainClient } from "../client/src/index.js";
 
@@ -188,6 +188,41 @@ describe("SDK: failure paths", () => {
     const ro = make(w.url, token("ann", { "channel:other:*": "write" }), "no-grant").text("channel:sdk-403:description");
     await assert.rejects(ro.whenSynced({ timeoutMs: 10_000 }), { code: "forbidden" });
     assert.equal(ro.stopped, "forbidden");
+  });
+
+  it("a token function is called again when the token is about to expire", async () => {
+    let calls = 0;
+    // Valid for 20 s: inside the SDK's 30 s refresh margin, so every connect asks for a new one.
+    const tok = () => (++calls, token("ann", { "*": "write" }, { exp: Math.floor(Date.now() / 1000) + 20 }));
+    const d = make(w.url, tok, "tok-exp").text("channel:sdk-exp:description");
+    await d.whenSynced();
+    const before = calls;
+    d.drop(); // the connection is lost; the reconnect must not reuse the expiring token
+    await waitFor(() => d.stats.connects === 2 && d.status === "synced", [d]);
+    assert.ok(calls > before, `token function calls: ${before} then ${calls}`);
+  });
+
+  it("409 client_id_taken: another user's client_id stops the connection", async () => {
+    const docId = "channel:sdk-taken:description";
+    const owner = make(w.url, token("ann"), "taken-id").text(docId);
+    owner.insert(0, "mine");
+    await owner.whenSynced();
+    const thief = make(w.url, token("eve"), "taken-id").text(docId);
+    await assert.rejects(thief.whenSynced({ timeoutMs: 10_000 }), { code: "client_id_taken" });
+    assert.equal(thief.stopped, "client_id_taken");
+  });
+
+  it("4404: a deleted document closes the socket for good", async () => {
+    const docId = "channel:sdk-deleted:description";
+    const d = make(w.url, token("ann"), "del-a").text(docId);
+    d.insert(0, "soon gone");
+    await d.whenSynced();
+    const stopped = new Promise((resolve) => d.on("error", (e) => e.fatal && resolve(e)));
+    const r = await api(w.url, `/api/v1/documents/${docId}`, { method: "DELETE", tok: serviceToken() });
+    assert.equal(r.status, 200);
+    assert.equal((await stopped).code, "deleted");
+    assert.equal(d.status, "offline");
+    assert.equal(d.stopped, "deleted");
   });
 
   it("a read grant: the document loads, local edits are refused", async () => {
