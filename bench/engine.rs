@@ -40,20 +40,39 @@ fn replay_vs_rope() {
 
     let start = Instant::now();
     let mut room = Room::new("bench");
-    for (i, prims) in trace.txns.into_iter().enumerate() {
+    for (i, prims) in trace.txns.iter().enumerate() {
         let v = room.version();
-        room.submit(&actor(), req("c", i as u64 + 1, v, prims), 0, &NoLookup).expect("trace op applies");
+        room.submit(&actor(), req("c", i as u64 + 1, v, prims.clone()), 0, &NoLookup).expect("trace op applies");
     }
     let engine = start.elapsed();
     assert_eq!(room.content(), trace.end);
 
+    // The whole socket path: the client's frame text parsed, submitted, and the ack and the
+    // broadcast serialised into frame text (the frames the client sends are made beforehand).
+    let me = common::session(1, true);
+    let present = [me.clone(), common::session(2, true)];
+    let frames: Vec<String> =
+        trace.txns.iter().enumerate().map(|(i, prims)| common::op_frame("m", &me.client_id, i as u64 + 1, i as u64, prims)).collect();
+    let start = Instant::now();
+    let mut room = Room::new("doc");
+    let mut bytes = 0;
+    for frame in &frames {
+        let fx = room.on_frame(&me, frame, 0, &present, &NoLookup);
+        for m in fx.to_sender.into_iter().chain(fx.to_others) {
+            bytes += m.into_frame("f-1", 0).len();
+        }
+    }
+    let socket_path = start.elapsed();
+    assert_eq!(room.content(), trace.end);
+    assert!(bytes > 0);
+
     println!("automerge-paper ({n} ops)");
     println!("| path | total ms | ns/op | ops/s |");
     println!("|---|---|---|---|");
-    for (name, d) in [("bare rope", bare), ("room engine", engine)] {
+    for (name, d) in [("bare rope", bare), ("room submit", engine), ("frame in → ack + broadcast frames out", socket_path)] {
         println!("| {name} | {:.1} | {:.0} | {:.0} |", d.as_secs_f64() * 1e3, d.as_nanos() as f64 / n as f64, n as f64 / d.as_secs_f64());
     }
-    println!("engine / rope ratio: {:.1}x\n", engine.as_secs_f64() / bare.as_secs_f64());
+    println!("submit / rope: {:.1}x; socket path / rope: {:.1}x\n", engine.as_secs_f64() / bare.as_secs_f64(), socket_path.as_secs_f64() / bare.as_secs_f64());
 }
 
 fn room_with(len: usize) -> Room {

@@ -91,7 +91,8 @@ impl Outgoing {
     }
 
     pub fn reply(kind: &'static str, reply_to: Option<String>, payload: impl Serialize) -> Self {
-        let mut buf = HEAD.as_bytes().to_vec();
+        let mut buf = Vec::with_capacity(384);
+        buf.extend_from_slice(HEAD.as_bytes());
         if serde_json::to_writer(&mut buf, &payload).is_err() {
             // Only maps with non-string keys fail; none of ours have them.
             buf.truncate(HEAD.len());
@@ -173,10 +174,14 @@ impl Outgoing {
     pub fn into_frame(self, id: &str, timestamp: u64) -> String {
         use std::fmt::Write as _;
         let mut s = self.head;
-        let reply_to = serde_json::to_string(&self.reply_to).unwrap_or_else(|_| "null".into());
-        s.reserve(ENVELOPE_RESERVE + reply_to.len());
-        let id = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
-        let _ = write!(s, ",\"type\":\"{}\",\"id\":{id},\"reply_to\":{reply_to},\"timestamp\":{timestamp}}}", self.kind);
+        s.reserve(ENVELOPE_RESERVE + self.reply_to.as_ref().map_or(0, |r| r.len() * 2));
+        // Server frame ids are made of safe characters; reply_to is the client's and is escaped.
+        let _ = write!(s, ",\"type\":\"{}\",\"id\":\"{id}\",\"reply_to\":", self.kind);
+        match &self.reply_to {
+            Some(r) => s.push_str(&serde_json::to_string(r).unwrap_or_else(|_| "null".into())),
+            None => s.push_str("null"),
+        }
+        let _ = write!(s, ",\"timestamp\":{timestamp}}}");
         s
     }
 }

@@ -3,6 +3,7 @@
 //! [`Document`] only parses its own primitives, steps its state, and snapshots and restores it.
 
 pub mod canvas;
+mod fast;
 pub mod post;
 pub mod text;
 
@@ -73,6 +74,12 @@ pub trait Document: Sized {
     /// Parses the kind-specific part of an operation (the flat form or `ops: [...]`).
     fn parse_op(op: &Map<String, Value>) -> Result<Self::Op, Failure>;
 
+    /// A fast read of a whole `operation` frame in its common shape, without a `Value` tree;
+    /// `None` sends the frame down the general parser, which decides (and words any error).
+    fn parse_frame_fast(_text: &str, _socket_client_id: &str) -> Option<(Option<String>, crate::room::OpRequest<Self::Op>)> {
+        None
+    }
+
     /// The first primitive's position, for `original_position`.
     fn original_position(_op: &Self::Op) -> Option<usize> {
         None
@@ -108,10 +115,7 @@ pub trait Document: Sized {
     }
 }
 
-/// Serialises a value known to serialise (plain data) as raw JSON.
+/// Serialises a value known to serialise (plain data) as raw JSON, without parsing it again.
 pub fn raw_json(v: &impl serde::Serialize) -> Box<RawValue> {
-    serde_json::to_string(v)
-        .ok()
-        .and_then(|s| RawValue::from_string(s).ok())
-        .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))
+    serde_json::value::to_raw_value(v).unwrap_or_else(|_| serde_json::value::to_raw_value(&()).unwrap_or_default())
 }

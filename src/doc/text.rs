@@ -40,6 +40,10 @@ impl Document for TextDoc {
         parse_text_primitives(op)
     }
 
+    fn parse_frame_fast(text: &str, socket_client_id: &str) -> Option<(Option<String>, crate::room::OpRequest<Self::Op>)> {
+        super::fast::text_operation(text, socket_client_id)
+    }
+
     fn original_position(op: &Self::Op) -> Option<usize> {
         op.first().map(TextPrimitive::position)
     }

@@ -18,7 +18,11 @@ impl<V: Clone> BoundedMap<V> {
     }
 
     pub fn insert(&mut self, key: &str, value: V) {
-        if self.map.len() >= self.cap && !self.map.contains_key(key) {
+        if let Some(slot) = self.map.get_mut(key) {
+            *slot = value;
+            return;
+        }
+        if self.map.len() >= self.cap {
             self.map.clear();
         }
         self.map.insert(key.to_string(), value);

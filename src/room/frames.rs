@@ -3,7 +3,7 @@
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::submit::{ack_message, Actor, OpRequest};
+use super::submit::{Actor, OpRequest};
 use super::{AwarenessEntry, Effects, Lookup, Room, Session, TypingEntry, Write};
 use crate::doc::Document;
 use crate::limits;
@@ -12,6 +12,12 @@ use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
 impl<D: Document> Room<D> {
     /// Handles one text frame from `me`. `present` lists every socket in the room, `me` included.
     pub fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects {
+        if let Some((reply_to, req)) = D::parse_frame_fast(text, &me.client_id) {
+            return match self.submit_frame(me, req, reply_to.clone(), now, lookup) {
+                Ok(fx) => fx,
+                Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
+            };
+        }
         let frame = match parse_frame(text) {
             Ok(f) => f,
             Err((f, id)) => return Effects::reply(Outgoing::error(&f, id, None)),
@@ -29,14 +35,7 @@ impl<D: Document> Room<D> {
         match frame.kind.as_str() {
             "operation" => {
                 let req = OpRequest::parse::<D>(p, Some(&me.client_id)).map_err(|f| (f, None))?;
-                let op_id = req.seq.map(|s| format!("{}:{s}", req.client_id));
-                let actor = Actor { user_id: me.user_id.clone(), name: me.name.clone(), can_write: me.can_write, is_service: false };
-                let done = self.submit(&actor, req, now, lookup).map_err(|f| (f, op_id))?;
-                // The ack comes first; an `engagement_update` follows it.
-                let ack = ack_message(reply_to, &done);
-                let mut fx = done.effects;
-                fx.to_sender.insert(0, ack);
-                Ok(fx)
+                self.submit_frame(me, req, reply_to, now, lookup)
             }
             "sync" => {
                 let since = opt_u64(p, "since").map_err(|f| (f, None))?;
@@ -89,6 +88,20 @@ impl<D: Document> Room<D> {
             "ping" => Ok(Effects::reply(Outgoing::reply("pong", reply_to, json!({})))),
             other => Err((Failure::new(Code::UnknownType, format!("unknown message type {other:?}")), None)),
         }
+    }
+}
+
+impl<D: Document> Room<D> {
+    fn submit_frame(&mut self, me: &Session, req: OpRequest<D::Op>, reply_to: Option<String>, now: u64, lookup: &dyn Lookup) -> Result<Effects, (Failure, Option<String>)> {
+        let actor = Actor { user_id: me.user_id.clone(), name: me.name.clone(), can_write: me.can_write, is_service: false };
+        let seq = req.seq;
+        let done = self.submit(&actor, req, now, lookup).map_err(|f| (f, seq.map(|s| format!("{}:{s}", me.client_id))))?;
+        // The ack comes first; an `engagement_update` follows it.
+        let mut ack = done.ack;
+        ack.reply_to = reply_to;
+        let mut fx = done.effects;
+        fx.to_sender.insert(0, ack);
+        Ok(fx)
     }
 }
 

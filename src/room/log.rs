@@ -3,12 +3,13 @@
 //! operation is found by index, not by a scan.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::LogEntry;
 use crate::limits;
 
 pub struct OpLog<C> {
-    entries: VecDeque<(LogEntry, C)>,
+    entries: VecDeque<(Rc<LogEntry>, C)>,
     bytes: usize,
 }
 
@@ -33,12 +34,12 @@ impl<C> OpLog<C> {
     }
 
     pub fn last(&self) -> Option<&LogEntry> {
-        self.entries.back().map(|(e, _)| e)
+        self.entries.back().map(|(e, _)| &**e)
     }
 
     /// Appends the next version and trims the oldest entries beyond the budgets (the newest one
     /// always stays).
-    pub fn push(&mut self, entry: LogEntry, cached: C) {
+    pub fn push(&mut self, entry: Rc<LogEntry>, cached: C) {
         debug_assert!(self.last().is_none_or(|l| l.version + 1 == entry.version));
         self.bytes += entry.weight();
         self.entries.push_back((entry, cached));
@@ -62,12 +63,12 @@ impl<C> OpLog<C> {
         (i < self.entries.len()).then_some(i)
     }
 
-    pub fn get(&self, version: u64) -> Option<&(LogEntry, C)> {
+    pub fn get(&self, version: u64) -> Option<&(Rc<LogEntry>, C)> {
         self.index_of(version).map(|i| &self.entries[i])
     }
 
     /// The entries with a version above `version` (all of them when it is older than the log).
-    pub fn after(&self, version: u64) -> impl Iterator<Item = &(LogEntry, C)> {
+    pub fn after(&self, version: u64) -> impl Iterator<Item = &(Rc<LogEntry>, C)> {
         let start = match self.entries.front() {
             Some((first, _)) if version >= first.version => (version - first.version + 1) as usize,
             _ => 0,

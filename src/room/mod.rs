@@ -178,7 +178,8 @@ pub struct TypingEntry {
 /// A storage write the shell must make durable before delivering the effects' messages.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
-    AppendOp(LogEntry),
+    /// Shared with the room's log: the entry is made once.
+    AppendOp(std::rc::Rc<LogEntry>),
     PutClient(String, ClientRecord),
     Snapshot { version: u64, content: String },
     PutAwareness(String, AwarenessEntry),
@@ -279,7 +280,7 @@ impl<D: Document> Room<D> {
             } else {
                 D::cache(&entry)?
             };
-            room.log.push(entry, cached);
+            room.log.push(std::rc::Rc::new(entry), cached);
         }
         Ok(room)
     }
@@ -319,7 +320,7 @@ impl<D: Document> Room<D> {
         if since > self.version || since < self.oldest_replayable() {
             return None;
         }
-        Some(self.log.after(since).map(|(e, _)| e))
+        Some(self.log.after(since).map(|(e, _)| &**e))
     }
 
     /// The state as JSON text (`GET /documents/{id}`, `initial_state`).

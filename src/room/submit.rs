@@ -2,6 +2,8 @@
 //! version, let the document kind step, then version, log, ack and broadcast. The WebSocket and
 //! HTTP paths both come through [`Room::submit`].
 
+use std::rc::Rc;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -74,14 +76,20 @@ impl<O> OpRequest<O> {
 /// The outcome of a submit: the ack (also the HTTP response body), serialised once, and the effects.
 #[derive(Clone, Debug)]
 pub struct Submitted {
-    pub ack_json: String,
+    /// The `operation_ack` message (its payload is the HTTP response body).
+    pub ack: Outgoing,
     pub effects: Effects,
 }
 
 impl Submitted {
+    /// The ack's JSON text.
+    pub fn ack_json(&self) -> &str {
+        self.ack.payload_json()
+    }
+
     /// The ack parsed back (tests, and the REST routes that read a field).
     pub fn ack(&self) -> Value {
-        serde_json::from_str(&self.ack_json).unwrap_or(Value::Null)
+        self.ack.payload()
     }
 }
 
@@ -108,6 +116,14 @@ fn empty_ops() -> Box<RawValue> {
     crate::doc::raw_json(&[(); 0])
 }
 
+/// A client's place in its sequence, and whether its id is already claimed by this user.
+#[derive(Clone, Copy)]
+struct Progress {
+    last_seq: u64,
+    last_version: Option<u64>,
+    claimed: bool,
+}
+
 pub(super) fn read_failed(e: String) -> Failure {
     Failure::new(Code::Internal, format!("storage read failed: {e}"))
 }
@@ -120,7 +136,7 @@ impl<D: Document> Room<D> {
         if !actor.can_write {
             return Err(Failure::new(Code::Forbidden, "no write grant for this document"));
         }
-        let record = self.owned_record(&req.client_id, &actor.user_id, lookup)?;
+        let record = self.progress(&req.client_id, &actor.user_id, lookup)?;
         let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
             return Ok(self.duplicate(&req.client_id, seq, &record));
@@ -157,15 +173,15 @@ impl<D: Document> Room<D> {
             Step::Noop(reason) => {
                 let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason));
                 let write = self.record_client(&req.client_id, &actor.user_id, seq, None);
-                return Ok(Submitted { ack_json: ack, effects: Effects { writes: vec![write], ..Effects::default() } });
+                return Ok(Submitted { ack, effects: Effects { writes: vec![write], ..Effects::default() } });
             }
             Step::Applied(a) => a,
         };
         let Applied { ops, cached, transformed, transformed_position, writes, to_all } = applied;
         self.version += 1;
-        let entry = LogEntry {
+        let entry = Rc::new(LogEntry {
             version: self.version,
-            client_id: req.client_id.clone(),
+            client_id: req.client_id,
             user_id: actor.user_id.clone(),
             seq,
             timestamp,
@@ -174,13 +190,13 @@ impl<D: Document> Room<D> {
             ops,
             original_position,
             transformed_position,
-        };
+        });
         let status = if transformed { "transformed" } else { "accepted" };
-        let ack = self.ack(&req.client_id, seq, self.version, now, status, &entry.ops, (original_position, transformed_position), transformed, None);
+        let ack = self.ack(&entry.client_id, seq, self.version, now, status, &entry.ops, (original_position, transformed_position), transformed, None);
         let mut effects = Effects::default();
-        effects.writes.push(Write::AppendOp(entry.clone()));
+        effects.writes.push(Write::AppendOp(Rc::clone(&entry)));
         effects.writes.extend(writes);
-        effects.writes.push(self.record_client(&req.client_id, &actor.user_id, seq, Some(self.version)));
+        effects.writes.push(self.record_client(&entry.client_id, &actor.user_id, seq, Some(self.version)));
         effects.to_others.push(entry.broadcast("operation", &self.document_id, None));
         self.since_snapshot.ops += 1;
         self.since_snapshot.bytes += entry.weight();
@@ -191,32 +207,39 @@ impl<D: Document> Room<D> {
         self.log.push(entry, cached);
         effects.to_sender.extend(to_all.iter().cloned());
         effects.to_others.extend(to_all);
-        Ok(Submitted { ack_json: ack, effects })
+        Ok(Submitted { ack, effects })
     }
 
-    /// The client's record, refusing a client_id that belongs to another user here (§1).
-    fn owned_record(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<ClientRecord, Failure> {
-        let record = match self.clients.get(client_id) {
-            Some(r) => Some(r.clone()),
-            None => lookup.client(client_id).map_err(read_failed)?,
-        };
-        let record = record.unwrap_or_default();
+    /// Where the client is, refusing a client_id that belongs to another user here (§1).
+    fn progress(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<Progress, Failure> {
+        let taken = || Failure::new(Code::ClientIdTaken, format!("client_id {client_id:?} belongs to another user in this document"));
         // `http:{user}` is the id the server itself uses for that user's REST calls.
-        let reserved = client_id.strip_prefix("http:").is_some_and(|owner| owner != user_id);
-        if reserved || (!record.user_id.is_empty() && record.user_id != user_id) {
-            return Err(Failure::new(Code::ClientIdTaken, format!("client_id {client_id:?} belongs to another user in this document")));
+        if client_id.strip_prefix("http:").is_some_and(|owner| owner != user_id) {
+            return Err(taken());
         }
-        self.clients.insert(client_id, record.clone());
-        Ok(record)
+        let read = |r: &ClientRecord| Progress { last_seq: r.last_seq, last_version: r.last_version, claimed: r.user_id == user_id };
+        if let Some(r) = self.clients.get(client_id) {
+            if !r.user_id.is_empty() && r.user_id != user_id {
+                return Err(taken());
+            }
+            return Ok(read(r));
+        }
+        let record = lookup.client(client_id).map_err(read_failed)?.unwrap_or_default();
+        if !record.user_id.is_empty() && record.user_id != user_id {
+            return Err(taken());
+        }
+        let progress = read(&record);
+        self.clients.insert(client_id, record);
+        Ok(progress)
     }
 
     /// Claims `client_id` for `user_id` on connect; a write when the claim is new.
     pub fn claim_client(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<Option<Write>, Failure> {
-        let record = self.owned_record(client_id, user_id, lookup)?;
-        if record.user_id == user_id {
+        let p = self.progress(client_id, user_id, lookup)?;
+        if p.claimed {
             return Ok(None);
         }
-        let claimed = ClientRecord { user_id: user_id.to_string(), ..record };
+        let claimed = ClientRecord { user_id: user_id.to_string(), last_seq: p.last_seq, last_version: p.last_version };
         self.clients.insert(client_id, claimed.clone());
         Ok(Some(Write::PutClient(client_id.to_string(), claimed)))
     }
@@ -228,7 +251,7 @@ impl<D: Document> Room<D> {
     }
 
     /// A (client_id, seq) seen before: repeat its original ack, apply nothing.
-    fn duplicate(&self, client_id: &str, seq: u64, record: &ClientRecord) -> Submitted {
+    fn duplicate(&self, client_id: &str, seq: u64, record: &Progress) -> Submitted {
         let reason = Some("this (client_id, seq) was already applied");
         let held = if seq == record.last_seq {
             record.last_version.and_then(|v| self.log.get(v)).map(|(e, _)| e)
@@ -250,7 +273,7 @@ impl<D: Document> Room<D> {
             // A noop, or applied long ago and no longer held: its exact ack is gone, the fact is not.
             None => self.ack(client_id, seq, self.version, 0, "duplicate", &empty_ops(), (None, None), false, reason),
         };
-        Submitted { ack_json: ack, effects: Effects::default() }
+        Submitted { ack, effects: Effects::default() }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -265,7 +288,7 @@ impl<D: Document> Room<D> {
         (original_position, transformed_position): (Option<usize>, Option<usize>),
         transform_needed: bool,
         reason: Option<&'static str>,
-    ) -> String {
+    ) -> Outgoing {
         let counts = self.doc.summary(&self.document_id, self.version);
         let ack = Ack {
             document_id: &self.document_id,
@@ -282,11 +305,8 @@ impl<D: Document> Room<D> {
             reason,
             counts: counts.as_deref(),
         };
-        serde_json::to_string(&ack).unwrap_or_default()
+        Outgoing::new("operation_ack", &ack)
     }
 }
 
-/// The ack as an outgoing `operation_ack` message.
-pub(super) fn ack_message(reply_to: Option<String>, done: &Submitted) -> Outgoing {
-    Outgoing::raw("operation_ack", reply_to, &done.ack_json)
-}
+

@@ -128,7 +128,7 @@ impl DocumentRoom {
                 if !self.after_commit(done.effects, None).await {
                     return Err(ApiError::internal("storage write failed; the operation was not applied"));
                 }
-                Ok(json_text_response(202, &done.ack_json)?)
+                Ok(json_text_response(202, done.ack_json())?)
             }
             (Method::Put, "/text") => self.replace_text(actor, &body_json::<Value>(&mut req).await?).await,
             (Method::Get, "/document") => {

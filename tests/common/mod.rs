@@ -64,7 +64,7 @@ impl MemoryStore {
     pub fn absorb(&mut self, fx: &Effects) {
         for w in &fx.writes {
             match w {
-                Write::AppendOp(e) => self.ops.push((e.version, serde_json::to_string(e).unwrap())),
+                Write::AppendOp(e) => self.ops.push((e.version, serde_json::to_string(&**e).unwrap())),
                 Write::Snapshot { version, content } => {
                     self.snapshot_version = *version;
                     self.snapshot = content.clone();
