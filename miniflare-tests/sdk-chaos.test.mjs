@@ -55,9 +55,12 @@ describe("SDK: chaos", () => {
     const docId = `channel:chaos${seed}:description`;
     const clients = CLIENTS.map((id, i) => sdkClient(url, token(`user${i}`), id));
     const docs = clients.map((c) => c.text(docId));
-    // What each client sent (for the failure report only).
+    // What each client sent (for the failure report only), and any disagreement between the
+    // server's transform and the client's (the SDK reports it as error `diverged`).
     const sentOps = new Map();
+    const diverged = [];
     for (const d of docs) {
+      d.on("error", (e) => e.code === "diverged" && diverged.push({ client: d.clientId, ...e }));
       const send = d.send.bind(d);
       d.send = (type, payload, id) => {
         if (type === "operation") sentOps.set(`${d.clientId}#${payload.seq}`, [...(sentOps.get(`${d.clientId}#${payload.seq}`) ?? []), { version: payload.version, ops: payload.ops, status: d.status }]);
@@ -147,6 +150,7 @@ describe("SDK: chaos", () => {
       describe: () => `${note}; server v${server.version}; clients ${docs.map((d) => `v${d.version}/${d.status}`).join(" ")}`,
     });
 
+    assert.deepEqual(diverged, [], `${note}: the server and the client transformed differently`);
     // The whole text is tokens, each at most once, exactly the inserted ones nobody deleted.
     const final = server.content;
     assert.equal(final.replace(TOKEN_RE, ""), "", `${note}: stray characters: ${final}`);

@@ -120,6 +120,12 @@ for (const [i, [aId, bId]] of ID_PAIRS.entries()) {
     const bPos = k % 4 < 2 ? p : p + dl; // at the start or at the end of the deleted range
     addCase(`anchoring/replace-vs-insert/${i}-${k}`, base, aId, aOps, bId, [ins(bPos, pick(["x", "🎹", "xx"]))]);
   }
+  // Text inserted right after a range the same op deletes, written insert-first at the end of the
+  // range: it stays after the range (the form ot-text-unicode's transform produces and a server
+  // sends back), unlike [delete p, insert p] which anchors at the start.
+  for (const [k, bAt] of [[0, 1], [1, 3]]) {
+    addCase(`anchoring/insert-after-deleted-range/${i}-${k}`, "abcdef", aId, [ins(3, "Y😀"), del(1, 2)], bId, [ins(bAt, "x")]);
+  }
   // a delete ending where the other inserts, and a delete starting there
   addCase(`anchoring/delete-before-insert/${i}`, "abcd", aId, [del(1, 1), ins(2, "y")], bId, [ins(2, "x")]);
   addCase(`anchoring/delete-then-insert-both/${i}`, "abcd", aId, [del(1, 2), ins(1, "y")], bId, [del(1, 2), ins(1, "x")]);

@@ -57,20 +57,33 @@ export function fromWire(prims) {
   return op;
 }
 
-/** ot-text-unicode op → sequential wire primitives (inserts and deletes, in document order). */
+/**
+ * ot-text-unicode op → sequential wire primitives, faithfully: `fromWire(toWire(op))` is `op`.
+ * Where the op deletes and then inserts at one spot ([{d:n}, "s"]: the text goes after the
+ * deleted range) the insert is written first, at the end of the range, then the delete; a
+ * delete followed by an insert at one position would mean the opposite anchoring (v1.1).
+ */
 export function toWire(op) {
   const out = [];
   let pos = 0;
+  let pendingDelete = 0; // deletes at `pos` not written yet
+  const flush = () => {
+    if (pendingDelete) out.push({ type: "delete", position: pos, length: pendingDelete });
+    pendingDelete = 0;
+  };
   for (const c of op) {
-    if (typeof c === "number") pos += c;
-    else if (typeof c === "string") {
-      out.push({ type: "insert", position: pos, content: c });
+    if (typeof c === "number") {
+      flush();
+      pos += c;
+    } else if (typeof c === "string") {
+      out.push({ type: "insert", position: pos + pendingDelete, content: c });
+      flush();
       pos += cpLength(c);
     } else {
-      const len = typeof c.d === "number" ? c.d : cpLength(c.d);
-      out.push({ type: "delete", position: pos, length: len });
+      pendingDelete += typeof c.d === "number" ? c.d : cpLength(c.d);
     }
   }
+  flush();
   return out;
 }
 
@@ -80,14 +93,7 @@ export const applyOp = (text, op) => (op.length ? textType.apply(text, op) : tex
 /** Applies sequential wire primitives to a string. */
 export const applyWire = (text, prims) => applyOp(text, fromWire(prims));
 
-/**
- * The protocol's normal form: at one spot an insert comes before a delete. ot-text-unicode's
- * transform may return [{d:1}, "x"]; as ["x", {d:1}] the insert keeps its v1.1 anchoring (the
- * start of the deleted range), so later transforms break ties exactly as the server does.
- */
-export const canonical = (op) => fromWire(toWire(op));
-
-export const compose = (a, b) => (a.length ? (b.length ? canonical(textType.compose(a, b)) : a) : b);
+export const compose = (a, b) => (a.length ? (b.length ? textType.compose(a, b) : a) : b);
 
 /**
  * Transforms `a` (by client `aId`) and `b` (by client `bId`), both made against one text:
@@ -96,7 +102,7 @@ export const compose = (a, b) => (a.length ? (b.length ? canonical(textType.comp
 export function transformPair(a, aId, b, bId) {
   if (!a.length || !b.length) return [a, b];
   const side = sideOf(aId, bId);
-  return [canonical(textType.transform(a, b, side)), canonical(textType.transform(b, a, side === "left" ? "right" : "left"))];
+  return [textType.transform(a, b, side), textType.transform(b, a, side === "left" ? "right" : "left")];
 }
 
 /** Transforms wire op `a` to apply after wire op `b` (both against one text). */

@@ -139,6 +139,7 @@ export class TextDoc extends Room {
     if (id) {
       inf.id = id;
       inf.awaiting = true;
+      inf.sent = { version, ops: toWire(inf.op) };
     }
   }
 
@@ -231,7 +232,29 @@ export class TextDoc extends Room {
 
   #acked(ops, version) {
     const inf = this.inflight;
-    this.base = applyOp(this.base, fromWire(ops ?? []));
+    const applied = fromWire(ops ?? []);
+    const expected = applyOp(this.base, inf.op);
+    const actual = applyOp(this.base, applied);
+    if (expected !== actual) {
+      // The server transformed our op differently from how we transformed the ops we received:
+      // adopt the server's result (rebase later edits over the difference) and report it.
+      const d = diff(expected, actual);
+      if (this.pendingOp.length) [this.pendingOp] = transformPair(this.pendingOp, this.clientId, d, "");
+      const old = this._value;
+      this._value = applyOp(actual, this.pendingOp);
+      this.emit("error", {
+        code: "diverged",
+        message: "the server applied our operation differently from our transform; adopted the server's text",
+        seq: inf.seq,
+        version,
+        sent: inf.sent,
+        ours: toWire(inf.op),
+        server: ops,
+        base: this.base,
+      });
+      if (old !== this._value) this.emit("change", { local: false, ops: toWire(diff(old, this._value)), version, reset: true });
+    }
+    this.base = actual;
     this.version = version;
     this.inflight = null;
     this.seqProbe = null;
