@@ -125,10 +125,11 @@ impl DocumentRoom {
                 let body: Value = body_json(&mut req).await?;
                 let op = body.get("operation").and_then(Value::as_object).ok_or_else(|| ApiError::bad_request("operation must be an object"))?;
                 let done = self.host.with_room(|room, store| room.submit_json(&room_actor(&actor), op, now_ms(), store))??;
-                if !self.after_commit(done.effects, None).await {
+                let room::Submitted { ack, effects } = done;
+                if !self.after_commit(effects, None).await {
                     return Err(ApiError::internal("storage write failed; the operation was not applied"));
                 }
-                Ok(json_text_response(202, done.ack_json())?)
+                Ok(json_text_response(202, ack.payload_json())?)
             }
             (Method::Put, "/text") => self.replace_text(actor, &body_json::<Value>(&mut req).await?).await,
             (Method::Get, "/document") => {

@@ -270,7 +270,7 @@ fn apply_writes(sql: &SqlStorage, writes: &[Write]) -> Result<()> {
         match w {
             // One statement: the version and the last activity are read back from the log.
             Write::AppendOp(e) => {
-                sql.exec("INSERT INTO ops (version, entry) VALUES (?, ?)", Some(vec![int(e.version), text(to_json(e))]))?;
+                sql.exec("INSERT INTO ops (version, entry) VALUES (?, ?)", Some(vec![int(e.version), text(to_json(&**e))]))?;
             }
             Write::Snapshot { version, content } => {
                 sql.exec(
