@@ -153,14 +153,7 @@ describe("SDK: chaos", () => {
     assert.deepEqual(diverged, [], `${note}: the server and the client transformed differently`);
     // The whole text is tokens, each at most once, exactly the inserted ones nobody deleted.
     const final = server.content;
-    assert.equal(final.replace(TOKEN_RE, ""), "", `${note}: stray characters: ${final}`);
-    const seen = final.match(TOKEN_RE) ?? [];
-    assert.equal(new Set(seen).size, seen.length, `${note}: a token appears twice`);
-    const expected = [...inserted].filter((t) => !deleted.has(t)).sort();
-    if (JSON.stringify([...seen].sort()) !== JSON.stringify(expected)) {
-      // Tell which operation removed a lost token (or kept a deleted one) from the server's history.
-      const lost = expected.filter((t) => !seen.includes(t));
-      const extra = seen.filter((t) => !expected.includes(t));
+    const history = async () => {
       const ops = [];
       for (let since = 0; ; ) {
         const h = (await api(w.url, `/api/v1/operations/history/${encodeURIComponent(docId)}?since=${since}&limit=1000`, { tok: token("user0") })).json;
@@ -168,6 +161,30 @@ describe("SDK: chaos", () => {
         if (!h.has_more) break;
         since = h.next_since;
       }
+      return ops;
+    };
+    if (final.replace(TOKEN_RE, "") !== "") {
+      // Find the first operation after which the text is not whole tokens.
+      let text = "";
+      let culprit = "none: the history replays to whole tokens";
+      for (const o of await history()) {
+        const before = text;
+        text = applyOps(text, o.ops);
+        if (text.replace(TOKEN_RE, "") !== "") {
+          culprit = `v${o.version} ${o.client_id}#${o.seq} ${JSON.stringify(o.ops)}; sent as ${JSON.stringify(sentOps.get(`${o.client_id}#${o.seq}`))}; text before: ${before}`;
+          break;
+        }
+      }
+      assert.fail(`${note}: stray characters in ${final}\nfirst broken by ${culprit}`);
+    }
+    const seen = final.match(TOKEN_RE) ?? [];
+    assert.equal(new Set(seen).size, seen.length, `${note}: a token appears twice`);
+    const expected = [...inserted].filter((t) => !deleted.has(t)).sort();
+    if (JSON.stringify([...seen].sort()) !== JSON.stringify(expected)) {
+      // Tell which operation removed a lost token (or kept a deleted one) from the server's history.
+      const lost = expected.filter((t) => !seen.includes(t));
+      const extra = seen.filter((t) => !expected.includes(t));
+      const ops = await history();
       let text = "";
       const story = [];
       for (const o of ops) {
