@@ -107,6 +107,7 @@ export class QueuedDoc extends Room {
       case "sync_status": {
         const wasReady = this.ready;
         this.ready = true;
+        this.loadedAt ??= this.version;
         this.attempt = 0;
         if (this.inflight && !this.inflight.awaiting) this.sendInflight();
         this.flush();
@@ -128,7 +129,7 @@ export class QueuedDoc extends Room {
     const inf = this.inflight;
     if (!inf || Number(p.seq) !== inf.seq || (replyTo && inf.id && replyTo !== inf.id)) return;
     inf.awaiting = false;
-    if (p.status === "duplicate" && !inf.uncertain) {
+    if (this.isStaleDuplicate(p, inf)) {
       // Taken by an earlier session of this client_id: find the next free seq.
       this.seqProbe ??= new SeqProbe();
       inf.seq = this.seq = this.seqProbe.stale(inf.seq);
@@ -149,6 +150,7 @@ export class QueuedDoc extends Room {
     const inf = this.inflight;
     this.inflight = null;
     this.seqProbe = null;
+    if (p.status !== "duplicate") this.seqConfirmed = true;
     this._persistSeq(inf.seq);
     if (ops) {
       this.applyConfirmed(ops, p);
@@ -203,6 +205,7 @@ export class QueuedDoc extends Room {
     if (inf && inf.awaiting) {
       inf.awaiting = false;
       inf.uncertain = true;
+      inf.everLost = true;
     }
   }
 

@@ -21,6 +21,20 @@ export class Room extends Connection {
     this._seqKey = `sidechain:seq:${this.clientId}:${documentId}`;
     /** The last seq this client used in this document (from storage when there is one). */
     this.seq = Number(client._storageGet(this._seqKey) ?? 0) || 0;
+    /** The version when this instance first synced, and whether an ack proved our seq line ours. */
+    this.loadedAt = null;
+    this.seqConfirmed = false;
+  }
+
+  /**
+   * A `duplicate` answer means "already applied" — unless the seq belongs to an earlier session of
+   * this client_id: the original was applied before this instance loaded the document, or it is
+   * the first send ever of a seq that no ack has confirmed yet and no socket was lost meanwhile.
+   */
+  isStaleDuplicate(p, inf) {
+    if (p.status !== "duplicate") return false;
+    if (this.loadedAt !== null && (p.ops ?? []).length && Number(p.version) <= this.loadedAt) return true;
+    return !inf.everLost && !this.seqConfirmed;
   }
 
   probePath() {

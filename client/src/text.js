@@ -258,6 +258,7 @@ export class TextDoc extends Room {
     this.version = version;
     this.inflight = null;
     this.seqProbe = null;
+    this.seqConfirmed = true;
     this._persistSeq(inf.seq);
     this.emit("ack", { seq: inf.seq, version });
     this.#flush();
@@ -271,6 +272,7 @@ export class TextDoc extends Room {
     const wasReady = this.ready;
     this.ready = true;
     this.attempt = 0;
+    this.loadedAt ??= this.version;
     if (Number(p.version) > this.version) this.#requestSync();
     const inf = this.inflight;
     if (inf && !inf.awaiting) {
@@ -293,12 +295,13 @@ export class TextDoc extends Room {
       case "noop":
         this.inflight = null;
         this.seqProbe = null;
+        this.seqConfirmed = true;
         this._persistSeq(inf.seq);
         this.emit("ack", { seq: inf.seq, version: this.version, noop: true });
         this.#flush();
         return this.updateStatus();
       case "duplicate":
-        if (!inf.uncertain) return this.#staleSeq();
+        if (this.isStaleDuplicate(p, inf)) return this.#staleSeq();
         // It was applied on a socket we lost: its version is ours + 1 unless we missed something.
         if (v === this.version + 1) return this.#acked(p.ops, v);
         if (v <= this.version && !(p.ops ?? []).length) {
@@ -402,7 +405,7 @@ export class TextDoc extends Room {
     this.inflight = null;
     const afterInf = applyOp(this.base, inf.op);
     if (p && (p.status === "duplicate" || p.status === "noop")) {
-      if (p.status === "duplicate" && !inf.uncertain) {
+      if (this.isStaleDuplicate(p, inf)) {
         // First send of this seq ever and it is taken: stale seq, the op was never applied.
         this.inflight = inf;
         this.resetState = { content, version };
@@ -457,6 +460,7 @@ export class TextDoc extends Room {
     if (inf && inf.awaiting) {
       inf.awaiting = false;
       inf.uncertain = true;
+      inf.everLost = true;
     }
     if (this.resetState) {
       this.resetState = null;
