@@ -11,6 +11,8 @@ pub const MAX_CONTEXT_BYTES: usize = 4 * 1024;
 pub const MAX_OCCURRENCES: u64 = 1_000_000;
 /// Reports older than this (2020-01-01) or more than a day ahead of the server are refused.
 const EARLIEST_TIMESTAMP_MS: u64 = 1_577_836_800_000;
+/// A timestamp below this is seconds since the epoch, not milliseconds (§4.4 [1.1]).
+const SECONDS_BELOW: u64 = 100_000_000_000;
 const FUTURE_SLACK_MS: u64 = 24 * 3600 * 1000;
 /// A report matching one first seen within this window is merged into it.
 pub const DEDUPE_WINDOW_MS: u64 = 3600 * 1000;
@@ -84,7 +86,9 @@ fn parse_item(i: usize, item: &Map<String, Value>, now_ms: u64, issues: &mut Vec
             None
         }
     };
-    let timestamp = match item.get("timestamp").and_then(Value::as_u64) {
+    // §4.4 [1.1]: below 100,000,000,000 it is seconds (the shipped plugin's ErrorTracker sends them).
+    let timestamp = item.get("timestamp").and_then(Value::as_u64).map(|t| if t < SECONDS_BELOW { t.saturating_mul(1000) } else { t });
+    let timestamp = match timestamp {
         Some(t) if t >= EARLIEST_TIMESTAMP_MS && t <= now_ms + FUTURE_SLACK_MS => t,
         Some(_) => {
             issues.push(issue(Some(i), "timestamp", "must be milliseconds since the epoch, after 2020 and not in the future"));

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod doc;
 pub mod error_reports;
+pub mod legacy;
 pub mod limits;
 pub mod ot;
 pub mod presence;

@@ -15,6 +15,13 @@ pub struct Presence {
     pub in_studio: bool,
     pub daw_type: Option<String>,
     pub last_active: u64,
+    /// `false` hides the user: everyone else sees `offline` (§4.5 [1.1]).
+    #[serde(default = "visible_by_default")]
+    pub visible: bool,
+}
+
+fn visible_by_default() -> bool {
+    true
 }
 
 impl Presence {
@@ -34,12 +41,29 @@ impl Presence {
         if daw_type.as_ref().is_some_and(|d| d.is_empty() || d.chars().count() > 64) {
             return Err(Failure::bad("daw_type must have 1 to 64 characters"));
         }
-        Ok(Presence { status: status.to_string(), in_studio, daw_type, last_active: now_ms })
+        let visible = match obj.get("visible") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(Failure::bad("visible must be a boolean")),
+        };
+        Ok(Presence { status: status.to_string(), in_studio, daw_type, last_active: now_ms, visible })
     }
 
-    /// The `presence` payload others see: `offline` whenever the user has no open socket.
-    pub fn shown(user_id: &str, stored: Option<&Presence>, connected: bool, last_seen: u64) -> Value {
-        let last_active = stored.map_or(last_seen, |p| p.last_active.max(last_seen));
+    /// The `presence` payload others see: `offline` whenever the user has no open socket or
+    /// has hidden themselves (the user still sees their own presence, with `visible`).
+    pub fn shown(user_id: &str, stored: Option<&Presence>, connected: bool, last_seen: u64, to_self: bool) -> Value {
+        let hidden = stored.is_some_and(|p| !p.visible);
+        if to_self {
+            let mut own = Presence::shown(user_id, stored, connected, last_seen, false);
+            if hidden {
+                own = Presence::shown(user_id, stored.map(|p| Presence { visible: true, ..p.clone() }).as_ref(), connected, last_seen, false);
+            }
+            own["visible"] = json!(!hidden);
+            return own;
+        }
+        let connected = connected && !hidden;
+        // A hidden user's activity is not shown either.
+        let last_active = if hidden { stored.map_or(0, |p| p.last_active) } else { stored.map_or(last_seen, |p| p.last_active.max(last_seen)) };
         match stored {
             Some(p) if connected => json!({
                 "user_id": user_id, "status": p.status, "in_studio": p.in_studio,
@@ -92,11 +116,21 @@ mod tests {
     #[test]
     fn no_open_socket_shows_offline_with_last_active() {
         let p = Presence::parse(&json!({"status": "online", "in_studio": true}), 100).unwrap();
-        let shown = Presence::shown("u", Some(&p), false, 250);
+        let shown = Presence::shown("u", Some(&p), false, 250, false);
         assert_eq!(shown["status"], "offline");
         assert_eq!(shown["last_active"], 250);
-        assert_eq!(Presence::shown("u", Some(&p), true, 0)["in_studio"], true);
-        assert_eq!(Presence::shown("u", None, false, 0)["last_active"], Value::Null);
+        assert_eq!(Presence::shown("u", Some(&p), true, 0, false)["in_studio"], true);
+        assert_eq!(Presence::shown("u", None, false, 0, false)["last_active"], Value::Null);
+    }
+
+    #[test]
+    fn a_hidden_user_is_offline_to_everyone_else() {
+        let p = Presence::parse(&json!({"status": "online", "in_studio": true, "visible": false}), 100).unwrap();
+        let others = Presence::shown("u", Some(&p), true, 500, false);
+        assert_eq!((others["status"].as_str(), others["in_studio"].as_bool()), (Some("offline"), Some(false)));
+        let own = Presence::shown("u", Some(&p), true, 500, true);
+        assert_eq!((own["status"].as_str(), own["visible"].as_bool()), (Some("online"), Some(false)));
+        assert!(Presence::parse(&json!({"status": "online", "visible": "no"}), 0).is_err());
     }
 
     #[test]

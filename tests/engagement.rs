@@ -87,7 +87,7 @@ fn every_change_is_followed_by_an_update_to_everyone() {
     let mut room = Room::new("post:p");
     let done = submit(&mut room, 1, 1, modify(Action::Like, None));
     assert_eq!(done.effects.to_sender[0].kind, "engagement_update");
-    assert_eq!(done.effects.to_sender[0].payload(), json!({"post_id": "p", "like_count": 1, "comment_count": 0, "repost_count": 0, "save_count": 0, "version": 1}));
+    assert_eq!(done.effects.to_sender[0].payload(), json!({"post_id": "p", "like_count": 1, "comment_count": 0, "repost_count": 0, "save_count": 0, "reactions": {}, "version": 1}));
     assert_eq!(done.effects.to_others.iter().map(|o| o.kind).collect::<Vec<_>>(), ["operation", "engagement_update"]);
     let again = submit(&mut room, 1, 2, modify(Action::Like, None));
     assert_eq!(again.ack()["status"], "noop");
@@ -176,4 +176,45 @@ fn post_versions_older_than_the_log_are_too_old() {
     let req = OpRequest { document_id: None, client_id: "late".into(), seq: Some(1), version: Some(0), timestamp: None, body: modify(Action::Save, None) };
     let err = room.submit(&actor(9_999), req, 1, &NoLookup).unwrap_err();
     assert_eq!(err.code.as_str(), "version_too_old");
+}
+
+/// §4.3 [1.1]: likes with an emoji are counted per emoji; the owner hears the emoji of a like and
+/// the id and text of a comment.
+#[test]
+fn reactions_and_notification_details() {
+    let mut room = Room::new("post:p");
+    room.set_owner(Some("u0".into()));
+    let like = |emoji: Option<&str>| Modify { action: Action::Like, emoji: emoji.map(str::to_string), comment_id: None, text: None };
+    let first = submit(&mut room, 1, 1, like(Some("🔥")));
+    submit(&mut room, 2, 1, like(Some("🔥")));
+    submit(&mut room, 3, 1, like(Some("🎹")));
+    submit(&mut room, 4, 1, like(None));
+    assert_eq!(room.counts().reactions, [("🎹".to_string(), 1), ("🔥".to_string(), 2)].into_iter().collect());
+    assert_eq!(room.counts().like_count, 4);
+    let update = first.effects.to_sender.iter().find(|m| m.kind == "engagement_update").unwrap().payload();
+    assert_eq!(update["reactions"], json!({"🔥": 1}));
+    submit(&mut room, 1, 2, modify(Action::Unlike, None));
+    assert_eq!(room.counts().reactions["🔥"], 1);
+    let notes = |s: &sidechain_edge::room::Submitted| {
+        s.effects.writes.iter().filter_map(|w| if let Write::QueueNotification(n) = w { Some(n.payload.clone()) } else { None }).collect::<Vec<_>>()
+    };
+    let liked = notes(&submit(&mut room, 5, 1, like(Some("🎧"))));
+    assert_eq!(liked[0]["emoji"], "🎧");
+    assert_eq!(notes(&submit(&mut room, 6, 1, like(None)))[0]["emoji"], serde_json::Value::Null);
+    let commented = submit(&mut room, 7, 1, modify(Action::Comment, None));
+    let n = &notes(&commented)[0];
+    assert_eq!(n["text"], "nice");
+    assert_eq!(n["comment_id"], commented.ack()["ops"][0]["comment_id"]);
+}
+
+/// A hostile client cannot grow the reactions without bound.
+#[test]
+fn distinct_reactions_are_bounded() {
+    let mut room = Room::new("post:p");
+    for u in 0..sidechain_edge::ot::engagement::MAX_REACTIONS {
+        submit(&mut room, u, 1, Modify { action: Action::Like, emoji: Some(format!("e{u}")), comment_id: None, text: None });
+    }
+    let req = OpRequest { document_id: None, client_id: "late".into(), seq: Some(1), version: None, timestamp: None, body: Modify { action: Action::Like, emoji: Some("new".into()), comment_id: None, text: None } };
+    assert_eq!(room.submit(&actor(999), req, 1, &NoLookup).unwrap_err().code.as_str(), "too_large");
+    assert_eq!(room.counts().like_count as usize, sidechain_edge::ot::engagement::MAX_REACTIONS);
 }

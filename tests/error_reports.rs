@@ -70,3 +70,17 @@ fn stats_hours_bounds() {
         assert!(stats_hours(Some(bad)).is_err(), "{bad}");
     }
 }
+
+/// §4.4 [1.1]: the shipped plugin sends seconds (e.g. 1702569600); below 100,000,000,000 a
+/// timestamp is seconds and is read as such.
+#[test]
+fn timestamps_in_seconds_are_accepted() {
+    let mut seconds = item();
+    seconds["timestamp"] = json!(1_702_569_600u64);
+    let parsed = parse_batch(&json!({"errors": [seconds, item()]}), NOW).unwrap();
+    assert_eq!(parsed[0].timestamp, 1_702_569_600_000);
+    assert_eq!(parsed[1].timestamp, NOW - 1000);
+    let mut too_old = item();
+    too_old["timestamp"] = json!(1_000_000u64);
+    assert!(parse_batch(&json!({"errors": [too_old]}), NOW).is_err());
+}

@@ -289,3 +289,22 @@ fn the_log_is_bounded_by_bytes() {
     let woke = Room::restore("doc", store.stored()).unwrap();
     assert_eq!(woke.content(), room.content());
 }
+
+/// §4.7: the shipped plugin's RealtimeSync shape over a socket — capitalised type, camelCase,
+/// no seq or version — is applied like a REST op (the client's next seq, the current version).
+#[test]
+fn the_plugins_socket_shape_is_applied() {
+    let mut room = Room::new("channel:abc123:description");
+    let mut me = session(1, true);
+    me.client_id = "12345".into();
+    let frame = r#"{"type":"operation","payload":{"operation":null,"type":"Insert","clientId":12345,"timestamp":1702569600123,"position":0,"content":"hello","documentId":"channel:abc123:description"}}"#;
+    let fx = room.on_frame(&me, frame, 1, &[me.clone()], &NoLookup);
+    assert_eq!(ack(&fx)["status"], "accepted");
+    assert_eq!(ack(&fx)["seq"], 1);
+    let again = r#"{"type":"operation","payload":{"type":"INSERT","clientId":12345,"position":5,"content":"!"}}"#;
+    assert_eq!(ack(&room.on_frame(&me, again, 2, &[me.clone()], &NoLookup))["seq"], 2);
+    assert_eq!(room.content(), "hello!");
+    // A seq without a version is still the contract's form, and refused for text.
+    let half = r#"{"type":"operation","payload":{"seq":3,"type":"insert","position":0,"content":"x"}}"#;
+    assert_eq!(room.on_frame(&me, half, 3, &[me.clone()], &NoLookup).to_sender[0].payload()["code"], "bad_request");
+}

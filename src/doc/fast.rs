@@ -28,6 +28,11 @@ struct Payload<'a> {
     document_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     client_id: Option<Cow<'a, str>>,
+    /// camelCase fields (§4.7) are the general parser's to normalise.
+    #[serde(default, rename = "clientId")]
+    client_id_camel: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "documentId")]
+    document_id_camel: Option<serde::de::IgnoredAny>,
     seq: u64,
     version: u64,
     #[serde(default)]
@@ -68,7 +73,8 @@ pub fn text_operation(text: &str, socket_client_id: &str) -> Option<(Option<Stri
     let p = f.payload;
     let id_ok = f.id.as_ref().is_none_or(|id| id.chars().count() <= limits::MAX_MESSAGE_ID_CHARS);
     let client_ok = p.client_id.as_deref().is_none_or(|c| c == socket_client_id);
-    if f.kind != "operation" || !id_ok || !client_ok || p.seq == 0 || p.ops.len() > limits::MAX_PRIMITIVES_PER_OP {
+    let camel = p.client_id_camel.is_some() || p.document_id_camel.is_some();
+    if f.kind != "operation" || camel || !id_ok || !client_ok || p.seq == 0 || p.ops.len() > limits::MAX_PRIMITIVES_PER_OP {
         return None;
     }
     let body = p.ops.into_iter().map(primitive).collect::<Option<Vec<_>>>()?;

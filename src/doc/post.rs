@@ -27,8 +27,8 @@ fn read_failed(e: String) -> Failure {
 }
 
 impl PostDoc {
-    pub fn counts(&self) -> Counts {
-        self.counts
+    pub fn counts(&self) -> &Counts {
+        &self.counts
     }
 
     fn user(&self, user_id: &str, lookup: &dyn Lookup) -> Result<Option<UserState>, Failure> {
@@ -90,18 +90,22 @@ impl Document for PostDoc {
         };
         let new_comment_id = format!("c{}", scoped(ctx.version, ctx.incarnation));
         let may_moderate = ctx.actor.is_service || ctx.owner == Some(user_id);
-        let mut counts = self.counts;
+        let mut counts = self.counts.clone();
         let Some(change) = apply(&mut counts, user_id, user.as_ref(), comment.as_ref(), &m, &new_comment_id, may_moderate)? else {
             return Ok(Step::Noop("nothing changes: the user's state already says so"));
         };
+        let counts_json = counts.to_json(post_id(ctx.document_id), ctx.version);
         self.counts = counts;
         let mut op = json!({"type": "modify", "action": m.action.as_str()});
         let mut writes = Vec::new();
+        // What the owner's notification says beyond who did it (§4.3 [1.1]).
+        let mut detail = json!({});
         match change {
             Change::User(u) => {
                 if let Some(e) = &u.emoji {
                     op["emoji"] = json!(e);
                 }
+                detail["emoji"] = json!(u.emoji);
                 self.users.insert(user_id, u.clone());
                 writes.push(Write::PutEngagementUser(user_id.to_string(), u));
             }
@@ -109,23 +113,29 @@ impl Document for PostDoc {
                 op["comment_id"] = json!(id);
                 if m.action == Action::Comment {
                     op["text"] = json!(record.text);
+                    detail = json!({"comment_id": id, "text": record.text});
                 }
                 self.comments.insert(&id, record.clone());
                 writes.push(Write::PutComment(id, record));
             }
         }
-        let counts_json = counts.to_json(post_id(ctx.document_id), ctx.version);
         if let (Some(kind), Some(owner)) = (m.action.notification_kind(), ctx.owner) {
             if owner != user_id {
+                let mut payload = json!({
+                    "kind": kind,
+                    "post_id": post_id(ctx.document_id),
+                    "actor": {"id": user_id, "name": ctx.actor.name},
+                    "counts": counts_json,
+                });
+                if kind != "post_reposted" {
+                    for (k, v) in detail.as_object().into_iter().flatten() {
+                        payload[k] = v.clone();
+                    }
+                }
                 writes.push(Write::QueueNotification(Notification {
                     event_id: format!("{}@{}", ctx.document_id, scoped(ctx.version, ctx.incarnation)),
                     user_id: owner.to_string(),
-                    payload: json!({
-                        "kind": kind,
-                        "post_id": post_id(ctx.document_id),
-                        "actor": {"id": user_id, "name": ctx.actor.name},
-                        "counts": counts_json,
-                    }),
+                    payload,
                 }));
             }
         }

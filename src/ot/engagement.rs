@@ -2,6 +2,8 @@
 //! against the acting user's own state (one like / repost / save per user, a comment removed
 //! once), so counts equal a recount of the per-user state and never go negative.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -51,24 +53,47 @@ impl Action {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Distinct emojis one post counts; a like with a new one beyond this is refused (`too_large`).
+pub const MAX_REACTIONS: usize = 64;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub like_count: u64,
     pub comment_count: u64,
     pub repost_count: u64,
     pub save_count: u64,
+    /// Likes made with an emoji, per emoji (§4.3 [1.1]).
+    #[serde(default)]
+    pub reactions: BTreeMap<String, u64>,
 }
 
 impl Counts {
-    pub fn to_json(self, post_id: &str, version: u64) -> Value {
+    pub fn to_json(&self, post_id: &str, version: u64) -> Value {
         json!({
             "post_id": post_id,
             "like_count": self.like_count,
             "comment_count": self.comment_count,
             "repost_count": self.repost_count,
             "save_count": self.save_count,
+            "reactions": self.reactions,
             "version": version,
         })
+    }
+
+    fn react(&mut self, emoji: &Option<String>, up: bool) -> Result<(), Failure> {
+        let Some(e) = emoji else { return Ok(()) };
+        if up {
+            if !self.reactions.contains_key(e) && self.reactions.len() >= MAX_REACTIONS {
+                return Err(Failure::new(Code::TooLarge, "this post already counts 64 different reactions; like it with one of them"));
+            }
+            *self.reactions.entry(e.clone()).or_default() += 1;
+        } else if let Some(n) = self.reactions.get_mut(e) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.reactions.remove(e);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -166,12 +191,16 @@ pub fn apply(
         Action::Like => {
             let changed = flip(&mut u.liked, true, &mut counts.like_count);
             if changed {
+                counts.react(&m.emoji, true)?;
                 u.emoji = m.emoji.clone();
             }
             changed
         }
         Action::Unlike => {
             let changed = flip(&mut u.liked, false, &mut counts.like_count);
+            if changed {
+                counts.react(&u.emoji, false)?;
+            }
             u.emoji = None;
             changed
         }

@@ -355,7 +355,7 @@ impl TextRoom {
 }
 
 impl PostRoom {
-    pub fn counts(&self) -> crate::ot::engagement::Counts {
+    pub fn counts(&self) -> &crate::ot::engagement::Counts {
         self.doc.counts()
     }
 }

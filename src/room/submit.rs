@@ -39,6 +39,8 @@ impl<O> OpRequest<O> {
     /// Parses an operation object for a document of kind `D`. `socket_client_id` is the
     /// connecting client's id on the WebSocket path, where `seq` (and for text `version`) is required.
     pub fn parse<D: Document<Op = O>>(op: &Map<String, Value>, socket_client_id: Option<&str>) -> Result<Self, Failure> {
+        let op = crate::legacy::normalize_operation(op);
+        let op = op.as_ref();
         let document_id = match op.get("document_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -57,7 +59,9 @@ impl<O> OpRequest<O> {
         };
         let seq = opt_u64(op, "seq")?;
         let version = opt_u64(op, "version")?;
-        if socket_client_id.is_some() {
+        // With neither seq nor version (the shipped plugin, §4.7) a socket's op is taken like a
+        // REST one: the client's next seq, against the current version.
+        if socket_client_id.is_some() && (seq.is_some() || version.is_some()) {
             if seq.is_none() {
                 return Err(Failure::bad("seq is required"));
             }

@@ -60,8 +60,10 @@ pub async fn upgrade(req: &Request, env: &Env, id: &str) -> ApiResult {
 
 pub async fn apply(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     let body = read_json(req).await?;
-    let op = body.get("operation").and_then(Value::as_object).ok_or_else(|| ApiError::bad_request("body must be {\"operation\": {...}}"))?;
-    let id = op.get("document_id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("operation.document_id is required"))?;
+    if !body.get("operation").is_some_and(Value::is_object) {
+        return Err(ApiError::bad_request("body must be {\"operation\": {...}}"));
+    }
+    let id = crate::legacy::apply_document_id(&body).ok_or_else(|| ApiError::bad_request("operation.document_id is required"))?;
     let actor = admit(who, id, Access::Write)?;
     let resp = call_document(env, id, &actor, Method::Post, "/apply", Some(body.to_string()), None).await?;
     relay(resp).await

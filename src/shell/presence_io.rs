@@ -48,19 +48,26 @@ impl UserChannel {
         !self.state.get_websockets().is_empty() || !rooms.is_empty()
     }
 
+    /// What others see of this user.
     fn shown(&self) -> Value {
+        self.shown_to(false)
+    }
+
+    fn shown_to(&self, to_self: bool) -> Value {
         let stored: Option<Presence> = self.meta("presence").and_then(|p| serde_json::from_str(&p).ok());
         let last_seen = self.meta("last_seen").and_then(|v| v.parse().ok()).unwrap_or(0);
         let user_id = self.meta("user_id").unwrap_or_default();
-        Presence::shown(&user_id, stored.as_ref(), self.connected(), last_seen)
+        Presence::shown(&user_id, stored.as_ref(), self.connected(), last_seen, to_self)
     }
 
     /// `GET /presence?user_id=`: what others see.
     pub(super) fn presence(&self, req: &Request) -> ApiResult {
-        if let Some(user) = internal::Query::of(&req.url()?).str("user_id") {
-            self.remember_user(&user)?;
+        let user = internal::Query::of(&req.url()?).str("user_id");
+        if let Some(user) = &user {
+            self.remember_user(user)?;
         }
-        Ok(json_response(200, &self.shown())?)
+        let asker = internal::actor(req)?;
+        Ok(json_response(200, &self.shown_to(user.is_some_and(|u| u == asker.user_id)))?)
     }
 
     pub(super) async fn set_presence(&self, req: &mut Request) -> ApiResult {
@@ -69,9 +76,8 @@ impl UserChannel {
         let presence = Presence::parse(&body, now_ms())?;
         self.remember_user(&actor.user_id)?;
         self.set_meta("presence", &serde_json::to_string(&presence).unwrap_or_default())?;
-        let shown = self.shown();
-        self.broadcast(&shown).await;
-        Ok(json_response(200, &shown)?)
+        self.broadcast(&self.shown()).await;
+        Ok(json_response(200, &self.shown_to(true))?)
     }
 
     /// Sends the presence to every watcher's channel and every room the user is in.
