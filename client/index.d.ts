@@ -79,6 +79,12 @@ export interface ClientOptions {
   typingTimeoutMs?: number;
   /** In browsers: a beforeunload prompt while edits are unacknowledged (default true). */
   preventUnsavedChanges?: boolean;
+  /**
+   * When the server can no longer replay what a text document missed (initial_state instead of
+   * a replay), fetch the missed operations from GET /api/v1/operations/history and transform
+   * local edits over them exactly (default true); otherwise local edits are rebased over a diff.
+   */
+  historyCatchUp?: boolean;
 }
 
 export interface Other {

@@ -108,12 +108,15 @@ describe("SDK: text", () => {
     assert.deepEqual(unsaved, [true, false]);
   });
 
-  for (const lost of ["the ack", "the operation"]) {
-    it(`${lost} lost with the connection, then more than the retained log: the edit lands exactly once (probe + rebase)`, async () => {
-      const docId = `channel:sdk-lost-${lost.replace(/\W/g, "")}:description`;
+  for (const [lost, historyCatchUp] of [["the ack", true], ["the operation", true], ["the ack", false], ["the operation", false]]) {
+    const how = historyCatchUp ? "caught up from the history" : "probe + diff rebase";
+    it(`${lost} lost with the connection, then more than the retained log: the edit lands exactly once (${how})`, async () => {
+      const docId = `channel:sdk-lost-${lost.replace(/\W/g, "")}-${historyCatchUp}:description`;
       const proxy = await startProxy(portOf(w.url));
-      const ca = make(`http://127.0.0.1:${proxy.port}`, token("ann"), "lost-a", { WebSocket: PlainWS, heartbeatMs: 0 });
+      const ca = make(`http://127.0.0.1:${proxy.port}`, token("ann"), "lost-a", { WebSocket: PlainWS, heartbeatMs: 0, historyCatchUp });
+      const errors = [];
       const a = ca.text(docId);
+      a.on("error", (e) => errors.push(e.code));
       await a.whenSynced();
       a.insert(0, "base ");
       await a.whenSynced();
@@ -142,10 +145,38 @@ describe("SDK: text", () => {
       const s = await converged([a], docId);
       assert.equal(s.content.split("MARK😀").length - 1, 1, `exactly one MARK in ${s.content.slice(-20)}`);
       assert.equal(s.content, "b".repeat(1005) + "base MARK😀");
-      assert.ok(resets.length >= 1, "the reconnect loaded a fresh state (since was too old)");
+      if (historyCatchUp) assert.ok(!errors.includes("history_unavailable"), errors.join());
+      else assert.ok(resets.length >= 1, "the reconnect loaded a fresh state (since was too old)");
       await proxy.close();
     });
   }
+
+  it("offline past the retained log: an edit stays exactly where it was typed (history catch-up)", async () => {
+    const docId = "channel:sdk-long-offline:description";
+    const ca = make(w.url, token("ann"), "long-a");
+    const a = ca.text(docId);
+    await a.whenSynced();
+    a.insert(0, "‹T1›‹T2›");
+    await a.whenSynced();
+    ca.goOffline();
+    a.insert(4, "X"); // between the two tokens
+    // Others edit both ends of the text, more than the server replays (1,000 ops).
+    const b = await Client.join(w.url, docId, { tok: token("ben"), clientId: "long-b" });
+    let v = (await serverDoc(docId)).version;
+    let len = 8;
+    for (let i = 1; i <= 1004; i++) {
+      const op = i % 2 ? { type: "insert", position: 0, content: "b" } : { type: "insert", position: len, content: "c" };
+      v = (await b.submit(opFrame(docId, "long-b", i, v, op))).payload.version;
+      len++;
+    }
+    b.close();
+    let integrated = 0;
+    a.on("change", (c) => !c.local && !c.reset && integrated++);
+    ca.goOnline();
+    const s = await converged([a], docId);
+    assert.equal(s.content, "b".repeat(502) + "‹T1›X‹T2›" + "c".repeat(502));
+    assert.ok(integrated >= 1000, `${integrated} operations integrated one by one`);
+  });
 
   it("a reused client_id without stored seq finds its next seq", async () => {
     const docId = "channel:sdk-reuse:description";

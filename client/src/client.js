@@ -61,6 +61,7 @@ export class SidechainClient extends Emitter {
     heartbeatTimeoutMs = 10_000,
     typingTimeoutMs = 2_000,
     preventUnsavedChanges = true,
+    historyCatchUp = true,
   } = {}) {
     super();
     if (!url) throw new TypeError("url is required");
@@ -78,6 +79,8 @@ export class SidechainClient extends Emitter {
     this.heartbeatMs = heartbeatMs;
     this.heartbeatTimeoutMs = heartbeatTimeoutMs;
     this.typingTimeoutMs = typingTimeoutMs;
+    /** After a reset, fetch the missed operations from the REST history to rebase precisely. */
+    this.historyCatchUp = historyCatchUp;
     this.online = true;
     this.closed = false;
     this.docs = new Map();

@@ -23,6 +23,8 @@ export class TextDoc extends Room {
     this.pendingOp = [];
     this.pendingEdits = 0;
     this.resetState = null; // {content, version} held while the in-flight op is probed
+    this.catchingUp = null; // {content, version} held while the missed ops come from the history
+    this.epoch = 0;
     this.held = [];
     this.gapSyncing = false;
     this.needsReset = false;
@@ -49,7 +51,7 @@ export class TextDoc extends Room {
   }
 
   isIdle() {
-    return !this.inflight && !this.pendingOp.length && !this.resetState && !this.needsReset && !this.gapSyncing;
+    return !this.inflight && !this.pendingOp.length && !this.resetState && !this.catchingUp && !this.needsReset && !this.gapSyncing;
   }
 
   query() {
@@ -118,7 +120,7 @@ export class TextDoc extends Room {
 
   // --- sending ------------------------------------------------------------------------------
   #flush() {
-    if (!this.ready || this.inflight || !this.pendingOp.length || this.needsReset || this.resetState || this.rateBlocked) return;
+    if (!this.ready || this.inflight || !this.pendingOp.length || this.needsReset || this.resetState || this.catchingUp || this.rateBlocked) return;
     this.seq += 1;
     this.inflight = { seq: this.seq, op: this.pendingOp, edits: this.pendingEdits, awaiting: false, uncertain: false, internalRetries: 0 };
     this.pendingOp = [];
@@ -162,11 +164,20 @@ export class TextDoc extends Room {
     }
   }
 
-  #onInitialState(p) {
+  #onInitialState(p, useHistory = true) {
     const content = typeof p.content === "string" ? p.content : "";
     const version = Number(p.version ?? 0);
     this.needsReset = false;
     const inf = this.inflight;
+    if (useHistory && this.client.historyCatchUp && this.client.fetch && this.hasState && version > this.version && !inf?.awaiting) {
+      // We missed more than the server replays: fetch exactly what happened from the history
+      // and integrate it like a replay, so local edits are transformed precisely (and an op of
+      // ours among them is its ack). If that fails, fall back to the probe / diff below.
+      this.catchingUp = { content, version };
+      this.held = [];
+      this.#catchUp(this.epoch);
+      return;
+    }
     if (inf && (inf.uncertain || inf.awaiting)) {
       // We cannot tell from the state whether the in-flight op was applied: resend it under its
       // seq against the version it was made for and let the answer decide (see #onProbeAnswer).
@@ -187,6 +198,43 @@ export class TextDoc extends Room {
     this.#reset(this.base, content, version, local);
   }
 
+  async #catchUp(epoch) {
+    const { content, version: target } = this.catchingUp;
+    const alive = () => epoch === this.epoch && this.catchingUp;
+    try {
+      while (this.version < target) {
+        const h = await this.client.api(`/api/v1/operations/history/${encodeURIComponent(this.documentId)}?since=${this.version}&limit=1000`);
+        if (!alive()) return;
+        let progressed = false;
+        for (const o of h?.operations ?? []) {
+          const v = Number(o.version);
+          if (v <= this.version) continue;
+          if (v > target) break;
+          if (v !== this.version + 1) throw new Error(`history jumps from ${this.version} to ${v}`);
+          this.#integrate(o);
+          progressed = true;
+        }
+        if (!progressed) throw new Error("the history does not reach the state");
+      }
+      if (this.base !== content) throw new Error("the history does not lead to the state");
+      this.catchingUp = null;
+    } catch (e) {
+      if (!alive()) return;
+      this.catchingUp = null;
+      this.emit("error", { code: "history_unavailable", message: String(e?.message ?? e) });
+      const held = this.held;
+      this.#onInitialState({ content, version: target }, false);
+      if (this.resetState) {
+        this.held = held.concat(this.held);
+        return; // the probe answer completes the sync
+      }
+    }
+    const held = this.held;
+    this.held = [];
+    for (const op of held) this.#onRemote(op);
+    this.#onSyncStatus({ version: this.version });
+  }
+
   /**
    * Adopts `content` at `version` as the server state. `local` is every unacknowledged local
    * edit, made against `from`; it is rebased over the difference between `from` and `content`.
@@ -204,13 +252,19 @@ export class TextDoc extends Room {
   }
 
   #onRemote(p) {
-    if (this.resetState) {
+    if (this.resetState || this.catchingUp) {
       this.held.push(p);
       return;
     }
     const v = Number(p.version);
     if (v <= this.version) return; // already have it (replay overlap)
     if (v !== this.version + 1) return this.#requestSync();
+    this.#integrate(p);
+  }
+
+  /** Integrates the server's operation at version + 1 (ours: its ack; others': transformed in). */
+  #integrate(p) {
+    const v = Number(p.version);
     const inf = this.inflight;
     if (inf && p.client_id === this.clientId && Number(p.seq) === inf.seq) return this.#acked(p.ops, v);
     const op = fromWire(p.ops ?? []);
@@ -267,7 +321,7 @@ export class TextDoc extends Room {
 
   #onSyncStatus(p) {
     this.gapSyncing = false;
-    if (this.resetState) return; // ready once the probe is answered
+    if (this.resetState || this.catchingUp) return; // ready once the probe is answered / the history is in
     this.needsReset = false; // whatever came (replay or state), we are at the current version
     const wasReady = this.ready;
     this.ready = true;
@@ -451,6 +505,7 @@ export class TextDoc extends Room {
 
   onOpen() {
     super.onOpen();
+    this.epoch = (this.epoch ?? 0) + 1;
     this.gapSyncing = false;
   }
 
@@ -462,8 +517,9 @@ export class TextDoc extends Room {
       inf.uncertain = true;
       inf.everLost = true;
     }
-    if (this.resetState) {
+    if (this.resetState || this.catchingUp) {
       this.resetState = null;
+      this.catchingUp = null;
       this.held = [];
     }
     this.gapSyncing = false;
