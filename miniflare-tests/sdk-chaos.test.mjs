@@ -143,7 +143,19 @@ describe("SDK: chaos", () => {
     await chaos;
     clients[0].goOnline();
 
-    await Promise.all(docs.map((d) => d.whenSynced({ timeoutMs: 30_000 })));
+    const state = (d) =>
+      JSON.stringify({
+        client: d.clientId, status: d.status, ready: d.ready, connected: d.connected, version: d.version, stopped: d.stopped,
+        inflight: d.inflight && { seq: d.inflight.seq, awaiting: d.inflight.awaiting, uncertain: d.inflight.uncertain, sent: d.inflight.sent },
+        ws: d.ws === null ? null : d.ws?.readyState ?? "marker", retry: !!d.retryTimer, attempt: d.attempt, stats: d.stats,
+        pending: d.pendingOp.length, resetState: !!d.resetState, catchingUp: !!d.catchingUp, needsReset: d.needsReset, gapSyncing: d.gapSyncing, rateBlocked: d.rateBlocked,
+      });
+    const errors = [];
+    docs.forEach((d) => d.on("error", (e) => errors.push(`${d.clientId}: ${e.code} ${e.message ?? ""}`)));
+
+    await Promise.all(docs.map((d) => d.whenSynced({ timeoutMs: 30_000 }))).catch((e) => {
+      throw new Error(`${note}: ${e.message}\n${docs.map(state).join("\n")}\nerrors: ${errors.slice(-10).join("; ")}`);
+    });
     const server = (await api(w.url, `/api/v1/documents/${encodeURIComponent(docId)}`, { tok: token("user0") })).json;
     await waitFor(() => docs.every((d) => d.version === server.version && d.value === server.content), docs, {
       timeoutMs: 20_000,

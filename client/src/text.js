@@ -187,6 +187,19 @@ export class TextDoc extends Room {
       if (!inf.awaiting) this.#sendInflight(this.version);
       return;
     }
+    if (inf?.applied) {
+      // The server told us it applied our in-flight op: the state includes it.
+      this.inflight = null;
+      this._persistSeq(inf.seq);
+      return this.#reset(applyOp(this.base, inf.op), content, version, this.pendingOp);
+    }
+    if (inf?.id) {
+      // Sent and answered, but with nothing conclusive: let a resend under its seq decide.
+      this.resetState = { content, version };
+      this.held = [];
+      this.#sendInflight(this.version);
+      return;
+    }
     let local = this.pendingOp;
     if (inf) {
       // Never sent: it simply joins the pending edits and gives back its seq.
@@ -354,15 +367,26 @@ export class TextDoc extends Room {
         this.emit("ack", { seq: inf.seq, version: this.version, noop: true });
         this.#flush();
         return this.updateStatus();
-      case "duplicate":
+      case "duplicate": {
         if (this.isStaleDuplicate(p, inf)) return this.#staleSeq();
-        // It was applied on a socket we lost: its version is ours + 1 unless we missed something.
-        if (v === this.version + 1) return this.#acked(p.ops, v);
-        if (v <= this.version && !(p.ops ?? []).length) {
-          // Applied long ago (outside the retained window): nothing to learn; reload to be safe.
-          return this.#reload();
+        // Applied on a socket we lost. The answer repeats the original ack: its version is ours + 1
+        // unless we missed something; no ops means it was a noop (or is too old to tell).
+        const ops = p.ops ?? [];
+        if (ops.length && v === this.version + 1) return this.#acked(ops, v);
+        if (!ops.length && !inf.op.length) {
+          // A noop both for the server and for us.
+          this.inflight = null;
+          this.seqProbe = null;
+          this.seqConfirmed = true;
+          this._persistSeq(inf.seq);
+          this.#flush();
+          return this.updateStatus();
         }
-        return this.drop(4002);
+        if (v > this.version + 1) return this.drop(4002); // the replay after reconnect sorts it out
+        // Applied, but not as we have it: reload the state, which includes it.
+        inf.applied = true;
+        return this.#reload();
+      }
       default:
         if (v !== this.version + 1) return this.drop(4002); // the replay after reconnect sorts it out
         return this.#acked(p.ops, v);
@@ -378,9 +402,8 @@ export class TextDoc extends Room {
     this.#sendInflight();
   }
 
+  /** Reconnects without `since` to adopt a fresh state (see #onInitialState). */
   #reload() {
-    // Fold the in-flight op back into the pending edits only if it cannot have been applied;
-    // otherwise the probe at the next initial_state decides.
     this.needsReset = true;
     this.hasState = false;
     this.drop(4003);
