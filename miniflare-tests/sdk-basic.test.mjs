@@ -278,8 +278,15 @@ describe("SDK: failure paths", () => {
       const limited = [];
       d.on("error", (e) => e.code === "rate_limited" && limited.push(e));
       for (let i = 0; i < 4; i++) d.setAwareness({ cursor: i });
+      const seen = [];
+      d.on("error", (e) => seen.push(`${e.code}${e.retry_after_ms !== undefined ? ` ${e.retry_after_ms}ms` : ""}`));
+      d.on("disconnect", (e) => seen.push(`disconnect ${e.code}`));
+      d.on("ack", (e) => seen.push(`ack ${e.seq}`));
       d.insert(0, "still here");
-      await d.whenSynced({ timeoutMs: 15_000 });
+      await d.whenSynced({ timeoutMs: 15_000 }).catch((e) => {
+        const inf = d.inflight && { seq: d.inflight.seq, awaiting: d.inflight.awaiting, id: d.inflight.id };
+        throw new Error(`${e.message}: status ${d.status}, ready ${d.ready}, connected ${d.connected}, inflight ${JSON.stringify(inf)}, pending ${d.pendingOp.length}, blocked ${d.rateBlocked}; ${seen.join(", ")}`);
+      });
       assert.ok(limited.length >= 1 && limited.every((e) => e.retry_after_ms > 0), JSON.stringify(limited));
       const s = (await api(slow.url, `/api/v1/documents/${docId}`, { tok: token("ann") })).json;
       assert.equal(s.content, "still here");

@@ -296,6 +296,8 @@ export class Connection extends Emitter {
     clearTimeout(this.rateTimer);
     this.rateTimer = setTimeout(() => {
       this.rateTimer = null;
+      // The wait is over when the timer fires (it may run a millisecond before Date.now() agrees).
+      this.blockedUntil = 0;
       fn();
     }, Math.max(0, this.blockedUntil - Date.now()));
   }
