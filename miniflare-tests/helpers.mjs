@@ -30,13 +30,22 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir } = {})
     },
     d1Databases: ["DB"],
     kvNamespaces: ["ENGAGEMENT_CACHE"],
+    // As in wrangler.toml: the publish API's fan-out queue, consumed by the same worker.
+    queueProducers: { NOTIFY_QUEUE: { queueName: "sidechain-notify" } },
+    queueConsumers: { "sidechain-notify": { maxBatchSize: 4, maxBatchTimeout: 1, maxRetries: 10, retryDelay: 0 } },
     kvPersist: join(dir, "kv"),
     durableObjectsPersist: join(dir, "do"),
     d1Persist: join(dir, "d1"),
     bindings: { JWT_SECRET: SECRET, CORS_ORIGIN: "*", JWT_ISSUER: "", JWT_AUDIENCE: "", ...bindings },
     ...(assetsDir ? { assets: { directory: assetsDir, routerConfig: { has_user_worker: true } } } : {}),
   });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
+  let url;
+  try {
+    url = (await mf.ready).toString().replace(/\/$/, "");
+  } catch (e) {
+    await mf.dispose(); // a runtime that failed to start must not keep the test process alive
+    throw e;
+  }
   const db = await mf.getD1Database("DB");
   await applyMigrations(db);
   const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");

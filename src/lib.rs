@@ -13,6 +13,7 @@ pub mod limits;
 pub mod ot;
 pub mod presence;
 pub mod protocol;
+pub mod publish;
 pub mod ratelimit;
 pub mod room;
 

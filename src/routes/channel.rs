@@ -45,3 +45,17 @@ async fn channel_call(env: &Env, user_id: &str, actor: &Actor, method: Method, p
         relay(resp).await
     }
 }
+
+/// `GET /api/v1/me/notifications` and `GET /api/v1/activity/timeline`: the caller's own, paged.
+pub async fn inbox(req: &Request, env: &Env, who: &Identity, path: &str) -> ApiResult {
+    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: false, is_service: who.is_service };
+    let query = req.url()?.query().map(|q| format!("?{q}")).unwrap_or_default();
+    channel_call(env, &who.user_id, &actor, Method::Get, &format!("{path}{query}"), None, None).await
+}
+
+/// `POST /api/v1/me/notifications/read` `{"event_ids":[…]}` or `{"all":true}`.
+pub async fn mark_read(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    let body = read_json(req).await?;
+    let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: true, is_service: who.is_service };
+    channel_call(env, &who.user_id, &actor, Method::Post, "/read", Some(body.to_string()), None).await
+}

@@ -3,6 +3,7 @@
 mod channel;
 mod documents;
 mod engagement;
+mod publish;
 mod errors;
 
 use serde_json::{json, Value};
@@ -98,6 +99,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
         ["me", "presence"] => &[Put],
         ["documents", _] => &[Get, Delete],
+        ["documents", _, "broadcast"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
+        ["me", "notifications"] | ["activity", "timeline"] => &[Get],
         ["channels", _, "description"] => &[Put],
         ["posts", _] => &[Put],
         ["posts", _, "engagement"] => &[Get],
@@ -122,6 +125,11 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
         (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
         (Put, ["me", "presence"]) => channel::set_presence(req, env, &who).await,
+        (Get, ["me", "notifications"]) => channel::inbox(req, env, &who, "/notifications").await,
+        (Post, ["me", "notifications", "read"]) => channel::mark_read(req, env, &who).await,
+        (Get, ["activity", "timeline"]) => channel::inbox(req, env, &who, "/timeline").await,
+        (Post, ["notify"]) => publish::notify(req, env, &who).await,
+        (Post, ["documents", id, "broadcast"]) => publish::broadcast(req, env, &who, id).await,
         (Get, ["users", id, "presence"]) => channel::get_presence(env, &who, id).await,
         (Put, ["posts", id]) => engagement::register(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => engagement::counts(env, &who, id).await,

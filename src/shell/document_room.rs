@@ -142,6 +142,11 @@ impl DocumentRoom {
                 Ok(json_text_response(200, &body)?)
             }
             (Method::Get, "/counts") => self.counts().await,
+            (Method::Post, "/broadcast") => {
+                let event = crate::publish::parse_broadcast(&body_json::<Value>(&mut req).await?)?;
+                self.host.broadcast(Outgoing::new("room_event", &event));
+                Ok(json_response(202, &json!({"document_id": document_id, "sockets": self.host.socket_count()}))?)
+            }
             (Method::Post, "/presence") => {
                 let body: Value = body_json(&mut req).await?;
                 self.host.broadcast(Outgoing::new("presence", &body["payload"]));

@@ -1,7 +1,9 @@
 //! The runtime shell: the Worker entry points and the Durable Objects.
 
 pub mod document_room;
+pub mod fanout;
 pub mod internal;
+mod inbox;
 mod post_room;
 mod presence_io;
 pub mod rate_limiter;

@@ -1,25 +1,21 @@
 //! `UserChannel`: one Durable Object per user holding that user's personal-channel sockets
-//! (hibernating). It receives notifications from post objects, delivers each event once to every
-//! open socket, and keeps the latest 100 for when the user has none open.
+//! (hibernating). It receives notifications (from post objects and the publish API's queue),
+//! delivers each event once to every open socket, and keeps an inbox (`inbox.rs`) and presence
+//! (`presence_io.rs`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, WebSocket,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::document_room::now_ms;
 use super::internal;
 use super::socket_budget::Budgets;
-use crate::http::{json_response, ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
 use crate::protocol::{parse_frame, Code, Failure, Outgoing};
 use crate::room::Notification;
-
-/// Notifications kept for a user with no open socket.
-const MAX_PENDING: i64 = 100;
-/// Event ids remembered to refuse a second delivery.
-const SEEN_KEPT: i64 = 10_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
@@ -27,6 +23,10 @@ CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS watchers (user_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS rooms (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox (created_at);
+CREATE TABLE IF NOT EXISTS activities (seq INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL, item TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS activities_by_time ON activities (created_at);
 ";
 
 #[derive(Serialize, Deserialize)]
@@ -73,6 +73,9 @@ impl DurableObject for UserChannel {
                 Ok(n) => self.notify(&n),
                 Err(e) => Err(e),
             },
+            (worker::Method::Get, "/notifications") => self.page(&req, false),
+            (worker::Method::Get, "/timeline") => self.page(&req, true),
+            (worker::Method::Post, "/read") => self.read_route(&mut req).await,
             (worker::Method::Get, "/presence") => self.presence(&req),
             (worker::Method::Put, "/presence") => self.set_presence(&mut req).await,
             (_, "/watch") => self.add_watcher(&mut req).await,
@@ -96,6 +99,17 @@ impl DurableObject for UserChannel {
             Err((f, id)) => send(&ws, &Outgoing::error(&f, id, None)),
             Ok(frame) if frame.kind == "ping" => send(&ws, &Outgoing::reply("pong", frame.id, json!({}))),
             Ok(frame) if frame.kind == "watch_presence" => self.watch(&ws, frame).await,
+            Ok(frame) if frame.kind == "notification_read" => {
+                let read = super::inbox::parse_read(&serde_json::Value::Object(frame.payload.clone())).map(|ids| ids.unwrap_or_default());
+                match read {
+                    Ok(ids) => {
+                        if let Err(e) = self.mark_read(Some(ids)) {
+                            send(&ws, &Outgoing::error(&Failure::new(Code::Internal, e.to_string()), frame.id, None));
+                        }
+                    }
+                    Err(f) => send(&ws, &Outgoing::error(&f, frame.id, None)),
+                }
+            }
             Ok(frame) => {
                 let f = Failure::new(Code::UnknownType, format!("{:?} is not handled on the personal channel", frame.kind));
                 send(&ws, &Outgoing::error(&f, frame.id, None));
@@ -129,38 +143,14 @@ impl UserChannel {
         pair.server.serialize_attachment(ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string() })?;
         self.remember_user(&actor.user_id)?;
         self.touch()?;
+        // Rows kept by the channel before the inbox existed go out once, then the inbox's.
         let kept: Vec<PendingRow> = self.sql.exec("SELECT payload FROM pending ORDER BY seq", None)?.to_array()?;
         for row in kept {
             let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
             send(&pair.server, &Outgoing::new("notification", payload));
         }
         self.sql.exec("DELETE FROM pending", None)?;
+        self.deliver_kept(&pair.server)?;
         Ok(Response::from_websocket(pair.client)?)
-    }
-
-    /// One event from a post: delivered to every open socket, or kept; a repeat is ignored.
-    fn notify(&self, n: &Notification) -> ApiResult {
-        let id = SqlStorageValue::String(n.event_id.clone());
-        let fresh = self.sql.exec("INSERT OR IGNORE INTO seen (event_id) VALUES (?)", Some(vec![id]))?.rows_written() > 0;
-        if !fresh {
-            return Ok(json_response(200, &json!({"status": "duplicate"}))?);
-        }
-        self.sql.exec("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM seen) - ?", Some(vec![SEEN_KEPT.into()]))?;
-        let sockets = self.state.get_websockets();
-        let status = if sockets.is_empty() {
-            self.sql.exec(
-                "INSERT INTO pending (event_id, payload) VALUES (?, ?)",
-                Some(vec![n.event_id.clone().into(), n.payload.to_string().into()]),
-            )?;
-            self.sql.exec("DELETE FROM pending WHERE seq <= (SELECT MAX(seq) FROM pending) - ?", Some(vec![MAX_PENDING.into()]))?;
-            "kept"
-        } else {
-            let m = Outgoing::new("notification", n.payload.clone());
-            for ws in &sockets {
-                send(ws, &m);
-            }
-            "delivered"
-        };
-        Ok(json_response(200, &json!({"status": status}))?)
     }
 }

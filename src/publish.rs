@@ -1,0 +1,165 @@
+//! The publish API of the main backend (§4.8 [1.1]): what `POST /api/v1/notify` and
+//! `POST /api/v1/documents/{id}/broadcast` accept, checked field by field.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::protocol::{opt_str, Code, Failure};
+
+pub const MAX_RECIPIENTS: usize = 10_000;
+pub const MAX_PAYLOAD_BYTES: usize = 4 * 1024;
+pub const MAX_BROADCAST_BYTES: usize = 16 * 1024;
+/// Recipients one queue message carries.
+pub const RECIPIENTS_PER_MESSAGE: usize = 100;
+
+/// `^[a-z_]{1,40}$`: notification kinds and room event names.
+pub fn valid_name(s: &str) -> bool {
+    (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+/// One notification to deliver, as it travels through the queue (recipients in `user_ids`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    pub event_id: String,
+    pub kind: String,
+    pub actor: Option<Value>,
+    pub payload: Value,
+    pub created_at: u64,
+    pub user_ids: Vec<String>,
+}
+
+impl Publish {
+    /// Parses a notify body; `new_event_id` names the event when the caller did not.
+    pub fn parse(body: &Value, now: u64, new_event_id: impl FnOnce() -> String) -> Result<Publish, Failure> {
+        let obj = body.as_object().ok_or_else(|| Failure::bad("body must be a JSON object"))?;
+        let event_id = match opt_str(obj, "event_id")? {
+            Some(id) if (1..=128).contains(&id.chars().count()) => id.to_string(),
+            Some(_) => return Err(Failure::bad("event_id must have 1 to 128 characters")),
+            None => new_event_id(),
+        };
+        let kind = opt_str(obj, "kind")?.ok_or_else(|| Failure::bad("kind is required"))?;
+        if !valid_name(kind) {
+            return Err(Failure::bad("kind must match ^[a-z_]{1,40}$"));
+        }
+        let user_ids = user_ids(obj)?;
+        let payload = match obj.get("payload") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(p @ Value::Object(_)) => p.clone(),
+            Some(_) => return Err(Failure::bad("payload must be a JSON object")),
+        };
+        if payload.to_string().len() > MAX_PAYLOAD_BYTES {
+            return Err(Failure::new(Code::TooLarge, "payload exceeds 4 KiB"));
+        }
+        if kind == "activity" {
+            for field in ["verb", "object_type", "object_id"] {
+                if !payload.get(field).is_some_and(|v| v.is_string()) {
+                    return Err(Failure::bad(format!("an activity's payload needs {field} (a string)")));
+                }
+            }
+        }
+        let actor = match obj.get("actor") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(a)) => {
+                let id = opt_str(a, "id")?.filter(|s| !s.is_empty()).ok_or_else(|| Failure::bad("actor.id is required"))?;
+                let name = opt_str(a, "name")?.unwrap_or(id);
+                Some(serde_json::json!({"id": id, "name": name}))
+            }
+            Some(_) => return Err(Failure::bad("actor must be an object {id, name}")),
+        };
+        Ok(Publish { event_id, kind: kind.to_string(), actor, payload, created_at: now, user_ids })
+    }
+
+    /// The `notification` payload every recipient gets.
+    pub fn notification(&self) -> Value {
+        serde_json::json!({
+            "kind": self.kind,
+            "event_id": self.event_id,
+            "actor": self.actor,
+            "payload": self.payload,
+            "read": false,
+            "created_at": self.created_at,
+        })
+    }
+
+    /// The queue messages of this event: the same notification, a slice of the recipients each.
+    pub fn split(&self) -> Vec<Publish> {
+        self.user_ids.chunks(RECIPIENTS_PER_MESSAGE).map(|ids| Publish { user_ids: ids.to_vec(), ..self.clone() }).collect()
+    }
+}
+
+fn user_ids(obj: &Map<String, Value>) -> Result<Vec<String>, Failure> {
+    let ids = obj.get("user_ids").and_then(Value::as_array).ok_or_else(|| Failure::bad("user_ids must be an array"))?;
+    if ids.is_empty() || ids.len() > MAX_RECIPIENTS {
+        return Err(Failure::new(Code::BadRequest, "user_ids must list 1 to 10,000 users"));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let id = match id {
+            Value::String(s) if !s.is_empty() && s.len() <= 256 => s.clone(),
+            Value::Number(n) if n.is_u64() => n.to_string(),
+            _ => return Err(Failure::bad(format!("user_ids[{i}] must be a non-empty string"))),
+        };
+        if seen.insert(id.clone()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// A room event for every socket of a document: `{"name","data"}`.
+pub fn parse_broadcast(body: &Value) -> Result<Value, Failure> {
+    let obj = body.as_object().ok_or_else(|| Failure::bad("body must be a JSON object"))?;
+    let name = opt_str(obj, "name")?.ok_or_else(|| Failure::bad("name is required"))?;
+    if !valid_name(name) {
+        return Err(Failure::bad("name must match ^[a-z_]{1,40}$"));
+    }
+    let data = obj.get("data").cloned().unwrap_or(Value::Null);
+    if data.to_string().len() > MAX_BROADCAST_BYTES {
+        return Err(Failure::new(Code::TooLarge, "data exceeds 16 KiB"));
+    }
+    Ok(serde_json::json!({"name": name, "data": data}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_notify_body_is_checked_and_deduplicated() {
+        let body = json!({"kind": "new_follower", "user_ids": ["a", "b", "a", 7], "payload": {"x": 1}, "actor": {"id": "u1"}});
+        let p = Publish::parse(&body, 5, || "gen".into()).unwrap();
+        assert_eq!((p.event_id.as_str(), p.user_ids.clone()), ("gen", vec!["a".to_string(), "b".into(), "7".into()]));
+        assert_eq!(p.actor, Some(json!({"id": "u1", "name": "u1"})));
+        assert_eq!(p.notification()["read"], false);
+        for bad in [
+            json!({"kind": "Bad-Kind", "user_ids": ["a"]}),
+            json!({"kind": "k", "user_ids": []}),
+            json!({"kind": "k", "user_ids": [""]}),
+            json!({"kind": "k", "user_ids": ["a"], "payload": [1]}),
+            json!({"kind": "k", "user_ids": ["a"], "payload": {"big": "x".repeat(5000)}}),
+            json!({"kind": "activity", "user_ids": ["a"], "payload": {"verb": "posted"}}),
+        ] {
+            assert!(Publish::parse(&bad, 0, || "e".into()).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..10_001).map(|i| i.to_string()).collect();
+        assert!(Publish::parse(&json!({"kind": "k", "user_ids": many}), 0, || "e".into()).is_err());
+    }
+
+    #[test]
+    fn large_lists_split_into_messages_of_a_hundred() {
+        let ids: Vec<String> = (0..250).map(|i| format!("u{i}")).collect();
+        let p = Publish::parse(&json!({"kind": "new_post", "user_ids": ids, "event_id": "e1"}), 0, || unreachable!()).unwrap();
+        let parts = p.split();
+        assert_eq!(parts.iter().map(|m| m.user_ids.len()).collect::<Vec<_>>(), [100, 100, 50]);
+        assert!(parts.iter().all(|m| m.event_id == "e1"));
+    }
+
+    #[test]
+    fn broadcasts_are_named_and_bounded() {
+        assert_eq!(parse_broadcast(&json!({"name": "beat_drop", "data": {"bpm": 140}})).unwrap()["name"], "beat_drop");
+        assert!(parse_broadcast(&json!({"name": "Nope"})).is_err());
+        assert!(parse_broadcast(&json!({"name": "big", "data": "x".repeat(17_000)})).is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! The publish API for the main backend (§4.8 [1.1]), service tokens only: notifications to
+//! users (fanned out through a queue) and events to every socket of a document.
+
+use serde_json::json;
+use worker::{Env, Method, Request};
+
+use super::documents::{admit, relay};
+use super::read_json;
+use crate::auth::{Access, Identity};
+use crate::http::{json_response, ApiError, ApiResult};
+use crate::publish::Publish;
+use crate::shell::fanout;
+use crate::shell::internal::call_document;
+
+fn service_only(who: &Identity) -> Result<(), ApiError> {
+    if who.is_service {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("the publish API needs a service token"))
+    }
+}
+
+/// `POST /api/v1/notify` → 202 `{"event_id","recipients"}` once the fan-out is queued.
+pub async fn notify(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    service_only(who)?;
+    let body = read_json(req).await?;
+    let now = worker::Date::now().as_millis();
+    let p = Publish::parse(&body, now, || uuid::Uuid::new_v4().to_string())?;
+    fanout::enqueue(env, &p).await?;
+    Ok(json_response(202, &json!({"event_id": p.event_id, "recipients": p.user_ids.len()}))?)
+}
+
+/// `POST /api/v1/documents/{id}/broadcast` `{"name","data"}` → `room_event` to every socket.
+pub async fn broadcast(req: &mut Request, env: &Env, who: &Identity, document_id: &str) -> ApiResult {
+    service_only(who)?;
+    let actor = admit(who, document_id, Access::Write)?;
+    let body = read_json(req).await?;
+    crate::publish::parse_broadcast(&body)?;
+    relay(call_document(env, document_id, &actor, Method::Post, "/broadcast", Some(body.to_string()), None).await?).await
+}
