@@ -65,6 +65,7 @@ bench: setup build
 	cargo bench --bench engine
 	node bench/ws-replay.mjs
 	node bench/engagement-fanout.mjs
+	node bench/notify-fanout.mjs
 
 clean:
 	rm -rf build target .wrangler

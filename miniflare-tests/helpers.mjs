@@ -234,3 +234,18 @@ let msgId = 0;
 export function opFrame(docId, clientId, seq, version, op) {
   return { type: "operation", id: `m-${++msgId}`, payload: { document_id: docId, client_id: clientId, seq, version, ...op } };
 }
+
+/** Runs `fn` over `items` with at most `n` calls in flight; results in input order. */
+export async function pool(items, n, fn) {
+  const out = [];
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) {
+        const k = i++;
+        out[k] = await fn(items[k], k);
+      }
+    }),
+  );
+  return out;
+}

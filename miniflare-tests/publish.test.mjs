@@ -2,7 +2,7 @@
 // reactions and notification details (§4.3), presence visibility (§4.5).
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { useWorker, startWorker, Client, api, token, serviceToken, opFrame } from "./helpers.mjs";
+import { useWorker, startWorker, Client, api, token, serviceToken, pool } from "./helpers.mjs";
 
 const w = useWorker();
 const svc = () => serviceToken();
@@ -12,18 +12,6 @@ const mine = (c, eventId) => c.inbox.filter((m) => m.type === "notification" && 
 /** Resolves once `c` holds a notification of `eventId` (the queue delivers asynchronously). */
 const received = (c, eventId) => c.next((m) => m.type === "notification" && m.payload.event_id === eventId, 240_000).then((m) => (c.inbox.push(m), m));
 
-/** Runs `fn` over `items` with at most `n` at a time. */
-async function pool(items, n, fn) {
-  const out = [];
-  let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) {
-      const k = i++;
-      out[k] = await fn(items[k]);
-    }
-  }));
-  return out;
-}
 
 describe("publish API, inbox and timeline", () => {
   it("10,000 recipients in one call: every one gets it exactly once, on sockets and in inboxes", async () => {
