@@ -24,14 +24,14 @@ describe("engagement", () => {
     const a = await Client.open(w.url, "post:p1", { tok: token("amy"), clientId: "amy-web" });
     const init = await a.next("initial_state");
     assert.equal(init.payload.kind, "engagement");
-    assert.deepEqual(init.payload.counts, { like_count: 0, comment_count: 0, repost_count: 0, save_count: 0 });
+    assert.deepEqual(init.payload.counts, { like_count: 0, comment_count: 0, repost_count: 0, save_count: 0, reactions: {} });
     const b = await Client.join(w.url, "post:p1", { tok: token("bo"), clientId: "bo-plugin" });
     a.send(modify(1, "like", { emoji: "🔥" }));
     const ack = await a.next("operation_ack");
     assert.equal(ack.payload.status, "accepted");
     const update = await a.next("engagement_update");
     assert.ok(update.__n > ack.__n, "the update follows the ack");
-    assert.deepEqual(update.payload, { post_id: "p1", like_count: 1, comment_count: 0, repost_count: 0, save_count: 0, version: 1 });
+    assert.deepEqual(update.payload, { post_id: "p1", like_count: 1, comment_count: 0, repost_count: 0, save_count: 0, reactions: { "🔥": 1 }, version: 1 });
     assert.equal((await b.next("operation")).payload.ops[0].action, "like");
     assert.equal((await b.next("engagement_update")).payload.like_count, 1);
     a.send(modify(2, "like"));
@@ -66,7 +66,7 @@ describe("engagement", () => {
     assert.equal(unlikeAgain.json.changed, false);
     await api(w.url, `/api/v1/posts/${post}/saves`, { method: "POST", tok: token("u3") });
     const final = await api(w.url, `/api/v1/documents/post:${post}`, { tok: token("u1") });
-    assert.deepEqual(final.json.counts, { like_count: 1, comment_count: 1, repost_count: 0, save_count: 1 });
+    assert.deepEqual(final.json.counts, { like_count: 1, comment_count: 1, repost_count: 0, save_count: 1, reactions: { "❤️": 1 } });
     const bad = await api(w.url, `/api/v1/posts/${post}/comments`, { method: "POST", tok: token("u1"), body: { text: "" } });
     assert.equal(bad.status, 413);
     s.close();

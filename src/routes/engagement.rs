@@ -52,6 +52,7 @@ pub async fn act(req: &mut Request, env: &Env, who: &Identity, post_id: &str, co
         "post_id": post_id,
         "like_count": counts["like_count"], "comment_count": counts["comment_count"],
         "repost_count": counts["repost_count"], "save_count": counts["save_count"],
+        "reactions": counts["reactions"],
         "version": ack["version"],
         "changed": ack["status"] == "accepted" || ack["status"] == "transformed",
     });
