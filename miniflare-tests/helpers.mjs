@@ -15,10 +15,11 @@ const ROOT = new URL("..", import.meta.url).pathname;
  * Starts the worker. `persistDir` keeps DO and D1 storage on disk across restarts; `assetsDir`
  * serves that directory as Workers static assets in front of the worker (the demo page).
  */
-export async function startWorker({ persistDir, bindings = {}, assetsDir } = {}) {
+export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
+    ...(handleRuntimeStdio ? { handleRuntimeStdio } : {}),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",

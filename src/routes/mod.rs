@@ -17,12 +17,23 @@ use crate::shell::internal::Query;
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let started = worker::Date::now().as_millis();
     let origin = req.headers().get("origin")?;
+    let (method, path) = (req.method().to_string(), req.path());
     let (result, rate) = route(req, &env).await;
+    let code = result.as_ref().err().map(|e| e.code.clone());
     let resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response()?,
     };
+    crate::shell::log::event("request", &[
+        ("request_id", json!(request_id)),
+        ("method", json!(method)),
+        ("path", json!(path)),
+        ("status", json!(resp.status_code())),
+        ("duration_ms", json!(worker::Date::now().as_millis().saturating_sub(started))),
+        ("code", json!(code)),
+    ]);
     if resp.status_code() == 101 {
         return Ok(resp);
     }
@@ -61,9 +72,7 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
         return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None);
     }
     match segs.as_slice() {
-        ["health"] if method == Method::Get => {
-            (json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).map_err(Into::into), None)
-        }
+        ["health"] if method == Method::Get => (health(env).await, None),
         ["ws", "documents", id] if method == Method::Get => (documents::upgrade(&req, env, id).await, None),
         ["ws"] if method == Method::Get => (channel::channel(&req, env).await, None),
         ["api", "v1", rest @ ..] => {
@@ -137,6 +146,27 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (_, ["posts", id, "comments", comment]) => engagement::act(req, env, &who, id, "comments", Some(comment)).await,
         _ => Err(ApiError::not_found("no such route")),
     }
+}
+
+/// `GET /health`: whether D1 and KV answer (503 when one does not).
+async fn health(env: &Env) -> ApiResult {
+    let d1 = match env.d1("DB") {
+        Ok(db) => match db.prepare("SELECT 1 AS ok").all().await {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    let kv = match env.kv("ENGAGEMENT_CACHE") {
+        Ok(kv) => match kv.get("health").text().await {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    let ok = d1 == "ok" && kv == "ok";
+    let body = json!({"status": if ok { "ok" } else { "degraded" }, "version": env!("CARGO_PKG_VERSION"), "d1": d1, "kv": kv});
+    Ok(json_response(if ok { 200 } else { 503 }, &body)?)
 }
 
 fn method_not_allowed(method: &Method, allowed: &[Method]) -> ApiError {

@@ -71,7 +71,17 @@ impl DurableObject for DocumentRoom {
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, clean: bool) -> Result<()> {
+        if let Some(me) = self.host.session_of(&ws) {
+            let document_id = self.host.store.meta("document_id").ok().flatten();
+            super::log::event("close", &[
+                ("document_id", json!(document_id)),
+                ("user_id", json!(me.user_id)),
+                ("client_id", json!(me.client_id)),
+                ("code", json!(code)),
+                ("clean", json!(clean)),
+            ]);
+        }
         self.drop_socket(&ws).await;
         // Complete the closing handshake; the socket may already be gone.
         let _ = ws.close(Some(if code == 1005 || code == 1006 { 1000 } else { code as u16 }), Some("closed"));

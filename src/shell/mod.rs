@@ -3,6 +3,7 @@
 pub mod document_room;
 pub mod fanout;
 pub mod internal;
+pub mod log;
 mod inbox;
 mod post_room;
 mod presence_io;
