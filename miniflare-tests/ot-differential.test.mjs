@@ -1,56 +1,19 @@
 // Differential OT test: the real server against ot-text-unicode (npm), an implementation we did
-// not write, used as the client-side engine. Random concurrent pairs go over REST; random
+// not write, used as the client-side engine (primitives converted by the SDK's ot.js, itself
+// checked by the vectors). Random concurrent pairs go over REST; random
 // multi-client histories go over WebSockets with clients following the protocol's client rule
 // on ot-text-unicode, their incoming messages delivered in a random interleaving.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type as tu, insert as tuInsert, remove as tuRemove } from "ot-text-unicode";
+import { type as tu } from "ot-text-unicode";
+import { fromWire as toTu, toWire as fromTu } from "../client/src/ot.js";
+import { rng } from "../scripts/rng.mjs";
 import { useWorker, Client, api, token, serviceToken } from "./helpers.mjs";
 
-/** Mulberry32: a small deterministic generator, so a failure names its seed. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const below = (r, n) => Math.floor(r() * n);
 const WORDS = ["a", "bc", "é", "👋", "xyz", " ", "🎧🎧"];
 const len = (s) => Array.from(s).length;
 
-/** Sequential primitives → one ot-text-unicode op (composed, so anchoring follows the library). */
-function toTu(prims) {
-  return prims.reduce((op, p) => tu.compose(op, p.type === "insert" ? tuInsert(p.position, p.content) : tuRemove(p.position, p.length)), []);
-}
-
-/** One ot-text-unicode op → sequential primitives; text after a deletion it follows goes first. */
-function fromTu(op) {
-  const out = [];
-  let pos = 0;
-  let pendingDelete = 0;
-  const flush = () => {
-    if (pendingDelete) out.push({ type: "delete", position: pos, length: pendingDelete });
-    pendingDelete = 0;
-  };
-  for (const c of op) {
-    if (typeof c === "number") {
-      flush();
-      pos += c;
-    } else if (typeof c === "string") {
-      out.push({ type: "insert", position: pos + pendingDelete, content: c });
-      flush();
-      pos += len(c);
-    } else {
-      pendingDelete += typeof c.d === "number" ? c.d : len(c.d);
-    }
-  }
-  flush();
-  return out;
-}
 
 /** A random edit (one or two primitives: a replace is delete + insert at one spot). */
 function randomEdit(r, text) {

@@ -1,5 +1,6 @@
 // Shared by the sdk-*.test.mjs files: a TCP proxy the test controls (to cut connections abruptly
 // and to point at a restarted runtime), event-driven waiting, and SDK clients wired to `ws`.
+export { rng } from "../scripts/rng.mjs";
 import net from "node:net";
 import { after } from "node:test";
 import WebSocket from "ws";
@@ -156,14 +157,3 @@ export function sdkClient(url, token, clientId, opts = {}) {
   return c;
 }
 
-/** A seeded PRNG (mulberry32) so a failing run can be replayed with SDK_SEED. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

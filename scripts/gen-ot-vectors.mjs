@@ -1,23 +1,13 @@
 // Generates docs/ot-vectors.json: text-OT test vectors for client authors, computed with
 // ot-text-unicode (the engine the JS SDK uses; it counts code points as the protocol does).
 // Deterministic: the same script always writes the same file. Usage: node scripts/gen-ot-vectors.mjs [out]
+import { rng } from "./rng.mjs";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { applyWire, compareIds, fromWire, toWire, textType } from "../client/src/ot.js";
 
 const OUT = process.argv[2] ?? fileURLToPath(new URL("../docs/ot-vectors.json", import.meta.url));
 
-// A seeded PRNG (mulberry32): the file must not change between runs.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(20261122);
 const int = (n) => Math.floor(rand() * n);
 const pick = (xs) => xs[int(xs.length)];

@@ -164,18 +164,8 @@ export class QueuedDoc extends Room {
 
   #onError(p, replyTo) {
     const inf = this.inflight;
-    const ours = inf && (replyTo ? replyTo === inf.id : p.operation_id === `${this.clientId}:${inf.seq}`);
-    if (p.code === "rate_limited") {
-      if (ours) inf.awaiting = false;
-      this.emit("error", { ...p });
-      return this.backOffFor(Number(p.retry_after_ms ?? 1000), () => {
-        if (this.inflight && !this.inflight.awaiting) this.sendInflight();
-        this.flush();
-        this._sendAwareness();
-      });
-    }
-    if (p.code === "client_id_taken") return this.stopWith("client_id_taken", p.message ?? "client_id belongs to another user");
-    if (!ours) return this.emit("error", { ...p });
+    const ours = this.answersInflight(p, replyTo);
+    if (this.sharedRefusal(p, ours, () => this.sendInflight(), () => this.flush())) return;
     inf.awaiting = false;
     if (p.code === "seq_gap") {
       this.seqProbe ??= new SeqProbe();
@@ -197,16 +187,6 @@ export class QueuedDoc extends Room {
     this.stateChanged("rejected");
     this.flush();
     this.updateStatus();
-  }
-
-  onDisconnect() {
-    super.onDisconnect();
-    const inf = this.inflight;
-    if (inf && inf.awaiting) {
-      inf.awaiting = false;
-      inf.uncertain = true;
-      inf.everLost = true;
-    }
   }
 
   close() {

@@ -96,6 +96,46 @@ export class Room extends Connection {
     this._others.clear();
     this._typingUsers.clear();
     this.emit("others", this.others);
+    // An op awaiting its ack may or may not have been applied: the reconnect finds out.
+    const inf = this.inflight;
+    if (inf && inf.awaiting) {
+      inf.awaiting = false;
+      inf.uncertain = true;
+      inf.everLost = true;
+    }
+  }
+
+  /** Whether an `error` answers the op in flight (by the message id, else by its operation id). */
+  answersInflight(p, replyTo) {
+    const inf = this.inflight;
+    return Boolean(inf && (replyTo ? replyTo === inf.id : p.operation_id === `${this.clientId}:${inf.seq}`));
+  }
+
+  /**
+   * The refusals every kind answers alike; true when `p` was one of them (or not about the op in
+   * flight). `rate_limited`: wait `retry_after_ms`, then resend the same seq, pending edits and
+   * awareness; `client_id_taken`: stop.
+   */
+  sharedRefusal(p, ours, resend, flush) {
+    if (p.code === "rate_limited") {
+      if (ours) this.inflight.awaiting = false;
+      this.emit("error", { ...p });
+      this.backOffFor(Number(p.retry_after_ms ?? 1000), () => {
+        if (this.inflight && !this.inflight.awaiting) resend();
+        flush();
+        this._sendAwareness();
+      });
+      return true;
+    }
+    if (p.code === "client_id_taken") {
+      this.stopWith("client_id_taken", p.message ?? "client_id belongs to another user");
+      return true;
+    }
+    if (!ours) {
+      this.emit("error", { ...p });
+      return true;
+    }
+    return false;
   }
 
   /** Handles the messages every kind shares; returns true when handled. */

@@ -411,19 +411,9 @@ export class TextDoc extends Room {
 
   #onError(p, replyTo) {
     const inf = this.inflight;
-    const ours = inf && (replyTo ? replyTo === inf.id : p.operation_id === `${this.clientId}:${inf.seq}`);
-    if (p.code === "rate_limited") {
-      if (ours) inf.awaiting = false;
-      this.emit("error", { ...p });
-      this.backOffFor(Number(p.retry_after_ms ?? 1000), () => {
-        if (this.inflight && !this.inflight.awaiting) this.#sendInflight(this.resetState ? this.version : undefined);
-        this.#flush();
-        this._sendAwareness();
-      });
-      return;
-    }
-    if (p.code === "client_id_taken") return this.stopWith("client_id_taken", p.message ?? "client_id belongs to another user");
-    if (!ours) return this.emit("error", { ...p });
+    const ours = this.answersInflight(p, replyTo);
+    const resend = () => this.#sendInflight(this.resetState ? this.version : undefined);
+    if (this.sharedRefusal(p, ours, resend, () => this.#flush())) return;
     inf.awaiting = false;
     if (this.resetState) return this.#onProbeAnswer(null, p);
     switch (p.code) {
@@ -534,12 +524,6 @@ export class TextDoc extends Room {
 
   onDisconnect() {
     super.onDisconnect();
-    const inf = this.inflight;
-    if (inf && inf.awaiting) {
-      inf.awaiting = false;
-      inf.uncertain = true;
-      inf.everLost = true;
-    }
     if (this.resetState || this.catchingUp) {
       this.resetState = null;
       this.catchingUp = null;
