@@ -3,6 +3,7 @@
 import { readFileSync, readdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { after, before } from "node:test";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
@@ -15,7 +16,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
  * Starts the worker. `persistDir` keeps DO and D1 storage on disk across restarts; `assetsDir`
  * serves that directory as Workers static assets in front of the worker (the demo page).
  */
-export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio } = {}) {
+export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio = quietLogs } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
@@ -27,6 +28,7 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
       DOCUMENT_ROOM: { className: "DocumentRoom", useSQLite: true },
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       USER_CHANNEL: { className: "UserChannel", useSQLite: true },
+      INBOX_SHARD: { className: "InboxShard", useSQLite: true },
       STATS: { className: "Stats", useSQLite: true },
     },
     d1Databases: ["DB"],
@@ -51,6 +53,18 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
   await applyMigrations(db);
   const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");
   return { mf, url, db, kv, dir };
+}
+
+/**
+ * The worker's own JSON log lines (one per request and close) are left out of test output
+ * unless SC_LOGS=1; everything else the runtime prints (errors, panics) passes through.
+ */
+function quietLogs(stdout, stderr) {
+  for (const [stream, out] of [[stdout, process.stdout], [stderr, process.stderr]]) {
+    createInterface({ input: stream }).on("line", (line) => {
+      if (process.env.SC_LOGS === "1" || !line.startsWith('{"at":')) out.write(line + "\n");
+    });
+  }
 }
 
 /** Applies migrations/*.sql in order, the way `wrangler d1 migrations apply` does, once. */
@@ -249,4 +263,11 @@ export async function pool(items, n, fn) {
     }),
   );
   return out;
+}
+
+/** The inbox shard object of `userId`: FNV-1a 64 of the id modulo 64, as src/sharding.rs. */
+export function inboxShard(userId) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(userId, "utf8")) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return `inbox-${h % 64n}`;
 }

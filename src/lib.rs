@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod publish;
 pub mod ratelimit;
 pub mod room;
+pub mod sharding;
 
 #[cfg(target_arch = "wasm32")]
 mod http;

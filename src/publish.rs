@@ -5,12 +5,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::protocol::{opt_str, Code, Failure};
+use crate::sharding::{shard_of, INBOX_SHARDS};
 
 pub const MAX_RECIPIENTS: usize = 10_000;
 pub const MAX_PAYLOAD_BYTES: usize = 4 * 1024;
 pub const MAX_BROADCAST_BYTES: usize = 16 * 1024;
-/// Recipients one queue message carries.
-pub const RECIPIENTS_PER_MESSAGE: usize = 100;
+/// Recipients one queue message carries at most. All of a message's recipients share one inbox
+/// shard, so a message is one shard call plus one push per online recipient; 4 messages a batch
+/// stay under the 1,000 subrequests of one consumer invocation.
+pub const RECIPIENTS_PER_MESSAGE: usize = 200;
 
 /// `^[a-z_]{1,40}$`: notification kinds and room event names.
 pub fn valid_name(s: &str) -> bool {
@@ -81,9 +84,18 @@ impl Publish {
         })
     }
 
-    /// The queue messages of this event: the same notification, a slice of the recipients each.
+    /// The queue messages of this event: the same notification, recipients grouped by inbox
+    /// shard and cut into slices of at most `RECIPIENTS_PER_MESSAGE`.
     pub fn split(&self) -> Vec<Publish> {
-        self.user_ids.chunks(RECIPIENTS_PER_MESSAGE).map(|ids| Publish { user_ids: ids.to_vec(), ..self.clone() }).collect()
+        let mut by_shard: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+        for id in &self.user_ids {
+            by_shard.entry(shard_of(id, INBOX_SHARDS)).or_default().push(id.clone());
+        }
+        by_shard
+            .values()
+            .flat_map(|ids| ids.chunks(RECIPIENTS_PER_MESSAGE))
+            .map(|ids| Publish { user_ids: ids.to_vec(), event_id: self.event_id.clone(), kind: self.kind.clone(), actor: self.actor.clone(), payload: self.payload.clone(), created_at: self.created_at })
+            .collect()
     }
 }
 
@@ -148,12 +160,24 @@ mod tests {
     }
 
     #[test]
-    fn large_lists_split_into_messages_of_a_hundred() {
-        let ids: Vec<String> = (0..250).map(|i| format!("u{i}")).collect();
+    fn large_lists_split_by_inbox_shard_into_bounded_messages() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("u{i}")).collect();
         let p = Publish::parse(&json!({"kind": "new_post", "user_ids": ids, "event_id": "e1"}), 0, || unreachable!()).unwrap();
         let parts = p.split();
-        assert_eq!(parts.iter().map(|m| m.user_ids.len()).collect::<Vec<_>>(), [100, 100, 50]);
-        assert!(parts.iter().all(|m| m.event_id == "e1"));
+        assert!(parts.iter().all(|m| m.event_id == "e1" && !m.user_ids.is_empty() && m.user_ids.len() <= RECIPIENTS_PER_MESSAGE));
+        for m in &parts {
+            let shard = shard_of(&m.user_ids[0], INBOX_SHARDS);
+            assert!(m.user_ids.iter().all(|u| shard_of(u, INBOX_SHARDS) == shard));
+        }
+        let mut all: Vec<String> = parts.into_iter().flat_map(|m| m.user_ids).collect();
+        all.sort();
+        let mut want = p.user_ids.clone();
+        want.sort();
+        assert_eq!(all, want);
+        // One shard's worth of users past the message size is cut, not dropped.
+        let same: Vec<String> = (0..50_000).map(|i| format!("v{i}")).filter(|u| shard_of(u, INBOX_SHARDS) == 3).take(450).collect();
+        let p = Publish::parse(&json!({"kind": "k", "user_ids": same}), 0, || "e".into()).unwrap();
+        assert_eq!(p.split().iter().map(|m| m.user_ids.len()).collect::<Vec<_>>(), [200, 200, 50]);
     }
 
     #[test]

@@ -1,174 +1,186 @@
-//! The inbox side of `UserChannel` (§4.8 [1.1]): every notification kept (latest 500) with its
-//! read flag, the unread count pushed on connect and on every change, and the activity timeline.
+//! The inbox side of `UserChannel` (§4.8 [1.1]). The inbox itself lives in the user's
+//! `InboxShard`; the channel registers its sockets there (attach on every connect, detach when the
+//! last one closes), hands each socket what was kept while none was open, pushes what the shard's
+//! deliveries send it once per event id, and keeps the unread count its sockets were last told.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use worker::{Request, SqlStorageValue, WebSocket};
+use worker::{Env, Headers, Method, SqlStorage, WebSocket};
 
-use super::document_room::now_ms;
-use super::internal;
+use super::inbox_shard::{Push, KEPT};
+use super::internal::call_object;
 use super::user_channel::{send, UserChannel};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::protocol::{Failure, Outgoing};
-use crate::room::Notification;
+use crate::sharding::inbox_shard;
 
-/// Notifications and activities kept per user.
-const KEPT: i64 = 500;
-/// Event ids remembered to refuse a second delivery (more than are kept).
-const SEEN_KEPT: i64 = 20_000;
-const PAGE_DEFAULT: u64 = 50;
-const PAGE_MAX: u64 = 100;
-const MAX_SAFE: i64 = (1 << 53) - 1;
+/// Event ids a channel remembers to hand each event to its sockets once (a redelivery comes
+/// within the queue's retry window, minutes).
+const SEEN_KEPT: i64 = 2_000;
 
-#[derive(Deserialize)]
-struct ItemRow {
-    item: String,
-    read: f64,
+/// An unread count and the shard clock it was read at: a channel keeps the newest it was told,
+/// so counts that cross on the way never step back.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Count {
+    pub unread: i64,
+    pub clock: i64,
 }
 
 #[derive(Deserialize)]
-struct Num {
-    n: Option<f64>,
+struct Attached {
+    items: Vec<Value>,
+    count: Count,
 }
 
-fn int(v: i64) -> SqlStorageValue {
-    SqlStorageValue::Integer(v)
+#[derive(Deserialize)]
+struct ReadAnswer {
+    count: Count,
+}
+
+#[derive(Deserialize)]
+struct MetaRow {
+    value: String,
+}
+
+/// A call to `user_id`'s inbox shard.
+pub async fn call_shard(env: &Env, user_id: &str, method: Method, path: &str, body: Option<String>) -> worker::Result<worker::Response> {
+    call_object(env, "INBOX_SHARD", &inbox_shard(user_id), method, path, body, Headers::new()).await
+}
+
+fn meta(sql: &SqlStorage, key: &str) -> Option<String> {
+    let rows: Vec<MetaRow> = sql.exec("SELECT value FROM meta WHERE key = ?", Some(vec![key.into()])).ok()?.to_array().ok()?;
+    rows.into_iter().next().map(|r| r.value)
+}
+
+fn set_meta(sql: &SqlStorage, key: &str, value: &str) -> worker::Result<()> {
+    sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", Some(vec![key.into(), value.into()]))?;
+    Ok(())
+}
+
+/// Keeps `c` if it is newer than the stored count; returns the newest of the two.
+fn newest_count(sql: &SqlStorage, c: Count) -> Count {
+    let stored: Option<Count> = meta(sql, "count").and_then(|v| serde_json::from_str(&v).ok());
+    match stored {
+        Some(s) if s.clock >= c.clock => s,
+        _ => {
+            let _ = set_meta(sql, "count", &serde_json::to_string(&c).unwrap_or_default());
+            c
+        }
+    }
+}
+
+fn count_frame(c: Count) -> Outgoing {
+    Outgoing::new("notification_count", json!({ "unread": c.unread }))
+}
+
+/// Records `event_id` as handed to the sockets; false when it already was.
+fn first_sight(sql: &SqlStorage, event_id: &str) -> worker::Result<bool> {
+    #[derive(Deserialize)]
+    struct One {}
+    let seen: Vec<One> = sql.exec("SELECT 1 AS n FROM seen WHERE event_id = ?", Some(vec![event_id.into()]))?.to_array()?;
+    if !seen.is_empty() {
+        return Ok(false);
+    }
+    sql.exec("INSERT INTO seen (event_id) VALUES (?)", Some(vec![event_id.into()]))?;
+    sql.exec("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM seen) - ?", Some(vec![worker::SqlStorageValue::Integer(SEEN_KEPT)]))?;
+    Ok(true)
+}
+
+fn send_item(ws: &WebSocket, item: &Value) {
+    send(ws, &Outgoing::new("notification", item));
+    if item["kind"] == "activity" {
+        send(ws, &Outgoing::new("activity_update", item));
+    }
 }
 
 impl UserChannel {
-    fn number(&self, query: &str) -> worker::Result<i64> {
-        let rows: Vec<Num> = self.sql.exec(query, None)?.to_array()?;
-        Ok(rows.first().and_then(|r| r.n).unwrap_or(0.0) as i64)
+    /// The generation of the channel's sockets, advanced on every connect.
+    fn next_generation(&self) -> worker::Result<i64> {
+        let g = meta(&self.sql, "generation").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) + 1;
+        set_meta(&self.sql, "generation", &g.to_string())?;
+        Ok(g)
     }
 
-    pub(super) fn unread(&self) -> worker::Result<i64> {
-        self.number("SELECT COUNT(*) AS n FROM inbox WHERE read = 0")
-    }
-
-    /// `notification_count` to every socket (or to one).
-    pub(super) fn push_count(&self, only: Option<&WebSocket>) {
-        let Ok(unread) = self.unread() else { return };
-        let m = Outgoing::new("notification_count", json!({"unread": unread}));
-        match only {
-            Some(ws) => send(ws, &m),
-            None => self.state.get_websockets().iter().for_each(|ws| send(ws, &m)),
-        }
-    }
-
-    /// One event for this user: kept in the inbox, delivered to every open socket (or on the next
-    /// connect), once per event id however often it is handed over.
-    pub(super) fn notify(&self, n: &Notification) -> ApiResult {
-        // Read, not the insert's row count: the count is not reliable before the cursor is read.
-        let seen: Vec<Num> = self.sql.exec("SELECT 1 AS n FROM seen WHERE event_id = ?", Some(vec![n.event_id.clone().into()]))?.to_array()?;
-        if !seen.is_empty() {
-            return Ok(json_response(200, &json!({"status": "duplicate"}))?);
-        }
-        self.sql.exec("INSERT INTO seen (event_id) VALUES (?)", Some(vec![n.event_id.clone().into()]))?;
-        self.sql.exec("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM seen) - ?", Some(vec![int(SEEN_KEPT)]))?;
-        // Strictly increasing, so `before` pages never skip or repeat an item.
-        let created = (now_ms() as i64).max(self.number("SELECT MAX(created_at) AS n FROM inbox")? + 1);
-        let mut item = n.payload.clone();
-        if !item.is_object() {
-            item = json!({"payload": item});
-        }
-        item["event_id"] = json!(n.event_id);
-        item["created_at"] = item.get("created_at").filter(|v| v.is_u64()).cloned().unwrap_or(json!(created));
-        item["read"] = json!(false);
-        let sockets = self.state.get_websockets();
-        let text = item.to_string();
-        self.sql.exec(
-            "INSERT INTO inbox (event_id, created_at, read, delivered, item) VALUES (?, ?, 0, ?, ?)",
-            Some(vec![n.event_id.clone().into(), int(created), int(!sockets.is_empty() as i64), text.clone().into()]),
-        )?;
-        self.sql.exec("DELETE FROM inbox WHERE seq <= (SELECT MAX(seq) FROM inbox) - ?", Some(vec![int(KEPT)]))?;
-        if item["kind"] == "activity" {
-            self.sql.exec("INSERT INTO activities (created_at, item) VALUES (?, ?)", Some(vec![int(created), text.into()]))?;
-            self.sql.exec("DELETE FROM activities WHERE seq <= (SELECT MAX(seq) FROM activities) - ?", Some(vec![int(KEPT)]))?;
-        }
-        let m = Outgoing::new("notification", &item);
-        let activity = (item["kind"] == "activity").then(|| Outgoing::new("activity_update", &item));
-        for ws in &sockets {
-            send(ws, &m);
-            if let Some(a) = &activity {
-                send(ws, a);
+    /// A socket opened: after the 101, tell the shard the user is online and hand this socket
+    /// what was kept, then the unread count.
+    pub(super) fn attach(&self, ws: &WebSocket, user_id: &str) -> worker::Result<()> {
+        let generation = self.next_generation()?;
+        let (env, sql, ws, user_id) = (self.env.clone(), self.sql.clone(), ws.clone(), user_id.to_string());
+        self.state.wait_until(async move {
+            let body = json!({ "user_id": user_id, "generation": generation }).to_string();
+            let attached = match call_shard(&env, &user_id, Method::Post, "/attach", Some(body)).await {
+                Ok(mut resp) if resp.status_code() == 200 => resp.text().await.ok().and_then(|t| serde_json::from_str::<Attached>(&t).ok()),
+                _ => None,
+            };
+            let Some(attached) = attached else {
+                worker::console_error!("inbox attach failed for {user_id}");
+                send(&ws, &Outgoing::error(&Failure::new(crate::protocol::Code::Internal, "the inbox is unavailable; reconnect to retry"), None, None));
+                return;
+            };
+            for item in &attached.items {
+                let fresh = item["event_id"].as_str().map_or(Ok(true), |id| first_sight(&sql, id));
+                if fresh.unwrap_or(true) {
+                    send_item(&ws, item);
+                }
             }
-        }
-        self.push_count(None);
-        Ok(json_response(200, &json!({"status": if sockets.is_empty() { "kept" } else { "delivered" }}))?)
-    }
-
-    /// On connect: what arrived while no socket was open, in order, then the unread count.
-    pub(super) fn deliver_kept(&self, ws: &WebSocket) -> worker::Result<()> {
-        let rows: Vec<ItemRow> = self.sql.exec("SELECT item, read FROM inbox WHERE delivered = 0 ORDER BY seq", None)?.to_array()?;
-        for row in rows {
-            let mut item: Value = serde_json::from_str(&row.item).unwrap_or_default();
-            item["read"] = json!(row.read != 0.0);
-            send(ws, &Outgoing::new("notification", &item));
-        }
-        self.sql.exec("UPDATE inbox SET delivered = 1 WHERE delivered = 0", None)?;
-        self.push_count(Some(ws));
+            send(&ws, &count_frame(newest_count(&sql, attached.count)));
+        });
         Ok(())
     }
 
-    /// Marks events read (`None`: all of them); returns the unread count and tells the sockets.
-    pub(super) fn mark_read(&self, event_ids: Option<Vec<String>>) -> worker::Result<i64> {
-        match event_ids {
-            None => {
-                self.sql.exec("UPDATE inbox SET read = 1 WHERE read = 0", None)?;
+    /// The last socket closed: the user is offline for deliveries (unless a newer connect came).
+    pub(super) fn detach(&self, user_id: &str) {
+        let generation = meta(&self.sql, "generation").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let (env, user_id) = (self.env.clone(), user_id.to_string());
+        self.state.wait_until(async move {
+            let body = json!({ "user_id": user_id, "generation": generation }).to_string();
+            if let Err(e) = call_shard(&env, &user_id, Method::Post, "/detach", Some(body)).await {
+                worker::console_error!("inbox detach failed for {user_id}: {e}");
             }
-            Some(ids) => {
-                for id in ids {
-                    self.sql.exec("UPDATE inbox SET read = 1 WHERE event_id = ?", Some(vec![id.into()]))?;
-                }
-            }
-        }
-        self.push_count(None);
-        self.unread()
+        });
     }
 
-    /// `GET /notifications?limit&before` and `GET /timeline?limit&before`: newest first.
-    pub(super) fn page(&self, req: &Request, timeline: bool) -> ApiResult {
-        let q = internal::Query::of(&req.url()?);
-        let limit = q.u64("limit")?.unwrap_or(PAGE_DEFAULT);
-        if limit == 0 || limit > PAGE_MAX {
-            return Err(ApiError::bad_request("limit must be between 1 and 100"));
+    /// `POST /notification` (a `Push` from a delivery): to every socket, once per event id.
+    /// 410 when no socket is open, so the shard keeps it for the next connect.
+    pub(super) fn receive(&self, push: &Push) -> ApiResult {
+        let sockets = self.state.get_websockets();
+        if sockets.is_empty() {
+            return Err(ApiError::new(410, "gone", "no socket is open"));
         }
-        // Bound to what JavaScript numbers hold exactly.
-        let before = q.u64("before")?.map_or(MAX_SAFE, |b| b.min(MAX_SAFE as u64) as i64);
-        let query = if timeline {
-            "SELECT item, 0 AS read FROM activities WHERE created_at < ? ORDER BY created_at DESC LIMIT ?"
-        } else {
-            "SELECT item, read FROM inbox WHERE created_at < ? ORDER BY created_at DESC LIMIT ?"
-        };
-        let rows: Vec<ItemRow> = self.sql.exec(query, Some(vec![int(before), int(limit as i64 + 1)]))?.to_array()?;
-        let more = rows.len() as u64 > limit;
-        let items: Vec<Value> = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| {
-                let mut item: Value = serde_json::from_str(&r.item).unwrap_or_default();
-                if !timeline {
-                    item["read"] = json!(r.read != 0.0);
-                }
-                item
-            })
-            .collect();
-        let next_before = if more { items.last().and_then(|i| i["created_at"].as_u64()) } else { None };
-        let body = if timeline {
-            json!({"activities": items, "next_before": next_before})
-        } else {
-            json!({"notifications": items, "unread": self.unread()?, "next_before": next_before})
-        };
-        Ok(json_response(200, &body)?)
+        let event_id = push.item["event_id"].as_str().unwrap_or_default();
+        let fresh = first_sight(&self.sql, event_id)?;
+        if fresh {
+            sockets.iter().for_each(|ws| send_item(ws, &push.item));
+        }
+        self.tell_count(push.count);
+        Ok(json_response(200, &json!({ "status": if fresh { "delivered" } else { "duplicate" } }))?)
     }
-}
 
-impl UserChannel {
-    /// `POST /read {"event_ids":[…]} | {"all":true}` → `{"unread"}`.
-    pub(super) async fn read_route(&self, req: &mut Request) -> ApiResult {
-        let body: Value = internal::body_json(req).await?;
-        let ids = parse_read(&body)?;
-        Ok(json_response(200, &json!({"unread": self.mark_read(ids)?}))?)
+    /// `notification_count` to every socket, if `c` is newer than what they were told.
+    pub(super) fn tell_count(&self, c: Count) {
+        let before: Option<Count> = meta(&self.sql, "count").and_then(|v| serde_json::from_str(&v).ok());
+        let now = newest_count(&self.sql, c);
+        if before != Some(now) {
+            let m = count_frame(now);
+            self.state.get_websockets().iter().for_each(|ws| send(ws, &m));
+        }
+    }
+
+    /// `notification_read` from a socket: marked in the shard; every socket hears the new count.
+    pub(super) async fn read_from_socket(&self, ws: &WebSocket, user_id: &str, payload: &Value, frame_id: Option<String>) {
+        let ids = match parse_read(payload) {
+            Ok(ids) => ids.unwrap_or_default(),
+            Err(f) => return send(ws, &Outgoing::error(&f, frame_id, None)),
+        };
+        let path = format!("/read?user_id={}", percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC));
+        let answer = match call_shard(&self.env, user_id, Method::Post, &path, Some(json!({ "event_ids": ids }).to_string())).await {
+            Ok(mut resp) if resp.status_code() == 200 => resp.text().await.ok().and_then(|t| serde_json::from_str::<ReadAnswer>(&t).ok()),
+            _ => None,
+        };
+        match answer {
+            Some(a) => self.tell_count(a.count),
+            None => send(ws, &Outgoing::error(&Failure::new(crate::protocol::Code::Internal, "the inbox is unavailable; try again"), frame_id, None)),
+        }
     }
 }
 

@@ -1,12 +1,11 @@
 //! The post side of `DocumentRoom`: the owner, the KV cache of the counters (written at most once
 //! a second per post, the latest counts winning) and delivery of owner notifications from the
-//! durable outbox to the owner's personal channel.
+//! durable outbox to the owner's inbox and channel.
 
 use serde_json::{json, Value};
-use worker::{Headers, Method};
 
 use super::document_room::{now_ms, DocumentRoom};
-use super::internal::{call_object, Actor};
+use super::internal::Actor;
 use crate::doc::post::post_id;
 use crate::http::{json_response, json_text_response, ApiError, ApiResult};
 
@@ -101,21 +100,17 @@ impl DocumentRoom {
         Ok(json_response(200, &json!({"post_id": post_id, "owner_id": owner}))?)
     }
 
-    /// Hands queued notifications to their users' channels; each leaves the outbox only once its
-    /// channel has accepted it, and the channel ignores an event id it has seen, so every event
+    /// Hands queued notifications to their users' inboxes; each leaves the outbox only once it
+    /// is kept (and pushed if the user is online), and an event id is kept once, so every event
     /// reaches the owner once.
     pub(super) async fn deliver_outbox(&self) {
         let Ok(pending) = self.host.store.outbox() else { return };
         for n in pending {
-            let body = serde_json::to_string(&n).unwrap_or_default();
-            let sent = call_object(&self.env, "USER_CHANNEL", &n.user_id, Method::Post, "/notify", Some(body), Headers::new())
-                .await
-                .map(|resp| resp.status_code() == 200);
-            match sent {
-                Ok(true) => {
+            match super::delivery::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id)).await {
+                Ok(()) => {
                     let _ = self.host.store.outbox_done(&n.event_id);
                 }
-                Ok(false) | Err(_) => worker::console_error!("notification {} not delivered yet", n.event_id),
+                Err(e) => worker::console_error!("notification {} not delivered yet: {e}", n.event_id),
             }
         }
     }

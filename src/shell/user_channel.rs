@@ -1,6 +1,6 @@
 //! `UserChannel`: one Durable Object per user holding that user's personal-channel sockets
-//! (hibernating). It receives notifications (from post objects and the publish API's queue),
-//! delivers each event once to every open socket, and keeps an inbox (`inbox.rs`) and presence
+//! (hibernating). Notifications are kept in the user's inbox shard (`inbox_shard.rs`); the
+//! channel pushes them to its sockets (`inbox.rs`) and holds the user's presence
 //! (`presence_io.rs`).
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::internal;
 use super::socket_budget::Budgets;
 use crate::http::{ApiError, ApiResult};
 use crate::protocol::{parse_frame, Code, Failure, Outgoing};
-use crate::room::Notification;
+use super::inbox_shard::Push;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
@@ -23,10 +23,6 @@ CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS watchers (user_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS rooms (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox (created_at);
-CREATE TABLE IF NOT EXISTS activities (seq INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL, item TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS activities_by_time ON activities (created_at);
 ";
 
 #[derive(Serialize, Deserialize)]
@@ -69,13 +65,17 @@ impl DurableObject for UserChannel {
         let path = req.url()?.path().to_string();
         let result: ApiResult = match (req.method(), path.as_str()) {
             (_, "/connect") => self.open_socket(&req),
-            (_, "/notify") => match internal::body_json::<Notification>(&mut req).await {
-                Ok(n) => self.notify(&n),
+            (worker::Method::Post, "/notification") => match internal::body_json::<Push>(&mut req).await {
+                Ok(p) => self.receive(&p),
                 Err(e) => Err(e),
             },
-            (worker::Method::Get, "/notifications") => self.page(&req, false),
-            (worker::Method::Get, "/timeline") => self.page(&req, true),
-            (worker::Method::Post, "/read") => self.read_route(&mut req).await,
+            (worker::Method::Post, "/count") => match internal::body_json(&mut req).await {
+                Ok(c) => {
+                    self.tell_count(c);
+                    Ok(Response::empty()?.with_status(204))
+                }
+                Err(e) => Err(e),
+            },
             (worker::Method::Get, "/presence") => self.presence(&req),
             (worker::Method::Put, "/presence") => self.set_presence(&mut req).await,
             (_, "/watch") => self.add_watcher(&mut req).await,
@@ -91,7 +91,8 @@ impl DurableObject for UserChannel {
             send(&ws, &Outgoing::error(&Failure::bad("binary frames are not supported"), None, None));
             return Ok(());
         };
-        let session = ws.deserialize_attachment::<ChannelSession>().ok().flatten().map(|s| s.session_id).unwrap_or_default();
+        let session = ws.deserialize_attachment::<ChannelSession>().ok().flatten();
+        let (user_id, session) = session.map(|s| (s.user_id, s.session_id)).unwrap_or_default();
         if !self.budgets.admit(&ws, &session, &text) {
             return Ok(());
         }
@@ -100,15 +101,7 @@ impl DurableObject for UserChannel {
             Ok(frame) if frame.kind == "ping" => send(&ws, &Outgoing::reply("pong", frame.id, json!({}))),
             Ok(frame) if frame.kind == "watch_presence" => self.watch(&ws, frame).await,
             Ok(frame) if frame.kind == "notification_read" => {
-                let read = super::inbox::parse_read(&serde_json::Value::Object(frame.payload.clone())).map(|ids| ids.unwrap_or_default());
-                match read {
-                    Ok(ids) => {
-                        if let Err(e) = self.mark_read(Some(ids)) {
-                            send(&ws, &Outgoing::error(&Failure::new(Code::Internal, e.to_string()), frame.id, None));
-                        }
-                    }
-                    Err(f) => send(&ws, &Outgoing::error(&f, frame.id, None)),
-                }
+                self.read_from_socket(&ws, &user_id, &serde_json::Value::Object(frame.payload), frame.id).await;
             }
             Ok(frame) => {
                 let f = Failure::new(Code::UnknownType, format!("{:?} is not handled on the personal channel", frame.kind));
@@ -120,12 +113,12 @@ impl DurableObject for UserChannel {
 
     async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
         let _ = ws.close(Some(if code == 1005 || code == 1006 { 1000 } else { code as u16 }), Some("closed"));
-        self.socket_gone(&ws).await;
+        self.closed(&ws).await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.socket_gone(&ws).await;
+        self.closed(&ws).await;
         Ok(())
     }
 
@@ -135,6 +128,16 @@ impl DurableObject for UserChannel {
 }
 
 impl UserChannel {
+    /// A socket went: the user may be offline for presence, and for deliveries.
+    async fn closed(&self, ws: &WebSocket) {
+        if self.state.get_websockets().iter().all(|s| s == ws) {
+            if let Some(me) = ws.deserialize_attachment::<ChannelSession>().ok().flatten() {
+                self.detach(&me.user_id);
+            }
+        }
+        self.socket_gone(ws).await;
+    }
+
     /// Opens a socket and hands it whatever was kept while the user had none open.
     fn open_socket(&self, req: &Request) -> ApiResult {
         let actor = internal::actor(req)?;
@@ -150,7 +153,7 @@ impl UserChannel {
             send(&pair.server, &Outgoing::new("notification", payload));
         }
         self.sql.exec("DELETE FROM pending", None)?;
-        self.deliver_kept(&pair.server)?;
+        self.attach(&pair.server, &actor.user_id)?;
         Ok(Response::from_websocket(pair.client)?)
     }
 }

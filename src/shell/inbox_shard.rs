@@ -1,0 +1,323 @@
+//! `InboxShard`: the notification inboxes and activity timelines of every user whose id hashes
+//! to this shard (`sharding::inbox_shard`), and which of those users have a channel socket open.
+//!
+//! A notification to 10,000 users is ~64 shard calls that each write their users' rows in one
+//! go, plus one push per user who is online — not 10,000 objects woken, most of them for a user
+//! who is not there. Each row is keyed (user_id, event_id), so a redelivered event is recognised;
+//! items past the latest 500 of a user keep a stub row (no item) for 30 days for that purpose.
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State};
+
+use super::document_room::now_ms;
+use super::inbox::{parse_read, Count};
+use super::internal::{self, Query};
+use crate::http::{json_response, ApiError, ApiResult};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS inbox (user_id TEXT NOT NULL, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT, PRIMARY KEY (user_id, event_id));
+CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox (user_id, created_at);
+CREATE INDEX IF NOT EXISTS inbox_unread ON inbox (user_id, read);
+CREATE INDEX IF NOT EXISTS inbox_stubs ON inbox (created_at) WHERE item IS NULL;
+CREATE TABLE IF NOT EXISTS activities (user_id TEXT NOT NULL, created_at INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (user_id, created_at));
+CREATE TABLE IF NOT EXISTS online (user_id TEXT PRIMARY KEY, generation INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+";
+
+/// Notifications and activities kept per user.
+pub const KEPT: i64 = 500;
+/// How long an event id is remembered after its item left the latest 500.
+const STUB_DAYS: i64 = 30;
+const PAGE_DEFAULT: u64 = 50;
+const PAGE_MAX: u64 = 100;
+const MAX_SAFE: i64 = (1 << 53) - 1;
+
+/// `POST /deliver`: one event for some users of this shard.
+#[derive(Serialize, Deserialize)]
+pub struct Delivery {
+    pub event_id: String,
+    /// The notification; `event_id`, `created_at` and `read` are set per user.
+    pub item: Value,
+    pub user_ids: Vec<String>,
+}
+
+/// A user of a delivery who has a channel socket open: their channel gets `item`.
+#[derive(Serialize, Deserialize)]
+pub struct Push {
+    pub user_id: String,
+    pub generation: i64,
+    pub item: Value,
+    pub count: Count,
+}
+
+/// `POST /attach`, `/detach`, `/gone`: a channel's sockets appeared or went.
+#[derive(Deserialize)]
+struct Presence {
+    user_id: String,
+    generation: i64,
+    #[serde(default)]
+    event_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Num {
+    n: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct ItemRow {
+    item: String,
+    read: f64,
+}
+
+fn int(v: i64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v)
+}
+
+fn text(v: &str) -> SqlStorageValue {
+    SqlStorageValue::String(v.to_string())
+}
+
+#[durable_object]
+pub struct InboxShard {
+    sql: SqlStorage,
+    /// The shard's change clock (lazily read): orders the unread counts a channel is handed.
+    clock: Cell<Option<i64>>,
+}
+
+impl DurableObject for InboxShard {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        if let Err(e) = sql.exec(SCHEMA, None) {
+            worker::console_error!("inbox shard schema: {e}");
+        }
+        InboxShard { sql, clock: Cell::new(None) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.url()?.path().to_string();
+        let result: ApiResult = match (req.method(), path.as_str()) {
+            (Method::Post, "/deliver") => match internal::body_json::<Delivery>(&mut req).await {
+                Ok(d) => self.deliver(&d).and_then(|pushes| Ok(json_response(200, &json!({ "pushes": pushes }))?)),
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/attach") => match internal::body_json::<Presence>(&mut req).await {
+                Ok(p) => self.attach(&p),
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/detach" | "/gone") => match internal::body_json::<Presence>(&mut req).await {
+                Ok(p) => self.detach(&p),
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/read") => self.read(&mut req).await,
+            (Method::Get, "/notifications") => self.page(&req, false),
+            (Method::Get, "/timeline") => self.page(&req, true),
+            (Method::Get, "/holders") => self.holders(&req),
+            _ => Err(ApiError::not_found("no such inbox endpoint")),
+        };
+        result.or_else(ApiError::into_response)
+    }
+}
+
+impl InboxShard {
+    fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<i64>> {
+        let rows: Vec<Num> = self.sql.exec(query, Some(args))?.to_array()?;
+        Ok(rows.first().and_then(|r| r.n).map(|n| n as i64))
+    }
+
+    /// Advances the change clock (one per call that changes counts).
+    fn tick(&self) -> Result<i64> {
+        let now = match self.clock.get() {
+            Some(c) => c,
+            None => self.number("SELECT value AS n FROM meta WHERE key = 'clock'", vec![])?.unwrap_or(0),
+        } + 1;
+        self.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock', ?)", Some(vec![int(now)]))?;
+        self.clock.set(Some(now));
+        Ok(now)
+    }
+
+    fn unread(&self, user_id: &str) -> Result<i64> {
+        Ok(self.number("SELECT COUNT(*) AS n FROM inbox WHERE user_id = ? AND read = 0", vec![text(user_id)])?.unwrap_or(0))
+    }
+
+    fn generation(&self, user_id: &str) -> Result<Option<i64>> {
+        self.number("SELECT generation AS n FROM online WHERE user_id = ?", vec![text(user_id)])
+    }
+
+    /// Keeps the event for each user once; returns what the online ones' channels must push.
+    fn deliver(&self, d: &Delivery) -> std::result::Result<Vec<Push>, ApiError> {
+        let now = now_ms() as i64;
+        let clock = self.tick()?;
+        let activity = d.item.get("kind").and_then(Value::as_str) == Some("activity");
+        let mut item = if d.item.is_object() { d.item.clone() } else { json!({ "payload": d.item }) };
+        item["event_id"] = json!(d.event_id);
+        item["read"] = json!(false);
+        let mut pushes = Vec::new();
+        for user_id in &d.user_ids {
+            let seen = self.number("SELECT 1 AS n FROM inbox WHERE user_id = ? AND event_id = ?", vec![text(user_id), text(&d.event_id)])?;
+            let generation = self.generation(user_id)?;
+            if seen.is_some() {
+                // A redelivery: nothing is kept twice, but an online channel is handed the event
+                // again (it may have missed it; it ignores an event id it has seen).
+                if let (Some(generation), Some(kept)) = (generation, self.kept_item(user_id, &d.event_id)?) {
+                    pushes.push(Push { user_id: user_id.clone(), generation, item: kept, count: Count { unread: self.unread(user_id)?, clock } });
+                }
+                continue;
+            }
+            // Strictly increasing per user, so `before` pages never skip or repeat an item.
+            let last = self.number("SELECT MAX(created_at) AS n FROM inbox WHERE user_id = ?", vec![text(user_id)])?.unwrap_or(0);
+            let created = now.max(last + 1);
+            item["created_at"] = json!(created);
+            let stored = item.to_string();
+            self.sql.exec(
+                "INSERT INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, 0, ?, ?)",
+                Some(vec![text(user_id), text(&d.event_id), int(created), int(generation.is_some() as i64), text(&stored)]),
+            )?;
+            self.trim(user_id)?;
+            if activity {
+                self.sql.exec("INSERT OR IGNORE INTO activities (user_id, created_at, item) VALUES (?, ?, ?)", Some(vec![text(user_id), int(created), text(&stored)]))?;
+                self.sql.exec(
+                    "DELETE FROM activities WHERE user_id = ? AND created_at <= (SELECT created_at FROM activities WHERE user_id = ? ORDER BY created_at DESC LIMIT 1 OFFSET ?)",
+                    Some(vec![text(user_id), text(user_id), int(KEPT)]),
+                )?;
+            }
+            if let Some(generation) = generation {
+                pushes.push(Push { user_id: user_id.clone(), generation, item: item.clone(), count: Count { unread: self.unread(user_id)?, clock } });
+            }
+        }
+        // Stubs older than the dedupe window leave a bounded number at a time.
+        self.sql.exec(
+            "DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE item IS NULL AND created_at < ? LIMIT 1000)",
+            Some(vec![int(now - STUB_DAYS * 24 * 3600 * 1000)]),
+        )?;
+        Ok(pushes)
+    }
+
+    fn kept_item(&self, user_id: &str, event_id: &str) -> Result<Option<Value>> {
+        let rows: Vec<ItemRow> = self
+            .sql
+            .exec("SELECT item, read FROM inbox WHERE user_id = ? AND event_id = ? AND item IS NOT NULL", Some(vec![text(user_id), text(event_id)]))?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(with_read))
+    }
+
+    /// Items past the latest 500 become stubs: read, delivered, no item — only the id remains.
+    fn trim(&self, user_id: &str) -> Result<()> {
+        let Some(edge) = self.number(
+            "SELECT created_at AS n FROM inbox WHERE user_id = ? AND item IS NOT NULL ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+            vec![text(user_id), int(KEPT)],
+        )?
+        else {
+            return Ok(());
+        };
+        self.sql.exec(
+            "UPDATE inbox SET item = NULL, read = 1, delivered = 1 WHERE user_id = ? AND item IS NOT NULL AND created_at <= ?",
+            Some(vec![text(user_id), int(edge)]),
+        )?;
+        Ok(())
+    }
+
+    /// A channel's first socket (of generation `g`) opened: the user is online from now on, and
+    /// gets what was kept while they had none, oldest first, with the unread count.
+    fn attach(&self, p: &Presence) -> ApiResult {
+        self.sql.exec(
+            "INSERT INTO online (user_id, generation) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET generation = MAX(generation, excluded.generation)",
+            Some(vec![text(&p.user_id), int(p.generation)]),
+        )?;
+        let rows: Vec<ItemRow> = self
+            .sql
+            .exec("SELECT item, read FROM inbox WHERE user_id = ? AND delivered = 0 AND item IS NOT NULL ORDER BY created_at", Some(vec![text(&p.user_id)]))?
+            .to_array()?;
+        self.sql.exec("UPDATE inbox SET delivered = 1 WHERE user_id = ? AND delivered = 0", Some(vec![text(&p.user_id)]))?;
+        let items: Vec<Value> = rows.into_iter().map(with_read).collect();
+        let count = Count { unread: self.unread(&p.user_id)?, clock: self.tick()? };
+        Ok(json_response(200, &json!({ "items": items, "count": count }))?)
+    }
+
+    /// The channel's last socket closed (`/detach`), or it had none when a push came (`/gone`:
+    /// that event is handed over on the next connect instead). An older generation than the
+    /// stored one is a close that crossed a newer connect, and changes nothing.
+    fn detach(&self, p: &Presence) -> ApiResult {
+        let current = self.generation(&p.user_id)?;
+        if current.is_some_and(|g| g <= p.generation) {
+            self.sql.exec("DELETE FROM online WHERE user_id = ?", Some(vec![text(&p.user_id)]))?;
+            if let Some(event_id) = &p.event_id {
+                self.sql.exec("UPDATE inbox SET delivered = 0 WHERE user_id = ? AND event_id = ? AND item IS NOT NULL", Some(vec![text(&p.user_id), text(event_id)]))?;
+            }
+        }
+        Ok(json_response(200, &json!({ "online": current.is_some_and(|g| g > p.generation) }))?)
+    }
+
+    /// `POST /read?user_id= {"event_ids":[…]} | {"all":true}` → `{"count","generation"}`.
+    async fn read(&self, req: &mut Request) -> ApiResult {
+        let user_id = Query::of(&req.url()?).str("user_id").ok_or_else(|| ApiError::bad_request("user_id is required"))?;
+        let body: Value = internal::body_json(req).await?;
+        match parse_read(&body)? {
+            None => {
+                self.sql.exec("UPDATE inbox SET read = 1 WHERE user_id = ? AND read = 0", Some(vec![text(&user_id)]))?;
+            }
+            Some(ids) => {
+                for id in ids {
+                    self.sql.exec("UPDATE inbox SET read = 1 WHERE user_id = ? AND event_id = ?", Some(vec![text(&user_id), text(&id)]))?;
+                }
+            }
+        }
+        let count = Count { unread: self.unread(&user_id)?, clock: self.tick()? };
+        Ok(json_response(200, &json!({ "count": count, "generation": self.generation(&user_id)? }))?)
+    }
+
+    /// `GET /holders?event_id=`: the users of this shard whose inbox holds the event (operators
+    /// and tests check a fan-out with it: one call per shard rather than one per user).
+    fn holders(&self, req: &Request) -> ApiResult {
+        #[derive(Deserialize)]
+        struct User {
+            user_id: String,
+        }
+        let event_id = Query::of(&req.url()?).str("event_id").ok_or_else(|| ApiError::bad_request("event_id is required"))?;
+        let rows: Vec<User> = self.sql.exec("SELECT user_id FROM inbox WHERE event_id = ? AND item IS NOT NULL", Some(vec![text(&event_id)]))?.to_array()?;
+        Ok(json_response(200, &json!({ "user_ids": rows.into_iter().map(|r| r.user_id).collect::<Vec<_>>() }))?)
+    }
+
+    /// `GET /notifications?user_id&limit&before` and `GET /timeline?…`: newest first.
+    fn page(&self, req: &Request, timeline: bool) -> ApiResult {
+        let q = Query::of(&req.url()?);
+        let user_id = q.str("user_id").ok_or_else(|| ApiError::bad_request("user_id is required"))?;
+        let limit = q.u64("limit")?.unwrap_or(PAGE_DEFAULT);
+        if limit == 0 || limit > PAGE_MAX {
+            return Err(ApiError::bad_request("limit must be between 1 and 100"));
+        }
+        // Bound to what JavaScript numbers hold exactly.
+        let before = q.u64("before")?.map_or(MAX_SAFE, |b| b.min(MAX_SAFE as u64) as i64);
+        let query = if timeline {
+            "SELECT item, 0 AS read FROM activities WHERE user_id = ? AND created_at < ? ORDER BY created_at DESC LIMIT ?"
+        } else {
+            "SELECT item, read FROM inbox WHERE user_id = ? AND item IS NOT NULL AND created_at < ? ORDER BY created_at DESC LIMIT ?"
+        };
+        let rows: Vec<ItemRow> = self.sql.exec(query, Some(vec![text(&user_id), int(before), int(limit as i64 + 1)]))?.to_array()?;
+        let more = rows.len() as u64 > limit;
+        let items: Vec<Value> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| if timeline { serde_json::from_str(&r.item).unwrap_or_default() } else { with_read(r) })
+            .collect();
+        let next_before = if more { items.last().and_then(|i| i["created_at"].as_u64()) } else { None };
+        let body = if timeline {
+            json!({ "activities": items, "next_before": next_before })
+        } else {
+            json!({ "notifications": items, "unread": self.unread(&user_id)?, "next_before": next_before })
+        };
+        Ok(json_response(200, &body)?)
+    }
+}
+
+/// The stored item with its current read flag.
+fn with_read(row: ItemRow) -> Value {
+    let mut item: Value = serde_json::from_str(&row.item).unwrap_or_default();
+    if item.is_object() {
+        item["read"] = json!(row.read != 0.0);
+    }
+    item
+}
