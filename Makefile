@@ -31,8 +31,12 @@ build: setup build/index.js
 build/index.js: $(SOURCES) scripts/build.sh
 	bash scripts/build.sh
 
+# DB (error reports) and every history shard named by HISTORY_SHARDS in wrangler.toml.
+HISTORY_SHARDS := $(shell sed -n 's/^HISTORY_SHARDS = "\(.*\)"/\1/p' wrangler.toml)
 d1-local: setup
-	CI=1 npx wrangler d1 migrations apply DB --local > /dev/null
+	@for db in $$(echo "DB,$(HISTORY_SHARDS)" | tr ',' '\n' | awk 'NF && !seen[$$0]++'); do \
+	  echo "d1 migrations: $$db"; CI=1 npx wrangler d1 migrations apply $$db --local > /dev/null || exit 1; \
+	done
 
 dev: setup d1-local demo
 	npx wrangler dev

@@ -11,13 +11,19 @@ import { signToken } from "../scripts/token.mjs";
 
 export const SECRET = "miniflare-test-secret";
 const ROOT = new URL("..", import.meta.url).pathname;
+/** The history shards tests run with (two, as in wrangler.toml); `bindings` may override it. */
+export const HISTORY_SHARDS = "DB,HISTORY_1";
 
 /**
  * Starts the worker. `persistDir` keeps DO and D1 storage on disk across restarts; `assetsDir`
  * serves that directory as Workers static assets in front of the worker (the demo page).
+ * Returns `db` (DB: error reports, and history shard 0) and `shards` (every history database,
+ * in shard order), each with the migrations applied.
  */
 export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio = quietLogs } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
+  const shardNames = (bindings.HISTORY_SHARDS ?? HISTORY_SHARDS).split(",").map((s) => s.trim());
+  const d1Names = [...new Set(["DB", ...shardNames])];
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
     ...(handleRuntimeStdio ? { handleRuntimeStdio } : {}),
@@ -31,7 +37,7 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
       INBOX_SHARD: { className: "InboxShard", useSQLite: true },
       STATS: { className: "Stats", useSQLite: true },
     },
-    d1Databases: ["DB"],
+    d1Databases: d1Names,
     kvNamespaces: ["ENGAGEMENT_CACHE"],
     // As in wrangler.toml: the publish API's fan-out queue, consumed by the same worker.
     queueProducers: { NOTIFY_QUEUE: { queueName: "sidechain-notify" } },
@@ -39,7 +45,7 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
     kvPersist: join(dir, "kv"),
     durableObjectsPersist: join(dir, "do"),
     d1Persist: join(dir, "d1"),
-    bindings: { JWT_SECRET: SECRET, CORS_ORIGIN: "*", JWT_ISSUER: "", JWT_AUDIENCE: "", ...bindings },
+    bindings: { JWT_SECRET: SECRET, CORS_ORIGIN: "*", JWT_ISSUER: "", JWT_AUDIENCE: "", HISTORY_SHARDS, ...bindings },
     ...(assetsDir ? { assets: { directory: assetsDir, routerConfig: { has_user_worker: true } } } : {}),
   });
   let url;
@@ -49,10 +55,13 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
     await mf.dispose(); // a runtime that failed to start must not keep the test process alive
     throw e;
   }
-  const db = await mf.getD1Database("DB");
-  await applyMigrations(db);
+  const dbs = {};
+  for (const name of d1Names) {
+    dbs[name] = await mf.getD1Database(name);
+    await applyMigrations(dbs[name]);
+  }
   const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");
-  return { mf, url, db, kv, dir };
+  return { mf, url, db: dbs.DB, shards: shardNames.map((n) => dbs[n]), kv, dir };
 }
 
 /**

@@ -1,13 +1,14 @@
 //! Sidechain edge realtime: a Cloudflare Worker with one Durable Object per collaborative document.
 //!
 //! The functional core (`protocol`, `ot`, `doc`, `room`, `auth`, `limits`, `ratelimit`,
-//! `error_reports`) is plain Rust and tested
+//! `error_reports`, `history_shards`) is plain Rust and tested
 //! natively; the shell (`shell`, `routes`, `store`, `http`) adapts it to the Workers runtime and
 //! only compiles for wasm32.
 
 pub mod auth;
 pub mod doc;
 pub mod error_reports;
+pub mod history_shards;
 pub mod legacy;
 pub mod limits;
 pub mod ot;

@@ -8,7 +8,7 @@ use crate::auth::Identity;
 use crate::error_reports::{parse_batch, stats_hours};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::shell::internal::Query;
-use crate::store::error_logs;
+use crate::store::{error_logs, shards};
 
 pub async fn batch(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     let body = read_json(req).await?;
@@ -34,7 +34,8 @@ pub async fn websocket_metrics(env: &Env, who: &Identity) -> ApiResult {
         return Err(ApiError::forbidden("metrics need a service token"));
     }
     let live = crate::shell::stats::totals(env).await?;
-    let (ops, errors) = crate::store::d1::rates_last_minute(&env.d1("DB")?, worker::Date::now().as_millis()).await?;
+    let history: Vec<_> = shards::all(env)?.into_iter().map(|(_, db)| db).collect();
+    let (ops, errors) = crate::store::d1::rates_last_minute(&history, &env.d1("DB")?, worker::Date::now().as_millis()).await?;
     Ok(json_response(200, &json!({
         "connections": live["connections"],
         "active_documents": live["active_documents"],

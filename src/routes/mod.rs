@@ -148,15 +148,30 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
     }
 }
 
-/// `GET /health`: whether D1 and KV answer (503 when one does not).
+/// `GET /health`: whether D1 (`DB` and every history shard) and KV answer (503 when one does not).
 async fn health(env: &Env) -> ApiResult {
-    let d1 = match env.d1("DB") {
-        Ok(db) => match db.prepare("SELECT 1 AS ok").all().await {
-            Ok(_) => "ok".to_string(),
+    async fn ask(env: &Env, name: &str) -> String {
+        let db = if name == "DB" { env.d1(name) } else { crate::store::shards::open(env, name) };
+        match db {
+            Ok(db) => match db.prepare("SELECT 1 AS ok").all().await {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e.to_string(),
+            },
             Err(e) => e.to_string(),
-        },
-        Err(e) => e.to_string(),
-    };
+        }
+    }
+    let mut names = vec!["DB".to_string()];
+    let mut config_error = None;
+    match crate::store::shards::list(env) {
+        Ok(shards) => names.extend(shards.names().iter().filter(|n| *n != "DB").cloned()),
+        Err(e) => config_error = Some(e.to_string()),
+    }
+    let answers = futures_util::future::join_all(names.iter().map(|n| ask(env, n))).await;
+    // `d1` is "ok" or the first problem, named; `d1_databases` has every database's answer.
+    let d1 = config_error
+        .or_else(|| names.iter().zip(&answers).find(|(_, a)| *a != "ok").map(|(n, a)| format!("{n}: {a}")))
+        .unwrap_or_else(|| "ok".to_string());
+    let databases: serde_json::Map<String, Value> = names.into_iter().zip(answers).map(|(n, a)| (n, Value::String(a))).collect();
     let kv = match env.kv("ENGAGEMENT_CACHE") {
         Ok(kv) => match kv.get("health").text().await {
             Ok(_) => "ok".to_string(),
@@ -165,7 +180,7 @@ async fn health(env: &Env) -> ApiResult {
         Err(e) => e.to_string(),
     };
     let ok = d1 == "ok" && kv == "ok";
-    let body = json!({"status": if ok { "ok" } else { "degraded" }, "version": env!("CARGO_PKG_VERSION"), "d1": d1, "kv": kv});
+    let body = json!({"status": if ok { "ok" } else { "degraded" }, "version": env!("CARGO_PKG_VERSION"), "d1": d1, "d1_databases": databases, "kv": kv});
     Ok(json_response(if ok { 200 } else { 503 }, &body)?)
 }
 

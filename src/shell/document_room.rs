@@ -13,7 +13,7 @@ use crate::limits;
 use crate::ot::text::diff;
 use crate::protocol::{Failure, Outgoing};
 use crate::room::{self, Session};
-use crate::store::d1;
+use crate::store::{d1, shards};
 
 /// Close code sent to sockets of a deleted document.
 const CLOSE_DELETED: u16 = 4404;
@@ -173,7 +173,7 @@ impl DocumentRoom {
                 // Whatever is acked is copied first, so a reader sees every acked op.
                 self.flush_history().await?;
                 let incarnation = self.host.store.meta("incarnation")?.unwrap_or_default();
-                let (operations, has_more) = d1::read_history(&self.env.d1("DB")?, &document_id, &incarnation, since, limit).await?;
+                let (operations, has_more) = d1::read_history(&shards::for_document(&self.env, &document_id)?, &document_id, &incarnation, since, limit).await?;
                 #[derive(serde::Serialize)]
                 struct Page<'a> {
                     document_id: &'a str,
@@ -304,18 +304,19 @@ impl DocumentRoom {
         // A new life for the id: its history, comment ids and notification ids never mix with
         // the old one's, even if a flush of the old one is still in flight.
         self.host.store.begin_incarnation(document_id, &new_incarnation())?;
-        d1::delete_history(&self.env.d1("DB")?, document_id).await?;
+        d1::delete_history(&shards::for_document(&self.env, document_id)?, document_id).await?;
         self.forget_cached_counts(document_id).await;
         Ok(json_response(200, &json!({"document_id": document_id, "deleted": true}))?)
     }
 
-    /// Copies acked ops to D1 in batches and lets storage drop what it no longer needs. The
-    /// incarnation is checked after every await: a delete that ran meanwhile owns the storage now.
+    /// Copies acked ops to the document's history shard in batches and lets storage drop what it
+    /// no longer needs. The incarnation is checked after every await: a delete that ran meanwhile
+    /// owns the storage now.
     async fn flush_history(&self) -> Result<()> {
         let store = &self.host.store;
         let Some(document_id) = store.meta("document_id")? else { return Ok(()) };
         let incarnation = store.meta("incarnation")?.unwrap_or_default();
-        let db = self.env.d1("DB")?;
+        let db = shards::for_document(&self.env, &document_id)?;
         loop {
             let batch = store.unflushed(limits::HISTORY_BATCH_OPS)?;
             let Some(last) = batch.last().map(|e| e.version) else { return Ok(()) };

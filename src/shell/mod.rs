@@ -19,6 +19,8 @@ pub use post_room::cache_key;
 
 use std::cell::Cell;
 
+use futures_util::future::{join, join_all};
+use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 thread_local! {
@@ -39,15 +41,42 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     crate::routes::handle(req, env).await
 }
 
-/// The cron trigger: retention of D1 history and error reports.
+/// The cron trigger: retention of history in every shard (concurrently: each is its own
+/// database) and of error reports in `DB`. One database failing does not stop the others.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let result = match env.d1("DB") {
-        Ok(db) => crate::store::retention::run(&db, Date::now().as_millis()).await,
-        Err(e) => Err(e),
+    let now = Date::now().as_millis();
+    let names = match crate::store::shards::list(&env) {
+        Ok(shards) => shards.names().to_vec(),
+        Err(e) => {
+            retention_logged("HISTORY_SHARDS", "operations", Err(e));
+            Vec::new()
+        }
     };
-    match result {
-        Ok((ops, errors)) => worker::console_log!("retention: removed {ops} operations, {errors} error reports"),
-        Err(e) => worker::console_error!("retention failed: {e}"),
-    }
+    let history = join_all(names.iter().map(|name| {
+        let env = &env;
+        async move {
+            let result = match crate::store::shards::open(env, name) {
+                Ok(db) => crate::store::retention::operations(&db, now).await,
+                Err(e) => Err(e),
+            };
+            retention_logged(name, "operations", result);
+        }
+    }));
+    let errors = async {
+        let result = match env.d1("DB") {
+            Ok(db) => crate::store::retention::error_reports(&db, now).await,
+            Err(e) => Err(e),
+        };
+        retention_logged("DB", "error_logs", result);
+    };
+    join(history, errors).await;
+}
+
+fn retention_logged(database: &str, table: &str, result: Result<u64>) {
+    let (event, outcome) = match result {
+        Ok(n) => ("retention", ("removed", json!(n))),
+        Err(e) => ("retention_error", ("error", json!(e.to_string()))),
+    };
+    log::event(event, &[("database", json!(database)), ("table", json!(table)), outcome]);
 }

@@ -1,7 +1,8 @@
-//! D1: the long-term operation history. Written in batches by the document object, off the ack
-//! path; `INSERT OR IGNORE` on (document_id, version) makes a retried batch harmless, so every
-//! op lands exactly once.
+//! D1: the long-term operation history, each document's in its shard (`super::shards`). Written
+//! in batches by the document object, off the ack path; `INSERT OR IGNORE` on (document_id,
+//! incarnation, version) makes a retried batch harmless, so every op lands exactly once.
 
+use futures_util::future::{try_join, try_join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -117,19 +118,19 @@ struct Rate {
     n: Option<f64>,
 }
 
-/// Operations accepted and client errors reported in the last minute (history reaches D1 about
-/// a second after the ack, so the operation rate trails by that much).
-pub async fn rates_last_minute(db: &D1Database, now_ms: u64) -> Result<(u64, u64)> {
+async fn count(db: &D1Database, sql: &str, since: JsValue) -> Result<u64> {
+    let row: Option<Rate> = db.prepare(sql).bind(&[since])?.first(None).await?;
+    Ok(row.and_then(|r| r.n).unwrap_or(0.0) as u64)
+}
+
+/// Operations accepted (summed over every history shard, asked concurrently) and client errors
+/// reported (in `errors_db`) in the last minute. History reaches D1 about a second after the ack,
+/// so the operation rate trails by that much.
+pub async fn rates_last_minute(shards: &[D1Database], errors_db: &D1Database, now_ms: u64) -> Result<(u64, u64)> {
     let since = num(now_ms.saturating_sub(60_000));
-    let results = db
-        .batch(vec![
-            db.prepare("SELECT COUNT(*) AS n FROM operations WHERE server_timestamp > ?1").bind(&[since.clone()])?,
-            db.prepare("SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1").bind(&[since])?,
-        ])
-        .await?;
-    let n = |i: usize| -> Result<u64> {
-        let Some(r) = results.get(i) else { return Ok(0) };
-        Ok(r.results::<Rate>()?.first().and_then(|r| r.n).unwrap_or(0.0) as u64)
-    };
-    Ok((n(0)?, n(1)?))
+    let ops_sql = "SELECT COUNT(*) AS n FROM operations WHERE server_timestamp > ?1";
+    let per_shard = try_join_all(shards.iter().map(|db| count(db, ops_sql, since.clone())));
+    let errors = count(errors_db, "SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1", since);
+    let (per_shard, errors) = try_join(per_shard, errors).await?;
+    Ok((per_shard.iter().sum(), errors))
 }

@@ -1,5 +1,5 @@
-//! The scheduled retention job: old operation history and old error reports leave D1 in bounded
-//! batches, so one run never holds the database for long.
+//! The scheduled retention job: old operation history (in every shard) and old error reports
+//! leave D1 in bounded batches, so one run never holds a database for long.
 
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
@@ -22,10 +22,16 @@ async fn delete_older(db: &D1Database, table: &str, column: &str, cutoff_ms: u64
     Ok(total)
 }
 
-/// Removes operations older than 30 days and error reports older than 90. Returns the counts.
-pub async fn run(db: &D1Database, now_ms: u64) -> Result<(u64, u64)> {
-    let day = 24 * 3600 * 1000;
-    let ops = delete_older(db, "operations", "server_timestamp", now_ms.saturating_sub(limits::HISTORY_RETENTION_DAYS * day), limits::RETENTION_BATCH_ROWS, limits::RETENTION_MAX_BATCHES).await?;
-    let errors = delete_older(db, "error_logs", "last_seen", now_ms.saturating_sub(limits::ERROR_RETENTION_DAYS * day), limits::RETENTION_BATCH_ROWS, limits::RETENTION_MAX_BATCHES).await?;
-    Ok((ops, errors))
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Removes operations older than 30 days from one history shard. Returns the count.
+pub async fn operations(db: &D1Database, now_ms: u64) -> Result<u64> {
+    let cutoff = now_ms.saturating_sub(limits::HISTORY_RETENTION_DAYS * DAY_MS);
+    delete_older(db, "operations", "server_timestamp", cutoff, limits::RETENTION_BATCH_ROWS, limits::RETENTION_MAX_BATCHES).await
+}
+
+/// Removes error reports older than 90 days (they live in `DB` only). Returns the count.
+pub async fn error_reports(db: &D1Database, now_ms: u64) -> Result<u64> {
+    let cutoff = now_ms.saturating_sub(limits::ERROR_RETENTION_DAYS * DAY_MS);
+    delete_older(db, "error_logs", "last_seen", cutoff, limits::RETENTION_BATCH_ROWS, limits::RETENTION_MAX_BATCHES).await
 }

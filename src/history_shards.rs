@@ -1,0 +1,146 @@
+//! Where a document's operation history lives: one of several D1 databases, chosen by a stable
+//! hash of the document id, so history is not capped by one database's size and query rate.
+//!
+//! The hash is FNV-1a 64 over the id's UTF-8 bytes, written out here rather than taken from
+//! `std` (whose `DefaultHasher` may change between releases): a document's shard must never move
+//! unless the shard list itself changes, which is a planned migration (README, "Deploy").
+
+/// The binding used when `HISTORY_SHARDS` is unset or empty: the one database of old deployments.
+pub const DEFAULT_SHARD: &str = "DB";
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(FNV_OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+}
+
+/// The shard index of `document_id` among `count` shards (0 when there are none).
+pub fn shard_index(document_id: &str, count: usize) -> usize {
+    if count == 0 {
+        return 0;
+    }
+    // `count` fits in u64 on every target, and the remainder is below `count`.
+    (fnv1a64(document_id.as_bytes()) % count as u64) as usize
+}
+
+/// The ordered list of D1 bindings that hold history. Order matters: index i is shard i.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryShards {
+    names: Vec<String>,
+}
+
+impl HistoryShards {
+    /// Parses `HISTORY_SHARDS` ("DB,HISTORY_1"): binding names, comma-separated, spaces ignored.
+    /// Unset or blank means the single `DB`. Empty entries, duplicates and names that cannot be
+    /// bindings are refused, so a typo fails loudly instead of moving documents.
+    pub fn parse(spec: Option<&str>) -> Result<Self, String> {
+        let spec = spec.map(str::trim).unwrap_or_default();
+        if spec.is_empty() {
+            return Ok(HistoryShards { names: vec![DEFAULT_SHARD.to_string()] });
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (i, raw) in spec.split(',').enumerate() {
+            let name = raw.trim();
+            if name.is_empty() {
+                return Err(format!("HISTORY_SHARDS entry {} is empty (expected binding names separated by commas)", i + 1));
+            }
+            if !valid_binding(name) {
+                return Err(format!("HISTORY_SHARDS entry {name:?} is not a binding name (letters, digits and _, not starting with a digit)"));
+            }
+            if names.iter().any(|n| n == name) {
+                return Err(format!("HISTORY_SHARDS lists {name:?} twice"));
+            }
+            names.push(name.to_string());
+        }
+        Ok(HistoryShards { names })
+    }
+
+    /// Every shard's binding name, in shard order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The binding that holds `document_id`'s history.
+    pub fn for_document(&self, document_id: &str) -> &str {
+        // `parse` never builds an empty list; the fallback only keeps this total.
+        self.names.get(shard_index(document_id, self.names.len())).map_or(DEFAULT_SHARD, String::as_str)
+    }
+}
+
+fn valid_binding(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_published_vectors() {
+        // From the FNV reference test suite; a change to the function fails here.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn document_ids_hash_to_pinned_values_and_shards() {
+        // Pinned: documents already written live where these say. Do not update them; a change
+        // of the function or of the byte encoding is a migration, not a fix.
+        // (miniflare-tests/history-shards.test.mjs pins the same values in JavaScript.)
+        let pinned = [
+            ("channel:abc123:description", 0x36fe_a401_fa13_848a_u64, 0),
+            ("post:42", 0xd96d_f78c_9dd9_1e41, 1),
+            ("canvas:é🎧", 0x85b7_8dba_78e5_7b8f, 1),
+        ];
+        for (id, hash, shard) in pinned {
+            assert_eq!(fnv1a64(id.as_bytes()), hash, "hash of {id}");
+            assert_eq!(shard_index(id, 2), shard, "shard of {id}");
+        }
+    }
+
+    #[test]
+    fn both_shards_get_documents_in_even_measure() {
+        let shards = HistoryShards::parse(Some("DB,HISTORY_1")).unwrap();
+        let mut counts = [0usize; 2];
+        for i in 0..10_000 {
+            let name = shards.for_document(&format!("channel:{i}:description"));
+            counts[usize::from(name == "HISTORY_1")] += 1;
+        }
+        assert!(counts.iter().all(|&n| (4_500..=5_500).contains(&n)), "{counts:?}");
+    }
+
+    #[test]
+    fn the_choice_is_the_hash_modulo_the_shard_count() {
+        let shards = HistoryShards::parse(Some("DB, HISTORY_1 ,HISTORY_2")).unwrap();
+        assert_eq!(shards.names(), ["DB", "HISTORY_1", "HISTORY_2"]);
+        for id in ["a", "post:42", "channel:x:description", ""] {
+            let i = (fnv1a64(id.as_bytes()) % 3) as usize;
+            assert_eq!(shards.for_document(id), shards.names()[i]);
+        }
+        assert_eq!(shard_index("anything", 1), 0);
+        assert_eq!(shard_index("anything", 0), 0);
+    }
+
+    #[test]
+    fn unset_or_blank_means_the_single_db() {
+        for spec in [None, Some(""), Some("  ")] {
+            let shards = HistoryShards::parse(spec).unwrap();
+            assert_eq!(shards.names(), ["DB"]);
+            assert_eq!(shards.for_document("post:42"), "DB");
+        }
+    }
+
+    #[test]
+    fn malformed_lists_are_refused_with_the_reason() {
+        let err = |spec: &str| HistoryShards::parse(Some(spec)).unwrap_err();
+        assert!(err("DB,,HISTORY_1").contains("entry 2 is empty"));
+        assert!(err("DB,").contains("entry 2 is empty"));
+        assert!(err("DB,DB").contains("twice"));
+        assert!(err("DB,history-1").contains("not a binding name"));
+        assert!(err("1DB").contains("not a binding name"));
+    }
+}
