@@ -39,6 +39,7 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
     },
     d1Databases: d1Names,
     kvNamespaces: ["ENGAGEMENT_CACHE"],
+    analyticsEngineDatasets: { METRICS: { dataset: "sidechain_metrics" } },
     // As in wrangler.toml: the publish API's fan-out queue, consumed by the same worker.
     queueProducers: { NOTIFY_QUEUE: { queueName: "sidechain-notify" } },
     queueConsumers: { "sidechain-notify": { maxBatchSize: 4, maxBatchTimeout: 1, maxRetries: 10, retryDelay: 0 } },

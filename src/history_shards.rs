@@ -1,28 +1,17 @@
 //! Where a document's operation history lives: one of several D1 databases, chosen by a stable
 //! hash of the document id, so history is not capped by one database's size and query rate.
 //!
-//! The hash is FNV-1a 64 over the id's UTF-8 bytes, written out here rather than taken from
-//! `std` (whose `DefaultHasher` may change between releases): a document's shard must never move
-//! unless the shard list itself changes, which is a planned migration (README, "Deploy").
+//! The hash is `sharding::stable_hash` (FNV-1a 64): a document's shard must never move unless
+//! the shard list itself changes, which is a planned migration (README, "Deploy").
+
+use crate::sharding::shard_of;
 
 /// The binding used when `HISTORY_SHARDS` is unset or empty: the one database of old deployments.
 pub const DEFAULT_SHARD: &str = "DB";
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64 bits.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
-}
-
 /// The shard index of `document_id` among `count` shards (0 when there are none).
 pub fn shard_index(document_id: &str, count: usize) -> usize {
-    if count == 0 {
-        return 0;
-    }
-    // `count` fits in u64 on every target, and the remainder is below `count`.
-    (fnv1a64(document_id.as_bytes()) % count as u64) as usize
+    shard_of(document_id, u32::try_from(count).unwrap_or(u32::MAX)) as usize
 }
 
 /// The ordered list of D1 bindings that hold history. Order matters: index i is shard i.
@@ -77,14 +66,7 @@ fn valid_binding(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv1a64_matches_the_published_vectors() {
-        // From the FNV reference test suite; a change to the function fails here.
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-    }
+    use crate::sharding::stable_hash;
 
     #[test]
     fn document_ids_hash_to_pinned_values_and_shards() {
@@ -97,7 +79,7 @@ mod tests {
             ("canvas:é🎧", 0x85b7_8dba_78e5_7b8f, 1),
         ];
         for (id, hash, shard) in pinned {
-            assert_eq!(fnv1a64(id.as_bytes()), hash, "hash of {id}");
+            assert_eq!(stable_hash(id), hash, "hash of {id}");
             assert_eq!(shard_index(id, 2), shard, "shard of {id}");
         }
     }
@@ -118,7 +100,7 @@ mod tests {
         let shards = HistoryShards::parse(Some("DB, HISTORY_1 ,HISTORY_2")).unwrap();
         assert_eq!(shards.names(), ["DB", "HISTORY_1", "HISTORY_2"]);
         for id in ["a", "post:42", "channel:x:description", ""] {
-            let i = (fnv1a64(id.as_bytes()) % 3) as usize;
+            let i = (stable_hash(id) % 3) as usize;
             assert_eq!(shards.for_document(id), shards.names()[i]);
         }
         assert_eq!(shard_index("anything", 1), 0);

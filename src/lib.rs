@@ -11,6 +11,7 @@ pub mod error_reports;
 pub mod history_shards;
 pub mod legacy;
 pub mod limits;
+pub mod metrics;
 pub mod ot;
 pub mod presence;
 pub mod protocol;

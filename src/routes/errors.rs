@@ -8,7 +8,7 @@ use crate::auth::Identity;
 use crate::error_reports::{parse_batch, stats_hours};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::shell::internal::Query;
-use crate::store::{error_logs, shards};
+use crate::store::error_logs;
 
 pub async fn batch(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     let body = read_json(req).await?;
@@ -28,18 +28,18 @@ pub async fn stats(req: &Request, env: &Env, who: &Identity) -> ApiResult {
     Ok(json_response(200, &body)?)
 }
 
-/// `GET /api/v1/websocket/metrics` (service token): live sockets and rooms, and per-minute rates.
+/// `GET /api/v1/websocket/metrics` (service token): live gauges and the last minute's rates,
+/// merged from the stats shards (`metrics::ShardSnapshot::to_json`), plus client error reports.
 pub async fn websocket_metrics(env: &Env, who: &Identity) -> ApiResult {
     if !who.is_service {
         return Err(ApiError::forbidden("metrics need a service token"));
     }
-    let live = crate::shell::stats::totals(env).await?;
-    let history: Vec<_> = shards::all(env)?.into_iter().map(|(_, db)| db).collect();
-    let (ops, errors) = crate::store::d1::rates_last_minute(&history, &env.d1("DB")?, worker::Date::now().as_millis()).await?;
-    Ok(json_response(200, &json!({
-        "connections": live["connections"],
-        "active_documents": live["active_documents"],
-        "operations_per_minute": ops,
-        "errors_per_minute": errors,
-    }))?)
+    let (live, reports) = futures_util::future::join(
+        crate::shell::stats::totals(env),
+        crate::store::d1::error_reports_last_minute(&env.d1("DB")?, worker::Date::now().as_millis()),
+    )
+    .await;
+    let mut body = live?.to_json();
+    body["errors_per_minute"] = json!(reports?);
+    Ok(json_response(200, &body)?)
 }

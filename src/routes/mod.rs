@@ -15,7 +15,7 @@ use crate::limits;
 use crate::ratelimit::{Decision, RateClass};
 use crate::shell::internal::Query;
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Response> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = worker::Date::now().as_millis();
     let origin = req.headers().get("origin")?;
@@ -26,12 +26,14 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         Ok(r) => r,
         Err(e) => e.into_response()?,
     };
+    let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
+    crate::shell::note_request(&env, &ctx, &path, resp.status_code(), code.as_deref(), duration_ms);
     crate::shell::log::event("request", &[
         ("request_id", json!(request_id)),
         ("method", json!(method)),
         ("path", json!(path)),
         ("status", json!(resp.status_code())),
-        ("duration_ms", json!(worker::Date::now().as_millis().saturating_sub(started))),
+        ("duration_ms", json!(duration_ms)),
         ("code", json!(code)),
     ]);
     if resp.status_code() == 101 {

@@ -7,9 +7,11 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 use super::internal::{self, body_json, Actor};
 pub use super::room_host::now_ms;
 use super::room_host::{send, RoomHost};
+use super::room_metrics::{clock_ms, RoomMetrics, REPORT_INTERVAL_MS};
 use super::socket_budget::Budgets;
 use crate::http::{json_response, json_text_response, ApiError, ApiResult};
 use crate::limits;
+use crate::metrics::Report;
 use crate::ot::text::diff;
 use crate::protocol::{Failure, Outgoing};
 use crate::room::{self, Session};
@@ -23,6 +25,7 @@ pub struct DocumentRoom {
     pub(super) env: Env,
     pub(super) host: RoomHost,
     budgets: Budgets,
+    metrics: RoomMetrics,
 }
 
 fn room_actor(a: &Actor) -> room::Actor {
@@ -36,7 +39,7 @@ impl DurableObject for DocumentRoom {
             state.set_websocket_auto_response(&pair);
         }
         let budgets = Budgets::from_env(&env);
-        DocumentRoom { env, host: RoomHost::new(state), budgets }
+        DocumentRoom { env, host: RoomHost::new(state), budgets, metrics: RoomMetrics::default() }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -61,12 +64,17 @@ impl DurableObject for DocumentRoom {
         if !self.budgets.admit(&ws, &me.session_id, &text) {
             return Ok(());
         }
+        let started = clock_ms();
         let present = self.host.sessions();
         match self.host.with_room(|room, store| room.on_frame(&me, &text, now_ms(), &present, store)) {
             Ok(fx) => {
                 self.after_commit(fx, Some((&ws, &me))).await;
             }
             Err(e) => send(&ws, Outgoing::error(&Failure::new(crate::protocol::Code::Internal, e.message), None, None)),
+        }
+        self.metrics.message(clock_ms() - started);
+        if self.metrics.needs_alarm() {
+            self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
         }
         Ok(())
     }
@@ -116,6 +124,7 @@ impl DurableObject for DocumentRoom {
         if let Some(at) = next {
             self.host.schedule_alarm(at).await;
         }
+        self.report_tally().await;
         Response::ok("")
     }
 }
@@ -197,6 +206,7 @@ impl DocumentRoom {
                     "storage_bytes": self.host.store.database_size(),
                     "last_activity": updated_at,
                     "kv_writes": self.host.store.meta_u64("kv_writes")?,
+                    "since_wake": self.metrics.document_json(),
                 }))?)
             }
             (Method::Delete, "/document") => self.delete(&document_id).await,
@@ -210,6 +220,7 @@ impl DocumentRoom {
         let typing = fx.writes.iter().any(|w| matches!(w, room::Write::PutTyping(..)));
         let notify = fx.writes.iter().any(|w| matches!(w, room::Write::QueueNotification(_)));
         let has_summary = appended && self.host.with_room(|r, _| r.summary().is_some()).unwrap_or(false);
+        self.metrics.observe(&fx);
         if self.host.commit(fx, sender).is_err() {
             return false;
         }
@@ -235,7 +246,16 @@ impl DocumentRoom {
         let since = q.u64("since")?;
         let me = Session { session_id: new_session_id(), client_id, user_id: actor.user_id, name: actor.name, can_write: actor.can_write };
         // The client_id is checked and claimed before the socket is accepted (§1 [1.1]).
-        let claimed = self.host.with_room(|room, store| room.admit(&me, store))??;
+        let claimed = match self.host.with_room(|room, store| room.admit(&me, store))? {
+            Ok(fx) => fx,
+            Err(f) => {
+                self.metrics.failed_connection(f.code.as_str());
+                if self.metrics.needs_alarm() {
+                    self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
+                }
+                return Err(f.into());
+            }
+        };
         self.host.commit(claimed, None).map_err(ApiError::internal)?;
         let pair = WebSocketPair::new()?;
         let server = pair.server;
@@ -337,7 +357,7 @@ impl DocumentRoom {
     fn report_presence(&self, user_id: &str, present: &[Session]) {
         let Ok(Some(document_id)) = self.host.store.meta("document_id") else { return };
         let connections = present.iter().filter(|s| s.user_id == user_id).count();
-        let total = present.len();
+        let report = Report { document_id: document_id.clone(), connections: Some(present.len() as u32), at: now_ms(), tally: self.metrics.take() };
         let env = self.env.clone();
         let user_id = user_id.to_string();
         self.host.state.wait_until(async move {
@@ -350,8 +370,17 @@ impl DocumentRoom {
             if let Err(e) = sent {
                 worker::console_error!("room presence report failed: {e}");
             }
-            super::stats::report(&env, &document_id, total, now_ms()).await;
+            super::stats::report(&env, &report).await;
         });
+    }
+
+    /// The alarm's report of what the room handled since the last one.
+    async fn report_tally(&self) {
+        let tally = self.metrics.take();
+        let Ok(Some(document_id)) = self.host.store.meta("document_id") else { return };
+        if !tally.is_empty() {
+            super::stats::report(&self.env, &Report { document_id, connections: None, at: now_ms(), tally }).await;
+        }
     }
 }
 

@@ -11,8 +11,11 @@ mod post_room;
 mod presence_io;
 pub mod rate_limiter;
 mod room_host;
+mod room_metrics;
+mod worker_metrics;
 mod socket_budget;
 pub mod stats;
+pub use worker_metrics::request as note_request;
 pub mod user_channel;
 
 pub use post_room::cache_key;
@@ -37,8 +40,8 @@ pub fn frame_id() -> String {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    crate::routes::handle(req, env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    crate::routes::handle(req, env, ctx).await
 }
 
 /// The cron trigger: retention of history in every shard (concurrently: each is its own

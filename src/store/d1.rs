@@ -2,7 +2,6 @@
 //! in batches by the document object, off the ack path; `INSERT OR IGNORE` on (document_id,
 //! incarnation, version) makes a retried batch harmless, so every op lands exactly once.
 
-use futures_util::future::{try_join, try_join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -123,14 +122,7 @@ async fn count(db: &D1Database, sql: &str, since: JsValue) -> Result<u64> {
     Ok(row.and_then(|r| r.n).unwrap_or(0.0) as u64)
 }
 
-/// Operations accepted (summed over every history shard, asked concurrently) and client errors
-/// reported (in `errors_db`) in the last minute. History reaches D1 about a second after the ack,
-/// so the operation rate trails by that much.
-pub async fn rates_last_minute(shards: &[D1Database], errors_db: &D1Database, now_ms: u64) -> Result<(u64, u64)> {
-    let since = num(now_ms.saturating_sub(60_000));
-    let ops_sql = "SELECT COUNT(*) AS n FROM operations WHERE server_timestamp > ?1";
-    let per_shard = try_join_all(shards.iter().map(|db| count(db, ops_sql, since.clone())));
-    let errors = count(errors_db, "SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1", since);
-    let (per_shard, errors) = try_join(per_shard, errors).await?;
-    Ok((per_shard.iter().sum(), errors))
+/// Client error reports (their occurrences) recorded in the last minute.
+pub async fn error_reports_last_minute(db: &D1Database, now_ms: u64) -> Result<u64> {
+    count(db, "SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1", num(now_ms.saturating_sub(60_000))).await
 }

@@ -22,8 +22,3 @@ pub fn open(env: &Env, name: &str) -> Result<D1Database> {
 pub fn for_document(env: &Env, document_id: &str) -> Result<D1Database> {
     open(env, list(env)?.for_document(document_id))
 }
-
-/// Every shard, in order, each with its binding name.
-pub fn all(env: &Env) -> Result<Vec<(String, D1Database)>> {
-    list(env)?.names().iter().map(|name| Ok((name.clone(), open(env, name)?))).collect()
-}
