@@ -43,13 +43,16 @@ describe("operations", () => {
     const id = ok.headers.get("x-request-id");
     const line = await logged((l) => l.event === "request" && l.request_id === id);
     assert.equal(line.path, "/api/v1/documents/logdoc");
+    assert.deepEqual([line.document_id, line.user_id], ["logdoc", "logger"]);
     assert.equal(line.status, 200);
     assert.equal(typeof line.duration_ms, "number");
     const bad = await api(w.url, "/api/v1/documents/logdoc");
     const refused = await logged((l) => l.event === "request" && l.request_id === bad.headers.get("x-request-id"));
-    assert.deepEqual([refused.status, refused.code], [401, "unauthorized"]);
+    assert.deepEqual([refused.status, refused.code, refused.user_id], [401, "unauthorized", undefined]);
     const ws = await Client.join(w.url, "logdoc", { tok: token("logger"), clientId: "log-c" });
     ws.close();
+    const upgrade = await logged((l) => l.event === "request" && l.path === "/ws/documents/logdoc");
+    assert.deepEqual([upgrade.status, upgrade.user_id, upgrade.document_id], [101, "logger", "logdoc"]);
     const closed = await logged((l) => l.event === "close" && l.client_id === "log-c");
     assert.deepEqual([closed.document_id, closed.user_id], ["logdoc", "logger"]);
   });

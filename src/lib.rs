@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod publish;
 pub mod ratelimit;
 pub mod room;
+pub mod schema;
 pub mod sharding;
 
 #[cfg(target_arch = "wasm32")]

@@ -169,6 +169,19 @@ impl ShardSnapshot {
     }
 }
 
+/// The document a request path names, for log lines (`/ws/documents/{id}`,
+/// `/api/v1/documents/{id}/…`, `/api/v1/operations/history/{id}`, `/api/v1/posts/{id}/…`).
+pub fn document_of_path(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let raw = match parts.as_slice() {
+        ["ws", "documents", id, ..] | ["api", "v1", "documents", id, ..] | ["api", "v1", "operations", "history", id, ..] => (*id).to_string(),
+        ["api", "v1", "posts", id, ..] => format!("post:{id}"),
+        _ => return None,
+    };
+    let id = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned();
+    (!id.is_empty() && id.len() <= 300).then_some(id)
+}
+
 /// A low-cardinality name for the route of `path` (ids left out).
 pub fn route_label(path: &str) -> String {
     let mut parts = path.trim_start_matches('/').split('/');
@@ -184,6 +197,15 @@ pub fn route_label(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_name_the_document_of_a_path() {
+        assert_eq!(document_of_path("/ws/documents/channel%3Aa%3Adescription").as_deref(), Some("channel:a:description"));
+        assert_eq!(document_of_path("/api/v1/posts/42/like").as_deref(), Some("post:42"));
+        assert_eq!(document_of_path("/api/v1/operations/history/canvas:x").as_deref(), Some("canvas:x"));
+        assert_eq!(document_of_path("/api/v1/notify"), None);
+        assert_eq!(document_of_path("/ws/documents/"), None);
+    }
 
     #[test]
     fn routes_are_named_without_ids() {

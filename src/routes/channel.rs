@@ -3,7 +3,6 @@
 
 use worker::{Env, Headers, Method, Request, Response};
 
-use super::authenticate;
 use super::documents::relay;
 use super::read_json;
 use crate::auth::Identity;
@@ -12,12 +11,12 @@ use crate::shell::inbox::{call_shard, parse_read, Count};
 use crate::shell::internal::{actor_headers, call_object, Actor};
 
 /// `GET /ws`: the caller's personal channel.
-pub async fn channel(req: &Request, env: &Env) -> ApiResult {
+pub async fn channel(req: &Request, env: &Env, who: Result<Identity, ApiError>) -> ApiResult {
     let is_ws = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     if !is_ws {
         return Err(ApiError::new(426, "upgrade_required", "this endpoint takes WebSocket upgrades only"));
     }
-    let who = authenticate(req, env, true)?;
+    let who = who?;
     let actor = Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: true, is_service: who.is_service };
     channel_call(env, &who.user_id, &actor, Method::Get, "/connect", None, Some(req)).await
 }

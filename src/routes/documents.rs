@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, Response};
 
-use super::{authenticate, read_json};
+use super::read_json;
 use crate::auth::{Access, Identity};
 use crate::http::{json_response, ApiError, ApiResult};
 use crate::protocol::{parse_client_id, valid_document_id};
@@ -37,12 +37,12 @@ pub(super) async fn call_json(env: &Env, id: &str, actor: &Actor, method: Method
     Ok((status, value))
 }
 
-pub async fn upgrade(req: &Request, env: &Env, id: &str) -> ApiResult {
+pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, ApiError>) -> ApiResult {
     let is_ws = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     if !is_ws {
         return Err(ApiError::new(426, "upgrade_required", "this endpoint takes WebSocket upgrades only"));
     }
-    let who = authenticate(req, env, true)?;
+    let who = who?;
     let actor = admit(&who, id, Access::Read)?;
     let q = Query::of(&req.url()?);
     let client_id = parse_client_id(&Value::String(q.str("client_id").unwrap_or_default()))?;

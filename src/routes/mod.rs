@@ -20,7 +20,7 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
     let started = worker::Date::now().as_millis();
     let origin = req.headers().get("origin")?;
     let (method, path) = (req.method().to_string(), req.path());
-    let (result, rate) = route(req, &env).await;
+    let (result, rate, user_id) = route(req, &env).await;
     let code = result.as_ref().err().map(|e| e.code.clone());
     let resp = match result {
         Ok(r) => r,
@@ -32,6 +32,8 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
         ("request_id", json!(request_id)),
         ("method", json!(method)),
         ("path", json!(path)),
+        ("document_id", json!(crate::metrics::document_of_path(&path))),
+        ("user_id", json!(user_id)),
         ("status", json!(resp.status_code())),
         ("duration_ms", json!(duration_ms)),
         ("code", json!(code)),
@@ -57,11 +59,12 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
     Ok(resp.with_headers(headers))
 }
 
-/// Routes one request; for API routes also returns the rate-limit decision for the headers.
-async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
+/// Routes one request; also returns the rate-limit decision (API routes, for the headers) and
+/// the authenticated user (for the log line).
+async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Option<String>) {
     let url = match req.url() {
         Ok(u) => u,
-        Err(e) => return (Err(e.into()), None),
+        Err(e) => return (Err(e.into()), None, None),
     };
     let segments: Vec<String> = url
         .path_segments()
@@ -71,15 +74,24 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method();
     if method == Method::Options {
-        return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None);
+        return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None, None);
     }
     match segs.as_slice() {
-        ["health"] if method == Method::Get => (health(env).await, None),
-        ["ws", "documents", id] if method == Method::Get => (documents::upgrade(&req, env, id).await, None),
-        ["ws"] if method == Method::Get => (channel::channel(&req, env).await, None),
+        ["health"] if method == Method::Get => (health(env).await, None, None),
+        ["ws", "documents", id] if method == Method::Get => {
+            let who = authenticate(&req, env, true);
+            let user = who.as_ref().ok().map(|w| w.user_id.clone());
+            (documents::upgrade(&req, env, id, who).await, None, user)
+        }
+        ["ws"] if method == Method::Get => {
+            let who = authenticate(&req, env, true);
+            let user = who.as_ref().ok().map(|w| w.user_id.clone());
+            (channel::channel(&req, env, who).await, None, user)
+        }
         ["api", "v1", rest @ ..] => {
             let rest = rest.to_vec();
             let who = authenticate(&req, env, false);
+            let user = who.as_ref().ok().map(|w| w.user_id.clone());
             let subject = match &who {
                 Ok(id) => format!("user:{}", id.user_id),
                 Err(_) => format!("ip:{}", req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into())),
@@ -87,17 +99,17 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>) {
             let class = RateClass::of(method.as_ref(), &rest);
             let decision = match rate_check(env, &subject, class).await {
                 Ok(d) => d,
-                Err(e) => return (Err(e), None),
+                Err(e) => return (Err(e), None, user),
             };
             if !decision.allowed {
                 let msg = format!("rate limit of {} requests per minute exceeded; retry in {} s", decision.limit, decision.reset_secs);
                 let err = ApiError::new(429, "rate_limited", msg).with_details(json!({"retry_after": decision.reset_secs}));
-                return (Err(err), Some(decision));
+                return (Err(err), Some(decision), user);
             }
-            (api(&mut req, env, &method, &rest, who).await, Some(decision))
+            (api(&mut req, env, &method, &rest, who).await, Some(decision), user)
         }
-        ["health"] | ["ws"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None),
-        _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None),
+        ["health"] | ["ws"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None, None),
+        _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None, None),
     }
 }
 

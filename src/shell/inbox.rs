@@ -107,6 +107,7 @@ impl UserChannel {
         let generation = self.next_generation()?;
         let (env, sql, ws, user_id) = (self.env.clone(), self.sql.clone(), ws.clone(), user_id.to_string());
         self.state.wait_until(async move {
+            import_legacy(&env, &sql, &user_id).await;
             let body = json!({ "user_id": user_id, "generation": generation }).to_string();
             let attached = match call_shard(&env, &user_id, Method::Post, "/attach", Some(body)).await {
                 Ok(mut resp) if resp.status_code() == 200 => resp.text().await.ok().and_then(|t| serde_json::from_str::<Attached>(&t).ok()),
@@ -182,6 +183,43 @@ impl UserChannel {
             None => send(ws, &Outgoing::error(&Failure::new(crate::protocol::Code::Internal, "the inbox is unavailable; try again"), frame_id, None)),
         }
     }
+}
+
+/// What a channel kept before the inbox shards (schema migration 2 renamed it `legacy_*`) goes
+/// to the user's shard once, read flags and times intact; until that succeeds it stays.
+async fn import_legacy(env: &Env, sql: &SqlStorage, user_id: &str) {
+    if meta(sql, "legacy_imported").is_some() {
+        return;
+    }
+    let inbox: Option<Vec<LegacyItem>> = sql.exec("SELECT event_id, created_at, read, delivered, item FROM legacy_inbox ORDER BY seq", None).and_then(|c| c.to_array()).ok();
+    let activities: Vec<LegacyActivity> = sql.exec("SELECT created_at, item FROM legacy_activities ORDER BY seq", None).and_then(|c| c.to_array()).unwrap_or_default();
+    let inbox = inbox.unwrap_or_default();
+    if !inbox.is_empty() || !activities.is_empty() {
+        let body = json!({ "user_id": user_id, "inbox": inbox, "activities": activities }).to_string();
+        match call_shard(env, user_id, Method::Post, "/import", Some(body)).await {
+            Ok(resp) if resp.status_code() == 200 => {}
+            _ => return worker::console_error!("inbox import for {user_id} failed; kept for the next connect"),
+        }
+    }
+    let _ = sql.exec("DROP TABLE IF EXISTS legacy_inbox", None);
+    let _ = sql.exec("DROP TABLE IF EXISTS legacy_activities", None);
+    let _ = set_meta(sql, "legacy_imported", "1");
+}
+
+/// A row of a channel's inbox from before the shards.
+#[derive(Serialize, Deserialize)]
+pub struct LegacyItem {
+    pub event_id: String,
+    pub created_at: f64,
+    pub read: f64,
+    pub delivered: f64,
+    pub item: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct LegacyActivity {
+    pub created_at: f64,
+    pub item: String,
 }
 
 /// The event ids of `{"event_ids":[…]}`, or None for `{"all":true}`.

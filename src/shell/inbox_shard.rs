@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use super::document_room::now_ms;
-use super::inbox::{parse_read, Count};
+use super::inbox::{parse_read, Count, LegacyActivity, LegacyItem};
 use super::internal::{self, Query};
 use crate::http::{json_response, ApiError, ApiResult};
 
@@ -62,6 +62,14 @@ struct Presence {
     event_id: Option<String>,
 }
 
+/// `POST /import`: what one channel kept before the shards.
+#[derive(Deserialize)]
+struct Import {
+    user_id: String,
+    inbox: Vec<LegacyItem>,
+    activities: Vec<LegacyActivity>,
+}
+
 #[derive(Deserialize)]
 struct Num {
     n: Option<f64>,
@@ -90,11 +98,8 @@ pub struct InboxShard {
 
 impl DurableObject for InboxShard {
     fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        if let Err(e) = sql.exec(SCHEMA, None) {
-            worker::console_error!("inbox shard schema: {e}");
-        }
-        InboxShard { sql, clock: Cell::new(None) }
+        crate::store::object_schema::ensure(&state.storage(), "inbox shard", &[SCHEMA]);
+        InboxShard { sql: state.storage().sql(), clock: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -113,6 +118,10 @@ impl DurableObject for InboxShard {
                 Err(e) => Err(e),
             },
             (Method::Post, "/read") => self.read(&mut req).await,
+            (Method::Post, "/import") => match internal::body_json::<Import>(&mut req).await {
+                Ok(i) => self.import(&i),
+                Err(e) => Err(e),
+            },
             (Method::Get, "/notifications") => self.page(&req, false),
             (Method::Get, "/timeline") => self.page(&req, true),
             (Method::Get, "/holders") => self.holders(&req),
@@ -194,6 +203,21 @@ impl InboxShard {
             Some(vec![int(now - STUB_DAYS * 24 * 3600 * 1000)]),
         )?;
         Ok(pushes)
+    }
+
+    /// Keeps a channel's pre-shard items as they were (an id already here is left alone).
+    fn import(&self, i: &Import) -> ApiResult {
+        for old in &i.inbox {
+            self.sql.exec(
+                "INSERT OR IGNORE INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, ?, ?, ?)",
+                Some(vec![text(&i.user_id), text(&old.event_id), int(old.created_at as i64), int((old.read != 0.0) as i64), int((old.delivered != 0.0) as i64), text(&old.item)]),
+            )?;
+        }
+        for old in &i.activities {
+            self.sql.exec("INSERT OR IGNORE INTO activities (user_id, created_at, item) VALUES (?, ?, ?)", Some(vec![text(&i.user_id), int(old.created_at as i64), text(&old.item)]))?;
+        }
+        self.trim(&i.user_id)?;
+        Ok(json_response(200, &json!({ "imported": i.inbox.len() + i.activities.len() }))?)
     }
 
     fn kept_item(&self, user_id: &str, event_id: &str) -> Result<Option<Value>> {

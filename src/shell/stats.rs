@@ -37,11 +37,8 @@ pub struct Stats {
 
 impl DurableObject for Stats {
     fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        if let Err(e) = sql.exec(SCHEMA, None) {
-            worker::console_error!("stats schema: {e}");
-        }
-        Stats { sql }
+        crate::store::object_schema::ensure(&state.storage(), "stats", &[SCHEMA]);
+        Stats { sql: state.storage().sql() }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {

@@ -17,13 +17,23 @@ use crate::http::{ApiError, ApiResult};
 use crate::protocol::{parse_frame, Code, Failure, Outgoing};
 use super::inbox_shard::Push;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS watchers (user_id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS rooms (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL);
-";
+/// The channel's schema migrations, oldest first (append only; `schema.rs`).
+const MIGRATIONS: &[&str] = &[
+    // 1: the channel as first versioned, when it also kept the inbox.
+    "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE);
+     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS watchers (user_id TEXT PRIMARY KEY);
+     CREATE TABLE IF NOT EXISTS rooms (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS activities (seq INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL, item TEXT NOT NULL);",
+    // 2: the inbox moved to the inbox shards; what the channel kept is handed over on the next
+    // connect (`inbox.rs`, `import_legacy`) and then dropped.
+    "DROP INDEX IF EXISTS inbox_by_time;
+     DROP INDEX IF EXISTS activities_by_time;
+     ALTER TABLE inbox RENAME TO legacy_inbox;
+     ALTER TABLE activities RENAME TO legacy_activities;",
+];
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct ChannelSession {
@@ -53,10 +63,8 @@ impl DurableObject for UserChannel {
         if let Ok(pair) = worker::WebSocketRequestResponsePair::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#) {
             state.set_websocket_auto_response(&pair);
         }
+        crate::store::object_schema::ensure(&state.storage(), "channel", MIGRATIONS);
         let sql = state.storage().sql();
-        if let Err(e) = sql.exec(SCHEMA, None) {
-            worker::console_error!("channel schema: {e}");
-        }
         let budgets = Budgets::from_env(&env);
         UserChannel { state, env, sql, budgets }
     }

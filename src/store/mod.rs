@@ -2,6 +2,7 @@
 
 pub mod d1;
 pub mod error_logs;
+pub mod object_schema;
 pub mod retention;
 pub mod room_sql;
 pub mod shards;

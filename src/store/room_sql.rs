@@ -12,7 +12,10 @@ use crate::limits;
 use crate::ot::engagement::{CommentRecord, UserState};
 use crate::room::{ClientRecord, Found, LogEntry, Lookup, Notification, Stored, Write};
 
-const SCHEMA: &str = "
+/// The document object's schema migrations, oldest first (append only).
+const MIGRATIONS: &[&str] = &[SCHEMA_1];
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ops (version INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (client_id TEXT PRIMARY KEY, record TEXT NOT NULL);
@@ -58,8 +61,10 @@ impl RoomStore {
         RoomStore { storage, sql }
     }
 
+    /// Brings the object's tables to this build's schema version (`schema.rs`); after a
+    /// `deleteAll` this creates them afresh.
     pub fn ensure_schema(&self) -> Result<()> {
-        self.sql.exec(SCHEMA, None)?;
+        super::object_schema::ensure(&self.storage, "document", MIGRATIONS);
         Ok(())
     }
 
