@@ -42,7 +42,7 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
     analyticsEngineDatasets: { METRICS: { dataset: "sidechain_metrics" } },
     // As in wrangler.toml: the publish API's fan-out queue, consumed by the same worker.
     queueProducers: { NOTIFY_QUEUE: { queueName: "sidechain-notify" } },
-    queueConsumers: { "sidechain-notify": { maxBatchSize: 4, maxBatchTimeout: 1, maxRetries: 10, retryDelay: 0 } },
+    queueConsumers: { "sidechain-notify": { maxBatchSize: 50, maxBatchTimeout: 1, maxRetries: 10, retryDelay: 0 } },
     kvPersist: join(dir, "kv"),
     durableObjectsPersist: join(dir, "do"),
     d1Persist: join(dir, "d1"),

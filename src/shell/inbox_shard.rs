@@ -12,12 +12,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
+use super::delivery::{push_all, Pushed};
 use super::document_room::now_ms;
 use super::inbox::{parse_read, Count, LegacyActivity, LegacyItem};
 use super::internal::{self, Query};
 use crate::http::{json_response, ApiError, ApiResult};
 
-const SCHEMA: &str = "
+/// The shard's schema migrations, oldest first (append only; `schema.rs`).
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS inbox (user_id TEXT NOT NULL, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT, PRIMARY KEY (user_id, event_id));
 CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox (user_id, created_at);
 CREATE INDEX IF NOT EXISTS inbox_unread ON inbox (user_id, read);
@@ -26,6 +30,17 @@ CREATE TABLE IF NOT EXISTS activities (user_id TEXT NOT NULL, created_at INTEGER
 CREATE TABLE IF NOT EXISTS online (user_id TEXT PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
+
+/// 2: per-user bookkeeping, so a delivery costs one read and two writes per user instead of
+/// walking the user's latest 500 to trim; filled from the rows already kept.
+const SCHEMA_2: &str = "
+CREATE TABLE users (user_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, last_created INTEGER NOT NULL);
+INSERT INTO users (user_id, kept, last_created)
+  SELECT user_id, SUM(item IS NOT NULL), MAX(created_at) FROM inbox GROUP BY user_id;
+";
+
+/// Trimming waits until a user has this many past the 500, then cuts back in one statement.
+const TRIM_SLACK: i64 = 20;
 
 /// Notifications and activities kept per user.
 pub const KEPT: i64 = 500;
@@ -53,7 +68,7 @@ pub struct Push {
     pub count: Count,
 }
 
-/// `POST /attach`, `/detach`, `/gone`: a channel's sockets appeared or went.
+/// `POST /attach`, `/detach`: a channel's sockets appeared or went.
 #[derive(Deserialize)]
 struct Presence {
     user_id: String,
@@ -75,6 +90,15 @@ struct Num {
     n: Option<f64>,
 }
 
+/// What a delivery reads of one user in one statement.
+#[derive(Deserialize, Default)]
+struct UserRow {
+    seen: Option<f64>,
+    generation: Option<f64>,
+    kept: Option<f64>,
+    last_created: Option<f64>,
+}
+
 #[derive(Deserialize)]
 struct ItemRow {
     item: String,
@@ -91,29 +115,30 @@ fn text(v: &str) -> SqlStorageValue {
 
 #[durable_object]
 pub struct InboxShard {
+    env: Env,
     sql: SqlStorage,
     /// The shard's change clock (lazily read): orders the unread counts a channel is handed.
     clock: Cell<Option<i64>>,
 }
 
 impl DurableObject for InboxShard {
-    fn new(state: State, _env: Env) -> Self {
-        crate::store::object_schema::ensure(&state.storage(), "inbox shard", &[SCHEMA]);
-        InboxShard { sql: state.storage().sql(), clock: Cell::new(None) }
+    fn new(state: State, env: Env) -> Self {
+        crate::store::object_schema::ensure(&state.storage(), "inbox shard", MIGRATIONS);
+        InboxShard { env, sql: state.storage().sql(), clock: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.url()?.path().to_string();
         let result: ApiResult = match (req.method(), path.as_str()) {
             (Method::Post, "/deliver") => match internal::body_json::<Delivery>(&mut req).await {
-                Ok(d) => self.deliver(&d).and_then(|pushes| Ok(json_response(200, &json!({ "pushes": pushes }))?)),
+                Ok(d) => self.deliver_and_push(&d).await,
                 Err(e) => Err(e),
             },
             (Method::Post, "/attach") => match internal::body_json::<Presence>(&mut req).await {
                 Ok(p) => self.attach(&p),
                 Err(e) => Err(e),
             },
-            (Method::Post, "/detach" | "/gone") => match internal::body_json::<Presence>(&mut req).await {
+            (Method::Post, "/detach") => match internal::body_json::<Presence>(&mut req).await {
                 Ok(p) => self.detach(&p),
                 Err(e) => Err(e),
             },
@@ -156,6 +181,29 @@ impl InboxShard {
         self.number("SELECT generation AS n FROM online WHERE user_id = ?", vec![text(user_id)])
     }
 
+    /// Keeps the event for each user, then pushes it to the online ones' channels (this shard's
+    /// users only, so one queue message is one call here). 200 once all of it is settled; 503
+    /// when a push failed (the message is retried; nothing is kept or shown twice).
+    async fn deliver_and_push(&self, d: &Delivery) -> ApiResult {
+        let pushes = self.deliver(d)?;
+        let outcomes = push_all(&self.env, &pushes).await;
+        let mut failed = 0;
+        for (push, outcome) in pushes.iter().zip(outcomes) {
+            match outcome {
+                Pushed::Taken => {}
+                // No socket after all: the event waits for the next connect.
+                Pushed::NoSocket => {
+                    self.went_offline(&push.user_id, push.generation, Some(&d.event_id))?;
+                }
+                Pushed::Failed => failed += 1,
+            }
+        }
+        if failed > 0 {
+            return Err(ApiError::new(503, "unavailable", format!("{failed} of {} pushes failed; retry", pushes.len())));
+        }
+        Ok(json_response(200, &json!({ "kept": d.user_ids.len(), "pushed": pushes.len() }))?)
+    }
+
     /// Keeps the event for each user once; returns what the online ones' channels must push.
     fn deliver(&self, d: &Delivery) -> std::result::Result<Vec<Push>, ApiError> {
         let now = now_ms() as i64;
@@ -166,9 +214,18 @@ impl InboxShard {
         item["read"] = json!(false);
         let mut pushes = Vec::new();
         for user_id in &d.user_ids {
-            let seen = self.number("SELECT 1 AS n FROM inbox WHERE user_id = ? AND event_id = ?", vec![text(user_id), text(&d.event_id)])?;
-            let generation = self.generation(user_id)?;
-            if seen.is_some() {
+            let rows: Vec<UserRow> = self
+                .sql
+                .exec(
+                    "SELECT (SELECT 1 FROM inbox WHERE user_id = ?1 AND event_id = ?2) AS seen, \
+                            (SELECT generation FROM online WHERE user_id = ?1) AS generation, u.kept, u.last_created \
+                     FROM (SELECT 1) LEFT JOIN users u ON u.user_id = ?1",
+                    Some(vec![text(user_id), text(&d.event_id)]),
+                )?
+                .to_array()?;
+            let row = rows.into_iter().next().unwrap_or_default();
+            let generation = row.generation.map(|g| g as i64);
+            if row.seen.is_some() {
                 // A redelivery: nothing is kept twice, but an online channel is handed the event
                 // again (it may have missed it; it ignores an event id it has seen).
                 if let (Some(generation), Some(kept)) = (generation, self.kept_item(user_id, &d.event_id)?) {
@@ -177,15 +234,22 @@ impl InboxShard {
                 continue;
             }
             // Strictly increasing per user, so `before` pages never skip or repeat an item.
-            let last = self.number("SELECT MAX(created_at) AS n FROM inbox WHERE user_id = ?", vec![text(user_id)])?.unwrap_or(0);
-            let created = now.max(last + 1);
+            let created = now.max(row.last_created.map_or(0, |t| t as i64) + 1);
+            let kept = row.kept.map_or(0, |k| k as i64) + 1;
             item["created_at"] = json!(created);
             let stored = item.to_string();
             self.sql.exec(
                 "INSERT INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, 0, ?, ?)",
                 Some(vec![text(user_id), text(&d.event_id), int(created), int(generation.is_some() as i64), text(&stored)]),
             )?;
-            self.trim(user_id)?;
+            self.sql.exec(
+                "INSERT INTO users (user_id, kept, last_created) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (user_id) DO UPDATE SET kept = excluded.kept, last_created = excluded.last_created",
+                Some(vec![text(user_id), int(kept), int(created)]),
+            )?;
+            if kept > KEPT + TRIM_SLACK {
+                self.trim(user_id)?;
+            }
             if activity {
                 self.sql.exec("INSERT OR IGNORE INTO activities (user_id, created_at, item) VALUES (?, ?, ?)", Some(vec![text(user_id), int(created), text(&stored)]))?;
                 self.sql.exec(
@@ -216,6 +280,12 @@ impl InboxShard {
         for old in &i.activities {
             self.sql.exec("INSERT OR IGNORE INTO activities (user_id, created_at, item) VALUES (?, ?, ?)", Some(vec![text(&i.user_id), int(old.created_at as i64), text(&old.item)]))?;
         }
+        self.sql.exec(
+            "INSERT INTO users (user_id, kept, last_created) \
+               SELECT user_id, SUM(item IS NOT NULL), MAX(created_at) FROM inbox WHERE user_id = ?1 GROUP BY user_id \
+             ON CONFLICT (user_id) DO UPDATE SET kept = excluded.kept, last_created = excluded.last_created",
+            Some(vec![text(&i.user_id)]),
+        )?;
         self.trim(&i.user_id)?;
         Ok(json_response(200, &json!({ "imported": i.inbox.len() + i.activities.len() }))?)
     }
@@ -230,16 +300,18 @@ impl InboxShard {
 
     /// Items past the latest 500 become stubs: read, delivered, no item — only the id remains.
     fn trim(&self, user_id: &str) -> Result<()> {
-        let Some(edge) = self.number(
+        if let Some(edge) = self.number(
             "SELECT created_at AS n FROM inbox WHERE user_id = ? AND item IS NOT NULL ORDER BY created_at DESC LIMIT 1 OFFSET ?",
             vec![text(user_id), int(KEPT)],
-        )?
-        else {
-            return Ok(());
-        };
+        )? {
+            self.sql.exec(
+                "UPDATE inbox SET item = NULL, read = 1, delivered = 1 WHERE user_id = ? AND item IS NOT NULL AND created_at <= ?",
+                Some(vec![text(user_id), int(edge)]),
+            )?;
+        }
         self.sql.exec(
-            "UPDATE inbox SET item = NULL, read = 1, delivered = 1 WHERE user_id = ? AND item IS NOT NULL AND created_at <= ?",
-            Some(vec![text(user_id), int(edge)]),
+            "UPDATE users SET kept = (SELECT COUNT(*) FROM inbox WHERE user_id = ?1 AND item IS NOT NULL) WHERE user_id = ?1",
+            Some(vec![text(user_id)]),
         )?;
         Ok(())
     }
@@ -265,14 +337,20 @@ impl InboxShard {
     /// that event is handed over on the next connect instead). An older generation than the
     /// stored one is a close that crossed a newer connect, and changes nothing.
     fn detach(&self, p: &Presence) -> ApiResult {
-        let current = self.generation(&p.user_id)?;
-        if current.is_some_and(|g| g <= p.generation) {
-            self.sql.exec("DELETE FROM online WHERE user_id = ?", Some(vec![text(&p.user_id)]))?;
-            if let Some(event_id) = &p.event_id {
-                self.sql.exec("UPDATE inbox SET delivered = 0 WHERE user_id = ? AND event_id = ? AND item IS NOT NULL", Some(vec![text(&p.user_id), text(event_id)]))?;
+        let still_online = self.went_offline(&p.user_id, p.generation, p.event_id.as_deref())?;
+        Ok(json_response(200, &json!({ "online": still_online }))?)
+    }
+
+    /// Marks the user offline unless a newer connect registered since; true when one did.
+    fn went_offline(&self, user_id: &str, generation: i64, event_id: Option<&str>) -> Result<bool> {
+        let current = self.generation(user_id)?;
+        if current.is_some_and(|g| g <= generation) {
+            self.sql.exec("DELETE FROM online WHERE user_id = ?", Some(vec![text(user_id)]))?;
+            if let Some(event_id) = event_id {
+                self.sql.exec("UPDATE inbox SET delivered = 0 WHERE user_id = ? AND event_id = ? AND item IS NOT NULL", Some(vec![text(user_id), text(event_id)]))?;
             }
         }
-        Ok(json_response(200, &json!({ "online": current.is_some_and(|g| g > p.generation) }))?)
+        Ok(current.is_some_and(|g| g > generation))
     }
 
     /// `POST /read?user_id= {"event_ids":[…]} | {"all":true}` → `{"count","generation"}`.
