@@ -8,7 +8,7 @@ WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: setup toolchain npm dev test test-rust test-miniflare build token bench d1-local clean chromium demo
+.PHONY: setup toolchain npm dev dev-startup test test-rust test-miniflare build token bench d1-local clean chromium demo
 
 setup: toolchain npm .dev.vars
 
@@ -38,8 +38,10 @@ d1-local: setup
 	  echo "d1 migrations: $$db"; CI=1 npx wrangler d1 migrations apply $$db --local > /dev/null || exit 1; \
 	done
 
-dev: setup d1-local demo
-	npx wrangler dev
+# Builds first only when a source changed; wrangler's own [build] step is then a no-op
+# (wrangler.toml). DEV_PORT=… serves on another port than 8787.
+dev: setup build/index.js d1-local demo
+	npx wrangler dev $(if $(DEV_PORT),--port $(DEV_PORT))
 
 # The demo page (public/, served as Workers static assets): bundle the SDK for browsers and print
 # URLs carrying development tokens (minted here from .dev.vars; the worker cannot mint any).
@@ -70,6 +72,12 @@ bench: setup build
 	node bench/ws-replay.mjs
 	node bench/engagement-fanout.mjs
 	node bench/notify-fanout.mjs
+	node bench/reconnect-storm.mjs
+	bash bench/dev-startup.sh 2
+
+# Seconds from `make dev` on a built tree until /health answers (twice), on port 8799.
+dev-startup: setup build
+	bash bench/dev-startup.sh 2
 
 clean:
 	rm -rf build target .wrangler
