@@ -74,7 +74,7 @@ pub async fn mark_read(req: &mut Request, env: &Env, who: &Identity) -> ApiResul
     if answer.generation.is_some() {
         let body = serde_json::to_string(&answer.count).unwrap_or_default();
         if let Err(e) = call_object(env, "USER_CHANNEL", &who.user_id, Method::Post, "/count", Some(body), Headers::new()).await {
-            worker::console_error!("unread count push failed: {e}");
+            crate::shell::log::error("unread_count_push", e, &[("user_id", who.user_id.as_str().into())]);
         }
     }
     Ok(json_response(200, &serde_json::json!({ "unread": answer.count.unread }))?)

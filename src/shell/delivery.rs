@@ -46,11 +46,11 @@ async fn push(env: &Env, p: &Push) -> Pushed {
         Ok(200) => Pushed::Taken,
         Ok(410) => Pushed::NoSocket,
         Ok(s) => {
-            worker::console_error!("push to {}: status {s}", p.user_id);
+            super::log::error("notification_push", format!("status {s}"), &[("user_id", p.user_id.as_str().into())]);
             Pushed::Failed
         }
         Err(e) => {
-            worker::console_error!("push to {}: {e}", p.user_id);
+            super::log::error("notification_push", e, &[("user_id", p.user_id.as_str().into())]);
             Pushed::Failed
         }
     }

@@ -115,7 +115,7 @@ impl DurableObject for DocumentRoom {
         }
         let flushed = self.flush_history().await;
         if let Err(e) = &flushed {
-            worker::console_error!("history flush failed, retrying: {e}");
+            super::log::error("history_flush", format!("{e}; retrying"), &[]);
         }
         if flushed.is_err() || !self.host.store.unflushed(1)?.is_empty() || !self.host.store.outbox()?.is_empty() {
             let retry = now_ms() + 5_000;
@@ -368,7 +368,7 @@ impl DocumentRoom {
                 Err(e) => Err(e),
             };
             if let Err(e) = sent {
-                worker::console_error!("room presence report failed: {e}");
+                super::log::error("room_presence_report", e, &[("user_id", user_id.as_str().into())]);
             }
             super::stats::report(&env, &report).await;
         });

@@ -58,7 +58,7 @@ async fn deliver(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
     let messages = match batch.messages() {
         Ok(m) => m,
         Err(e) => {
-            worker::console_error!("notify queue: unreadable batch, retried: {e}");
+            super::log::error("notify_queue", format!("unreadable batch, retried: {e}"), &[]);
             batch.retry_all();
             return Ok(());
         }
@@ -66,7 +66,7 @@ async fn deliver(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
     let env = &env;
     join_all(messages.iter().map(|m| async move {
         let Ok(p) = serde_json::from_str::<Publish>(m.body()) else {
-            worker::console_error!("notify queue: dropping a malformed message");
+            super::log::error("notify_queue", "dropping a malformed message", &[]);
             m.ack();
             return;
         };
@@ -74,13 +74,13 @@ async fn deliver(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         if let Some(at) = p.user_ids.iter().position(|u| injected_failure(env, u)) {
             // As a consumer dying mid-message: the recipients before that user were handled.
             let _ = delivery::deliver(env, &p.event_id, &item, &p.user_ids[..at]).await;
-            worker::console_error!("notify {}: injected failure after {at} recipients; the message is retried", p.event_id);
+            super::log::error("notify_delivery", format!("injected failure after {at} recipients; the message is retried"), &[("event_id", p.event_id.as_str().into())]);
             return m.retry();
         }
         match delivery::deliver(env, &p.event_id, &item, &p.user_ids).await {
             Ok(()) => m.ack(),
             Err(e) => {
-                worker::console_error!("notify {} ({} recipients): {e}; the message is retried", p.event_id, p.user_ids.len());
+                super::log::error("notify_delivery", format!("{e}; the message ({} recipients) is retried", p.user_ids.len()), &[("event_id", p.event_id.as_str().into())]);
                 m.retry();
             }
         }

@@ -114,7 +114,7 @@ impl UserChannel {
                 _ => None,
             };
             let Some(attached) = attached else {
-                worker::console_error!("inbox attach failed for {user_id}");
+                super::log::error("inbox_attach", "the inbox shard did not answer", &[("user_id", user_id.as_str().into())]);
                 send(&ws, &Outgoing::error(&Failure::new(crate::protocol::Code::Internal, "the inbox is unavailable; reconnect to retry"), None, None));
                 return;
             };
@@ -136,7 +136,7 @@ impl UserChannel {
         self.state.wait_until(async move {
             let body = json!({ "user_id": user_id, "generation": generation }).to_string();
             if let Err(e) = call_shard(&env, &user_id, Method::Post, "/detach", Some(body)).await {
-                worker::console_error!("inbox detach failed for {user_id}: {e}");
+                super::log::error("inbox_detach", e, &[("user_id", user_id.as_str().into())]);
             }
         });
     }
@@ -198,7 +198,7 @@ async fn import_legacy(env: &Env, sql: &SqlStorage, user_id: &str) {
         let body = json!({ "user_id": user_id, "inbox": inbox, "activities": activities }).to_string();
         match call_shard(env, user_id, Method::Post, "/import", Some(body)).await {
             Ok(resp) if resp.status_code() == 200 => {}
-            _ => return worker::console_error!("inbox import for {user_id} failed; kept for the next connect"),
+            _ => return super::log::error("inbox_import", "failed; kept for the next connect", &[("user_id", user_id.into())]),
         }
     }
     let _ = sql.exec("DROP TABLE IF EXISTS legacy_inbox", None);

@@ -20,3 +20,11 @@ pub fn event(event: &str, fields: &[(&str, Value)]) {
         worker::console_log!("{text}");
     }
 }
+
+/// One error line: `{"event":"error","what",...,"message"}` plus the given fields, so failures are
+/// searchable by kind (`what`) as well as by document or user.
+pub fn error(what: &str, message: impl std::fmt::Display, fields: &[(&str, Value)]) {
+    let mut all: Vec<(&str, Value)> = vec![("what", Value::from(what)), ("message", Value::from(message.to_string()))];
+    all.extend(fields.iter().cloned());
+    event("error", &all);
+}

@@ -110,7 +110,7 @@ impl DocumentRoom {
                 Ok(()) => {
                     let _ = self.host.store.outbox_done(&n.event_id);
                 }
-                Err(e) => worker::console_error!("notification {} not delivered yet: {e}", n.event_id),
+                Err(e) => super::log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]),
             }
         }
     }

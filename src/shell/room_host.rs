@@ -31,7 +31,7 @@ impl RoomHost {
     pub fn new(state: State) -> Self {
         let store = RoomStore::new(state.storage());
         if let Err(e) = store.ensure_schema() {
-            worker::console_error!("schema: {e}");
+            super::log::error("schema", e, &[]);
         }
         RoomHost { state, store, room: RefCell::new(None), sockets: RefCell::new(None), alarm_at: Cell::new(None) }
     }

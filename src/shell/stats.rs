@@ -108,7 +108,7 @@ pub async fn report(env: &Env, report: &Report) {
     write_data_point(env, report);
     let body = serde_json::to_string(report).unwrap_or_default();
     if let Err(e) = call_object(env, "STATS", &metrics_shard(&report.document_id), Method::Post, "/report", Some(body), Headers::new()).await {
-        worker::console_error!("stats report failed: {e}");
+        super::log::error("stats_report", e, &[("document_id", report.document_id.as_str().into())]);
     }
 }
 
@@ -133,7 +133,7 @@ fn write_data_point(env: &Env, r: &Report) {
         ])
         .build();
     if let Err(e) = dataset.write_data_point(&point) {
-        worker::console_error!("analytics engine write failed: {e}");
+        super::log::error("analytics_engine", e, &[]);
     }
 }
 

@@ -46,6 +46,6 @@ impl SchemaStore for ObjectSchema<'_> {
 /// object then answers with whatever its queries find, and errors say so).
 pub fn ensure(storage: &Storage, object: &str, migrations: &[&str]) {
     if let Err(e) = upgrade(&ObjectSchema(storage), migrations) {
-        worker::console_error!("{object} schema: {e}");
+        crate::shell::log::error("schema", e, &[("object", object.into())]);
     }
 }
