@@ -1,6 +1,9 @@
 // The publish API, the inbox and the timeline (§4.8), the shipped plugin's shapes (§4.7),
 // reactions and notification details (§4.3), presence visibility (§4.5).
 import { describe, it, after } from "node:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { useWorker, startWorker, Client, api, token, serviceToken, pool, inboxShard } from "./helpers.mjs";
 
@@ -142,6 +145,34 @@ describe("a queue consumer that fails mid-batch", () => {
     assert.deepEqual(victim.json.notifications.map((n) => n.event_id), [r.json.event_id], "delivered on the retry");
     before.close();
     after_.close();
+  });
+});
+
+describe("a channel that vanished without closing", () => {
+  const runs = [];
+  after(async () => Promise.all(runs.map((r) => r.mf.dispose().catch(() => {}))));
+  it("is pushed to, found empty, and gets the notification on its next connect", async () => {
+    // A runtime that stops with sockets open never runs their close handlers, so the inbox shard
+    // still lists the user as online after the restart.
+    const dir = mkdtempSync(join(tmpdir(), "sc-vanish-"));
+    const first = await startWorker({ persistDir: dir });
+    runs.push(first);
+    const c = await Client.open(first.url, null, { tok: token("ghost") });
+    await c.next("notification_count");
+    await first.mf.dispose();
+    const second = await startWorker({ persistDir: dir });
+    runs.push(second);
+    const r = await notify({ kind: "new_follower", user_ids: ["ghost"], payload: { follower: "f" } }, second.url);
+    assert.equal(r.status, 202);
+    // Kept in the inbox once the push found no socket (the shard answered the queue only then).
+    const shards = await second.mf.getDurableObjectNamespace("INBOX_SHARD");
+    for (let held = []; !held.includes("ghost"); await new Promise((res) => setTimeout(res, 50))) {
+      held = (await (await shards.get(shards.idFromName(inboxShard("ghost"))).fetch(`https://s/holders?event_id=${r.json.event_id}`)).json()).user_ids;
+    }
+    const back = await Client.open(second.url, null, { tok: token("ghost") });
+    assert.equal((await back.next("notification")).payload.event_id, r.json.event_id, "handed over on the next connect");
+    assert.equal((await back.next("notification_count")).payload.unread, 1);
+    back.close();
   });
 });
 

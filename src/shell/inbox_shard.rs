@@ -193,7 +193,11 @@ impl InboxShard {
                 Pushed::Taken => {}
                 // No socket after all: the event waits for the next connect.
                 Pushed::NoSocket => {
-                    self.went_offline(&push.user_id, push.generation, Some(&d.event_id))?;
+                    // A connect that registered while the push was on its way missed both the push
+                    // and the kept items: fail, so the queue's retry pushes to the new socket.
+                    if self.went_offline(&push.user_id, push.generation, Some(&d.event_id))? {
+                        failed += 1;
+                    }
                 }
                 Pushed::Failed => failed += 1,
             }
