@@ -47,7 +47,7 @@ describe("live metrics from sharded stats objects", () => {
     assert.ok(m.sync_lag_versions.p99 >= 1, "the transformed op's lag");
     assert.equal(typeof m.apply_time_ms.p50, "number");
     assert.ok(m.errors_by_code.client_id_taken >= 1);
-    assert.ok(m.server_errors_per_minute >= 2);
+    assert.ok(m.error_replies_per_minute >= 2);
     assert.ok(m.memory_bytes_max > 0);
     assert.ok(Number.isInteger(m.errors_per_minute), "client error reports, from D1");
 

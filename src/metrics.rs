@@ -67,8 +67,9 @@ impl Histogram {
     }
 }
 
-/// What rooms handled in some span: counts, error codes, apply time (µs) and sync lag (versions
-/// an op was transformed over: how far behind its sender was).
+/// What rooms handled in some span: counts, the codes of the errors answered (to clients' frames
+/// and requests: 4xx and 5xx alike), apply time (µs) and sync lag (versions an op was
+/// transformed over: how far behind its sender was).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     pub messages: u64,
@@ -161,7 +162,7 @@ impl ShardSnapshot {
             "operations_per_minute": t.operations,
             "apply_time_ms": {"p50": ms(t.apply_us.quantile(0.5)), "p99": ms(t.apply_us.quantile(0.99))},
             "sync_lag_versions": {"p50": t.sync_lag.quantile(0.5), "p99": t.sync_lag.quantile(0.99)},
-            "server_errors_per_minute": t.errors.values().sum::<u64>(),
+            "error_replies_per_minute": t.errors.values().sum::<u64>(),
             "errors_by_code": t.errors,
             "failed_connections_per_minute": t.failed_connections,
             "memory_bytes_max": t.memory_bytes,

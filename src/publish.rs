@@ -14,6 +14,8 @@ pub const MAX_BROADCAST_BYTES: usize = 16 * 1024;
 /// shard, so a message is one shard call plus one push per online recipient; 4 messages a batch
 /// stay under the 1,000 subrequests of one consumer invocation.
 pub const RECIPIENTS_PER_MESSAGE: usize = 200;
+/// The recipients' share of a queue message (the rest: payload ≤ 4 KiB, actor ≤ 512 B).
+const MAX_IDS_BYTES: usize = 96 * 1024;
 
 /// `^[a-z_]{1,40}$`: notification kinds and room event names.
 pub fn valid_name(s: &str) -> bool {
@@ -50,7 +52,7 @@ impl Publish {
             Some(p @ Value::Object(_)) => p.clone(),
             Some(_) => return Err(Failure::bad("payload must be a JSON object")),
         };
-        if payload.to_string().len() > MAX_PAYLOAD_BYTES {
+        if serde_json::to_string(&payload).map_or(usize::MAX, |s| s.len()) > MAX_PAYLOAD_BYTES {
             return Err(Failure::new(Code::TooLarge, "payload exceeds 4 KiB"));
         }
         if kind == "activity" {
@@ -65,6 +67,9 @@ impl Publish {
             Some(Value::Object(a)) => {
                 let id = opt_str(a, "id")?.filter(|s| !s.is_empty()).ok_or_else(|| Failure::bad("actor.id is required"))?;
                 let name = opt_str(a, "name")?.unwrap_or(id);
+                if id.len() > 256 || name.len() > 256 {
+                    return Err(Failure::new(Code::TooLarge, "actor.id and actor.name hold at most 256 bytes"));
+                }
                 Some(serde_json::json!({"id": id, "name": name}))
             }
             Some(_) => return Err(Failure::bad("actor must be an object {id, name}")),
@@ -91,11 +96,28 @@ impl Publish {
         for id in &self.user_ids {
             by_shard.entry(shard_of(id, INBOX_SHARDS)).or_default().push(id.clone());
         }
-        by_shard
-            .values()
-            .flat_map(|ids| ids.chunks(RECIPIENTS_PER_MESSAGE))
-            .map(|ids| Publish { user_ids: ids.to_vec(), event_id: self.event_id.clone(), kind: self.kind.clone(), actor: self.actor.clone(), payload: self.payload.clone(), created_at: self.created_at })
-            .collect()
+        let mut out = Vec::new();
+        for ids in by_shard.into_values() {
+            // A queue message holds at most 128 KB: cut by count and by the ids' JSON size.
+            let (mut chunk, mut bytes) = (Vec::new(), 0);
+            for id in ids {
+                let size = serde_json::to_string(&id).map_or(0, |s| s.len()) + 1;
+                if !chunk.is_empty() && (chunk.len() == RECIPIENTS_PER_MESSAGE || bytes + size > MAX_IDS_BYTES) {
+                    out.push(self.with_users(std::mem::take(&mut chunk)));
+                    bytes = 0;
+                }
+                bytes += size;
+                chunk.push(id);
+            }
+            if !chunk.is_empty() {
+                out.push(self.with_users(chunk));
+            }
+        }
+        out
+    }
+
+    fn with_users(&self, user_ids: Vec<String>) -> Publish {
+        Publish { user_ids, event_id: self.event_id.clone(), kind: self.kind.clone(), actor: self.actor.clone(), payload: self.payload.clone(), created_at: self.created_at }
     }
 }
 
@@ -152,6 +174,8 @@ mod tests {
             json!({"kind": "k", "user_ids": ["a"], "payload": [1]}),
             json!({"kind": "k", "user_ids": ["a"], "payload": {"big": "x".repeat(5000)}}),
             json!({"kind": "activity", "user_ids": ["a"], "payload": {"verb": "posted"}}),
+            json!({"kind": "k", "user_ids": ["a"], "actor": {"id": "x".repeat(300)}}),
+            json!({"kind": "k", "user_ids": ["a"], "actor": {"id": "a", "name": "n".repeat(300)}}),
         ] {
             assert!(Publish::parse(&bad, 0, || "e".into()).is_err(), "{bad}");
         }
@@ -178,6 +202,12 @@ mod tests {
         let same: Vec<String> = (0..50_000).map(|i| format!("v{i}")).filter(|u| shard_of(u, INBOX_SHARDS) == 3).take(450).collect();
         let p = Publish::parse(&json!({"kind": "k", "user_ids": same}), 0, || "e".into()).unwrap();
         assert_eq!(p.split().iter().map(|m| m.user_ids.len()).collect::<Vec<_>>(), [200, 200, 50]);
+        // Ids that escape to long JSON are cut by size, so a message stays under 128 KB.
+        let wide: Vec<String> = (0..50_000).map(|i| format!("{i}{}", "\u{1}".repeat(200))).filter(|u| shard_of(u, INBOX_SHARDS) == 5).take(200).collect();
+        let p = Publish::parse(&json!({"kind": "k", "user_ids": wide}), 0, || "e".into()).unwrap();
+        let parts = p.split();
+        assert!(parts.len() > 1 && parts.iter().all(|m| serde_json::to_string(m).unwrap().len() < 128 * 1024));
+        assert_eq!(parts.iter().map(|m| m.user_ids.len()).sum::<usize>(), 200);
     }
 
     #[test]

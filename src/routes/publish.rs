@@ -26,7 +26,11 @@ pub async fn notify(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     let body = read_json(req).await?;
     let now = worker::Date::now().as_millis();
     let p = Publish::parse(&body, now, || uuid::Uuid::new_v4().to_string())?;
-    fanout::enqueue(env, &p).await?;
+    if let Err(e) = fanout::enqueue(env, &p).await {
+        // Some messages may be queued already: repeating the call with this event id completes
+        // it without delivering anything twice.
+        return Err(ApiError::internal(format!("queueing the fan-out failed: {e}; repeat the call with this event_id")).with_details(json!({"event_id": p.event_id})));
+    }
     Ok(json_response(202, &json!({"event_id": p.event_id, "recipients": p.user_ids.len()}))?)
 }
 

@@ -249,7 +249,7 @@ impl DocumentRoom {
         let claimed = match self.host.with_room(|room, store| room.admit(&me, store))? {
             Ok(fx) => fx,
             Err(f) => {
-                self.metrics.failed_connection(f.code.as_str());
+                self.metrics.refused_connection(f.code.as_str());
                 if self.metrics.needs_alarm() {
                     self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
                 }

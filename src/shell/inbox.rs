@@ -47,12 +47,12 @@ pub async fn call_shard(env: &Env, user_id: &str, method: Method, path: &str, bo
     call_object(env, "INBOX_SHARD", &inbox_shard(user_id), method, path, body, Headers::new()).await
 }
 
-fn meta(sql: &SqlStorage, key: &str) -> Option<String> {
+pub(super) fn meta(sql: &SqlStorage, key: &str) -> Option<String> {
     let rows: Vec<MetaRow> = sql.exec("SELECT value FROM meta WHERE key = ?", Some(vec![key.into()])).ok()?.to_array().ok()?;
     rows.into_iter().next().map(|r| r.value)
 }
 
-fn set_meta(sql: &SqlStorage, key: &str, value: &str) -> worker::Result<()> {
+pub(super) fn set_meta(sql: &SqlStorage, key: &str, value: &str) -> worker::Result<()> {
     sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", Some(vec![key.into(), value.into()]))?;
     Ok(())
 }
@@ -86,6 +86,20 @@ fn first_sight(sql: &SqlStorage, event_id: &str) -> worker::Result<bool> {
     Ok(true)
 }
 
+/// Sends a kept item to one socket; if the socket is gone, the item is not counted as seen, so
+/// the next connect hands it over again.
+fn handed_over(sql: &SqlStorage, ws: &WebSocket, event_id: &str, item: &Value) -> bool {
+    let frame = Outgoing::new("notification", item).to_frame(&super::frame_id(), super::document_room::now_ms());
+    if ws.send_with_str(frame).is_ok() {
+        if item["kind"] == "activity" {
+            send(ws, &Outgoing::new("activity_update", item));
+        }
+        return true;
+    }
+    let _ = sql.exec("DELETE FROM seen WHERE event_id = ?", Some(vec![event_id.into()]));
+    false
+}
+
 fn send_item(ws: &WebSocket, item: &Value) {
     send(ws, &Outgoing::new("notification", item));
     if item["kind"] == "activity" {
@@ -107,21 +121,32 @@ impl UserChannel {
         let generation = self.next_generation()?;
         let (env, sql, ws, user_id) = (self.env.clone(), self.sql.clone(), ws.clone(), user_id.to_string());
         self.state.wait_until(async move {
-            import_legacy(&env, &sql, &user_id).await;
+            super::inbox_legacy::import_legacy(&env, &sql, &user_id).await;
             let body = json!({ "user_id": user_id, "generation": generation }).to_string();
             let attached = match call_shard(&env, &user_id, Method::Post, "/attach", Some(body)).await {
                 Ok(mut resp) if resp.status_code() == 200 => resp.text().await.ok().and_then(|t| serde_json::from_str::<Attached>(&t).ok()),
                 _ => None,
             };
             let Some(attached) = attached else {
+                // Without the shard's registration this socket would get no pushes: close it, so
+                // the client reconnects (with backoff) and registers again.
                 super::log::error("inbox_attach", "the inbox shard did not answer", &[("user_id", user_id.as_str().into())]);
-                send(&ws, &Outgoing::error(&Failure::new(crate::protocol::Code::Internal, "the inbox is unavailable; reconnect to retry"), None, None));
+                let _ = ws.close(Some(1011), Some("the inbox is unavailable; reconnect"));
                 return;
             };
+            // Hand the socket what no socket has had yet; confirm to the shard only what it took.
+            let mut handed: Vec<&str> = Vec::new();
             for item in &attached.items {
-                let fresh = item["event_id"].as_str().map_or(Ok(true), |id| first_sight(&sql, id));
-                if fresh.unwrap_or(true) {
-                    send_item(&ws, item);
+                let Some(id) = item["event_id"].as_str() else { continue };
+                let seen = first_sight(&sql, id).map(|fresh| !fresh).unwrap_or(false);
+                if seen || handed_over(&sql, &ws, id, item) {
+                    handed.push(id);
+                }
+            }
+            if !handed.is_empty() {
+                let body = json!({ "user_id": user_id, "event_ids": handed }).to_string();
+                if let Err(e) = call_shard(&env, &user_id, Method::Post, "/delivered", Some(body)).await {
+                    super::log::error("inbox_delivered", e, &[("user_id", user_id.as_str().into())]);
                 }
             }
             send(&ws, &count_frame(newest_count(&sql, attached.count)));
@@ -169,12 +194,13 @@ impl UserChannel {
 
     /// `notification_read` from a socket: marked in the shard; every socket hears the new count.
     pub(super) async fn read_from_socket(&self, ws: &WebSocket, user_id: &str, payload: &Value, frame_id: Option<String>) {
-        let ids = match parse_read(payload) {
-            Ok(ids) => ids.unwrap_or_default(),
+        let body = match parse_read(payload) {
+            Ok(Some(ids)) => json!({ "event_ids": ids }),
+            Ok(None) => json!({ "all": true }),
             Err(f) => return send(ws, &Outgoing::error(&f, frame_id, None)),
         };
         let path = format!("/read?user_id={}", percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC));
-        let answer = match call_shard(&self.env, user_id, Method::Post, &path, Some(json!({ "event_ids": ids }).to_string())).await {
+        let answer = match call_shard(&self.env, user_id, Method::Post, &path, Some(body.to_string())).await {
             Ok(mut resp) if resp.status_code() == 200 => resp.text().await.ok().and_then(|t| serde_json::from_str::<ReadAnswer>(&t).ok()),
             _ => None,
         };
@@ -183,43 +209,6 @@ impl UserChannel {
             None => send(ws, &Outgoing::error(&Failure::new(crate::protocol::Code::Internal, "the inbox is unavailable; try again"), frame_id, None)),
         }
     }
-}
-
-/// What a channel kept before the inbox shards (schema migration 2 renamed it `legacy_*`) goes
-/// to the user's shard once, read flags and times intact; until that succeeds it stays.
-async fn import_legacy(env: &Env, sql: &SqlStorage, user_id: &str) {
-    if meta(sql, "legacy_imported").is_some() {
-        return;
-    }
-    let inbox: Option<Vec<LegacyItem>> = sql.exec("SELECT event_id, created_at, read, delivered, item FROM legacy_inbox ORDER BY seq", None).and_then(|c| c.to_array()).ok();
-    let activities: Vec<LegacyActivity> = sql.exec("SELECT created_at, item FROM legacy_activities ORDER BY seq", None).and_then(|c| c.to_array()).unwrap_or_default();
-    let inbox = inbox.unwrap_or_default();
-    if !inbox.is_empty() || !activities.is_empty() {
-        let body = json!({ "user_id": user_id, "inbox": inbox, "activities": activities }).to_string();
-        match call_shard(env, user_id, Method::Post, "/import", Some(body)).await {
-            Ok(resp) if resp.status_code() == 200 => {}
-            _ => return super::log::error("inbox_import", "failed; kept for the next connect", &[("user_id", user_id.into())]),
-        }
-    }
-    let _ = sql.exec("DROP TABLE IF EXISTS legacy_inbox", None);
-    let _ = sql.exec("DROP TABLE IF EXISTS legacy_activities", None);
-    let _ = set_meta(sql, "legacy_imported", "1");
-}
-
-/// A row of a channel's inbox from before the shards.
-#[derive(Serialize, Deserialize)]
-pub struct LegacyItem {
-    pub event_id: String,
-    pub created_at: f64,
-    pub read: f64,
-    pub delivered: f64,
-    pub item: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct LegacyActivity {
-    pub created_at: f64,
-    pub item: String,
 }
 
 /// The event ids of `{"event_ids":[…]}`, or None for `{"all":true}`.

@@ -14,9 +14,12 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 
 use super::delivery::{push_all, Pushed};
 use super::document_room::now_ms;
-use super::inbox::{parse_read, Count, LegacyActivity, LegacyItem};
-use super::internal::{self, Query};
+pub use super::inbox::Count;
+use super::inbox_legacy::Import;
+use super::inbox_reads::with_read;
+use super::internal;
 use crate::http::{json_response, ApiError, ApiResult};
+use crate::sharding::inbox_shard;
 
 /// The shard's schema migrations, oldest first (append only; `schema.rs`).
 const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
@@ -46,9 +49,6 @@ const TRIM_SLACK: i64 = 20;
 pub const KEPT: i64 = 500;
 /// How long an event id is remembered after its item left the latest 500.
 const STUB_DAYS: i64 = 30;
-const PAGE_DEFAULT: u64 = 50;
-const PAGE_MAX: u64 = 100;
-const MAX_SAFE: i64 = (1 << 53) - 1;
 
 /// `POST /deliver`: one event for some users of this shard.
 #[derive(Serialize, Deserialize)]
@@ -57,6 +57,8 @@ pub struct Delivery {
     /// The notification; `event_id`, `created_at` and `read` are set per user.
     pub item: Value,
     pub user_ids: Vec<String>,
+    /// The shard the sender addressed; every user must live there.
+    pub shard: String,
 }
 
 /// A user of a delivery who has a channel socket open: their channel gets `item`.
@@ -73,16 +75,13 @@ pub struct Push {
 struct Presence {
     user_id: String,
     generation: i64,
-    #[serde(default)]
-    event_id: Option<String>,
 }
 
-/// `POST /import`: what one channel kept before the shards.
+/// `POST /delivered`: the kept events a channel handed to a socket on connect.
 #[derive(Deserialize)]
-struct Import {
+struct Delivered {
     user_id: String,
-    inbox: Vec<LegacyItem>,
-    activities: Vec<LegacyActivity>,
+    event_ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -100,23 +99,23 @@ struct UserRow {
 }
 
 #[derive(Deserialize)]
-struct ItemRow {
-    item: String,
-    read: f64,
+pub(super) struct ItemRow {
+    pub(super) item: String,
+    pub(super) read: f64,
 }
 
-fn int(v: i64) -> SqlStorageValue {
+pub(super) fn int(v: i64) -> SqlStorageValue {
     SqlStorageValue::Integer(v)
 }
 
-fn text(v: &str) -> SqlStorageValue {
+pub(super) fn text(v: &str) -> SqlStorageValue {
     SqlStorageValue::String(v.to_string())
 }
 
 #[durable_object]
 pub struct InboxShard {
     env: Env,
-    sql: SqlStorage,
+    pub(super) sql: SqlStorage,
     /// The shard's change clock (lazily read): orders the unread counts a channel is handed.
     clock: Cell<Option<i64>>,
 }
@@ -143,6 +142,13 @@ impl DurableObject for InboxShard {
                 Err(e) => Err(e),
             },
             (Method::Post, "/read") => self.read(&mut req).await,
+            (Method::Post, "/delivered") => match internal::body_json::<Delivered>(&mut req).await {
+                Ok(d) => {
+                    let ids: Vec<&str> = d.event_ids.iter().take(KEPT as usize).map(String::as_str).collect();
+                    self.mark_delivered(&d.user_id, &ids).and_then(|()| Response::empty()).map_err(Into::into)
+                }
+                Err(e) => Err(e),
+            },
             (Method::Post, "/import") => match internal::body_json::<Import>(&mut req).await {
                 Ok(i) => self.import(&i),
                 Err(e) => Err(e),
@@ -157,13 +163,13 @@ impl DurableObject for InboxShard {
 }
 
 impl InboxShard {
-    fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<i64>> {
+    pub(super) fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<i64>> {
         let rows: Vec<Num> = self.sql.exec(query, Some(args))?.to_array()?;
         Ok(rows.first().and_then(|r| r.n).map(|n| n as i64))
     }
 
     /// Advances the change clock (one per call that changes counts).
-    fn tick(&self) -> Result<i64> {
+    pub(super) fn tick(&self) -> Result<i64> {
         let now = match self.clock.get() {
             Some(c) => c,
             None => self.number("SELECT value AS n FROM meta WHERE key = 'clock'", vec![])?.unwrap_or(0),
@@ -173,11 +179,11 @@ impl InboxShard {
         Ok(now)
     }
 
-    fn unread(&self, user_id: &str) -> Result<i64> {
+    pub(super) fn unread(&self, user_id: &str) -> Result<i64> {
         Ok(self.number("SELECT COUNT(*) AS n FROM inbox WHERE user_id = ? AND read = 0", vec![text(user_id)])?.unwrap_or(0))
     }
 
-    fn generation(&self, user_id: &str) -> Result<Option<i64>> {
+    pub(super) fn generation(&self, user_id: &str) -> Result<Option<i64>> {
         self.number("SELECT generation AS n FROM online WHERE user_id = ?", vec![text(user_id)])
     }
 
@@ -185,17 +191,21 @@ impl InboxShard {
     /// users only, so one queue message is one call here). 200 once all of it is settled; 503
     /// when a push failed (the message is retried; nothing is kept or shown twice).
     async fn deliver_and_push(&self, d: &Delivery) -> ApiResult {
+        if let Some(stray) = d.user_ids.iter().find(|u| inbox_shard(u) != d.shard) {
+            return Err(ApiError::bad_request(format!("user {stray} does not live in {}", d.shard)));
+        }
         let pushes = self.deliver(d)?;
         let outcomes = push_all(&self.env, &pushes).await;
         let mut failed = 0;
         for (push, outcome) in pushes.iter().zip(outcomes) {
             match outcome {
-                Pushed::Taken => {}
-                // No socket after all: the event waits for the next connect.
+                // Only a push a socket took marks the event delivered; until then the next
+                // connect hands it over (and the channel drops a second copy by its id).
+                Pushed::Taken => self.mark_delivered(&push.user_id, &[d.event_id.as_str()])?,
                 Pushed::NoSocket => {
-                    // A connect that registered while the push was on its way missed both the push
-                    // and the kept items: fail, so the queue's retry pushes to the new socket.
-                    if self.went_offline(&push.user_id, push.generation, Some(&d.event_id))? {
+                    // No socket after all. A connect that registered while the push was on its
+                    // way may have missed it: fail, so the queue's retry pushes to that socket.
+                    if self.went_offline(&push.user_id, push.generation)? {
                         failed += 1;
                     }
                 }
@@ -243,8 +253,8 @@ impl InboxShard {
             item["created_at"] = json!(created);
             let stored = item.to_string();
             self.sql.exec(
-                "INSERT INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, 0, ?, ?)",
-                Some(vec![text(user_id), text(&d.event_id), int(created), int(generation.is_some() as i64), text(&stored)]),
+                "INSERT INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, 0, 0, ?)",
+                Some(vec![text(user_id), text(&d.event_id), int(created), text(&stored)]),
             )?;
             self.sql.exec(
                 "INSERT INTO users (user_id, kept, last_created) VALUES (?1, ?2, ?3) \
@@ -273,27 +283,6 @@ impl InboxShard {
         Ok(pushes)
     }
 
-    /// Keeps a channel's pre-shard items as they were (an id already here is left alone).
-    fn import(&self, i: &Import) -> ApiResult {
-        for old in &i.inbox {
-            self.sql.exec(
-                "INSERT OR IGNORE INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, ?, ?, ?)",
-                Some(vec![text(&i.user_id), text(&old.event_id), int(old.created_at as i64), int((old.read != 0.0) as i64), int((old.delivered != 0.0) as i64), text(&old.item)]),
-            )?;
-        }
-        for old in &i.activities {
-            self.sql.exec("INSERT OR IGNORE INTO activities (user_id, created_at, item) VALUES (?, ?, ?)", Some(vec![text(&i.user_id), int(old.created_at as i64), text(&old.item)]))?;
-        }
-        self.sql.exec(
-            "INSERT INTO users (user_id, kept, last_created) \
-               SELECT user_id, SUM(item IS NOT NULL), MAX(created_at) FROM inbox WHERE user_id = ?1 GROUP BY user_id \
-             ON CONFLICT (user_id) DO UPDATE SET kept = excluded.kept, last_created = excluded.last_created",
-            Some(vec![text(&i.user_id)]),
-        )?;
-        self.trim(&i.user_id)?;
-        Ok(json_response(200, &json!({ "imported": i.inbox.len() + i.activities.len() }))?)
-    }
-
     fn kept_item(&self, user_id: &str, event_id: &str) -> Result<Option<Value>> {
         let rows: Vec<ItemRow> = self
             .sql
@@ -303,7 +292,7 @@ impl InboxShard {
     }
 
     /// Items past the latest 500 become stubs: read, delivered, no item — only the id remains.
-    fn trim(&self, user_id: &str) -> Result<()> {
+    pub(super) fn trim(&self, user_id: &str) -> Result<()> {
         if let Some(edge) = self.number(
             "SELECT created_at AS n FROM inbox WHERE user_id = ? AND item IS NOT NULL ORDER BY created_at DESC LIMIT 1 OFFSET ?",
             vec![text(user_id), int(KEPT)],
@@ -320,8 +309,17 @@ impl InboxShard {
         Ok(())
     }
 
-    /// A channel's first socket (of generation `g`) opened: the user is online from now on, and
-    /// gets what was kept while they had none, oldest first, with the unread count.
+    /// Events a socket has been handed.
+    fn mark_delivered(&self, user_id: &str, event_ids: &[&str]) -> Result<()> {
+        for id in event_ids {
+            self.sql.exec("UPDATE inbox SET delivered = 1 WHERE user_id = ? AND event_id = ?", Some(vec![text(user_id), text(id)]))?;
+        }
+        Ok(())
+    }
+
+    /// A channel's socket (of generation `g`) opened: the user is online from now on, and gets
+    /// what no socket has been handed yet, oldest first, with the unread count. The channel
+    /// confirms what it sent (`/delivered`); until then it stays undelivered.
     fn attach(&self, p: &Presence) -> ApiResult {
         self.sql.exec(
             "INSERT INTO online (user_id, generation) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET generation = MAX(generation, excluded.generation)",
@@ -331,7 +329,6 @@ impl InboxShard {
             .sql
             .exec("SELECT item, read FROM inbox WHERE user_id = ? AND delivered = 0 AND item IS NOT NULL ORDER BY created_at", Some(vec![text(&p.user_id)]))?
             .to_array()?;
-        self.sql.exec("UPDATE inbox SET delivered = 1 WHERE user_id = ? AND delivered = 0", Some(vec![text(&p.user_id)]))?;
         let items: Vec<Value> = rows.into_iter().map(with_read).collect();
         let count = Count { unread: self.unread(&p.user_id)?, clock: self.tick()? };
         Ok(json_response(200, &json!({ "items": items, "count": count }))?)
@@ -341,89 +338,17 @@ impl InboxShard {
     /// that event is handed over on the next connect instead). An older generation than the
     /// stored one is a close that crossed a newer connect, and changes nothing.
     fn detach(&self, p: &Presence) -> ApiResult {
-        let still_online = self.went_offline(&p.user_id, p.generation, p.event_id.as_deref())?;
+        let still_online = self.went_offline(&p.user_id, p.generation)?;
         Ok(json_response(200, &json!({ "online": still_online }))?)
     }
 
     /// Marks the user offline unless a newer connect registered since; true when one did.
-    fn went_offline(&self, user_id: &str, generation: i64, event_id: Option<&str>) -> Result<bool> {
+    fn went_offline(&self, user_id: &str, generation: i64) -> Result<bool> {
         let current = self.generation(user_id)?;
         if current.is_some_and(|g| g <= generation) {
             self.sql.exec("DELETE FROM online WHERE user_id = ?", Some(vec![text(user_id)]))?;
-            if let Some(event_id) = event_id {
-                self.sql.exec("UPDATE inbox SET delivered = 0 WHERE user_id = ? AND event_id = ? AND item IS NOT NULL", Some(vec![text(user_id), text(event_id)]))?;
-            }
         }
         Ok(current.is_some_and(|g| g > generation))
     }
 
-    /// `POST /read?user_id= {"event_ids":[…]} | {"all":true}` → `{"count","generation"}`.
-    async fn read(&self, req: &mut Request) -> ApiResult {
-        let user_id = Query::of(&req.url()?).str("user_id").ok_or_else(|| ApiError::bad_request("user_id is required"))?;
-        let body: Value = internal::body_json(req).await?;
-        match parse_read(&body)? {
-            None => {
-                self.sql.exec("UPDATE inbox SET read = 1 WHERE user_id = ? AND read = 0", Some(vec![text(&user_id)]))?;
-            }
-            Some(ids) => {
-                for id in ids {
-                    self.sql.exec("UPDATE inbox SET read = 1 WHERE user_id = ? AND event_id = ?", Some(vec![text(&user_id), text(&id)]))?;
-                }
-            }
-        }
-        let count = Count { unread: self.unread(&user_id)?, clock: self.tick()? };
-        Ok(json_response(200, &json!({ "count": count, "generation": self.generation(&user_id)? }))?)
-    }
-
-    /// `GET /holders?event_id=`: the users of this shard whose inbox holds the event (operators
-    /// and tests check a fan-out with it: one call per shard rather than one per user).
-    fn holders(&self, req: &Request) -> ApiResult {
-        #[derive(Deserialize)]
-        struct User {
-            user_id: String,
-        }
-        let event_id = Query::of(&req.url()?).str("event_id").ok_or_else(|| ApiError::bad_request("event_id is required"))?;
-        let rows: Vec<User> = self.sql.exec("SELECT user_id FROM inbox WHERE event_id = ? AND item IS NOT NULL", Some(vec![text(&event_id)]))?.to_array()?;
-        Ok(json_response(200, &json!({ "user_ids": rows.into_iter().map(|r| r.user_id).collect::<Vec<_>>() }))?)
-    }
-
-    /// `GET /notifications?user_id&limit&before` and `GET /timeline?…`: newest first.
-    fn page(&self, req: &Request, timeline: bool) -> ApiResult {
-        let q = Query::of(&req.url()?);
-        let user_id = q.str("user_id").ok_or_else(|| ApiError::bad_request("user_id is required"))?;
-        let limit = q.u64("limit")?.unwrap_or(PAGE_DEFAULT);
-        if limit == 0 || limit > PAGE_MAX {
-            return Err(ApiError::bad_request("limit must be between 1 and 100"));
-        }
-        // Bound to what JavaScript numbers hold exactly.
-        let before = q.u64("before")?.map_or(MAX_SAFE, |b| b.min(MAX_SAFE as u64) as i64);
-        let query = if timeline {
-            "SELECT item, 0 AS read FROM activities WHERE user_id = ? AND created_at < ? ORDER BY created_at DESC LIMIT ?"
-        } else {
-            "SELECT item, read FROM inbox WHERE user_id = ? AND item IS NOT NULL AND created_at < ? ORDER BY created_at DESC LIMIT ?"
-        };
-        let rows: Vec<ItemRow> = self.sql.exec(query, Some(vec![text(&user_id), int(before), int(limit as i64 + 1)]))?.to_array()?;
-        let more = rows.len() as u64 > limit;
-        let items: Vec<Value> = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| if timeline { serde_json::from_str(&r.item).unwrap_or_default() } else { with_read(r) })
-            .collect();
-        let next_before = if more { items.last().and_then(|i| i["created_at"].as_u64()) } else { None };
-        let body = if timeline {
-            json!({ "activities": items, "next_before": next_before })
-        } else {
-            json!({ "notifications": items, "unread": self.unread(&user_id)?, "next_before": next_before })
-        };
-        Ok(json_response(200, &body)?)
-    }
-}
-
-/// The stored item with its current read flag.
-fn with_read(row: ItemRow) -> Value {
-    let mut item: Value = serde_json::from_str(&row.item).unwrap_or_default();
-    if item.is_object() {
-        item["read"] = json!(row.read != 0.0);
-    }
-    item
 }

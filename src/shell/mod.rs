@@ -6,6 +6,8 @@ pub mod internal;
 pub mod log;
 mod delivery;
 pub mod inbox;
+mod inbox_legacy;
+mod inbox_reads;
 pub mod inbox_shard;
 mod post_room;
 mod presence_io;

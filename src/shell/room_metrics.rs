@@ -83,12 +83,10 @@ impl RoomMetrics {
         });
     }
 
-    /// A connect refused by the room (the worker counts those it refuses itself).
-    pub fn failed_connection(&self, code: &str) {
-        self.both(|t| {
-            t.failed_connections += 1;
-            t.error(code);
-        });
+    /// A connect refused by the room: its code (the worker, which relays the refusal, counts
+    /// every failed upgrade once).
+    pub fn refused_connection(&self, code: &str) {
+        self.both(|t| t.error(code));
     }
 
     /// True once per report interval: the caller schedules the alarm that reports.

@@ -91,7 +91,8 @@ impl Stats {
             s.active_documents += 1;
             *s.room_sizes.entry(room_size_bucket(n).to_string()).or_default() += 1;
         }
-        let since = (now.saturating_sub(WINDOW_MS) / SPAN_MS * SPAN_MS) as i64;
+        // The spans that started within the last minute: the current one and the five before.
+        let since = ((now.saturating_sub(WINDOW_MS) / SPAN_MS + 1) * SPAN_MS) as i64;
         let spans: Vec<SpanRow> = self.sql.exec("SELECT tally FROM spans WHERE start >= ?", Some(vec![since.into()]))?.to_array()?;
         for row in spans {
             if let Ok(t) = serde_json::from_str::<Tally>(&row.tally) {
@@ -118,9 +119,15 @@ pub async fn report(env: &Env, report: &Report) {
 fn write_data_point(env: &Env, r: &Report) {
     let Ok(dataset) = env.analytics_engine("METRICS") else { return };
     let t = &r.tally;
+    // An index holds at most 96 bytes; a document id may have 256.
+    let mut end = r.document_id.len().min(96);
+    while !r.document_id.is_char_boundary(end) {
+        end -= 1;
+    }
+    let kind = if r.document_id.starts_with("isolate:") { "isolate_report" } else { "room_report" };
     let point = AnalyticsEngineDataPointBuilder::new()
-        .indexes([r.document_id.as_str()])
-        .blobs(["room_report", r.document_id.as_str()])
+        .indexes([&r.document_id[..end]])
+        .blobs([kind, r.document_id.as_str()])
         .doubles([
             r.connections.map_or(-1.0, f64::from),
             t.messages as f64,
