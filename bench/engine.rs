@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use ropey::Rope;
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{Actor, NoLookup, OpRequest, Stored, TextRoom as Room};
+use sidechain_edge::model::{Actor, NoLookup, OpRequest, SavedRoom};
+use sidechain_edge::room::TextRoom as Room;
 
 fn actor() -> Actor {
     Actor { user_id: "bench".into(), name: "bench".into(), can_write: true, is_service: false }
@@ -77,7 +78,7 @@ fn replay_vs_rope() {
 
 fn room_with(len: usize) -> Room {
     let content: String = "lorem ipsum dolor sit amet ".chars().cycle().take(len).collect();
-    Room::restore("bench", Stored { snapshot: content, ..Stored::default() }).expect("restore")
+    Room::restore("bench", SavedRoom { snapshot: content, ..SavedRoom::default() }).expect("restore")
 }
 
 fn per_op_cost() {

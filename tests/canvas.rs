@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sidechain_edge::ot::canvas::{CanvasOp, Stroke};
-use sidechain_edge::room::{Actor, CanvasRoom as Room, NoLookup, OpRequest, Stored, Submitted, Write};
+use sidechain_edge::model::{Actor, NoLookup, OpRequest, SavedRoom, Write};
+use sidechain_edge::room::{CanvasRoom as Room, Submitted};
 
 fn actor() -> Actor {
     Actor { user_id: "artist".into(), name: "Artist".into(), can_write: true, is_service: false }
@@ -144,7 +145,7 @@ fn a_restored_canvas_matches() {
     absorb(&c.send("a", 0, 1, vec![create("s1", json!({"pts": [1, 2]})), create("s2", json!(2))]).unwrap());
     absorb(&c.send("a", 1, 2, vec![CanvasOp::Delete { stroke_id: "s2".into() }]).unwrap());
     absorb(&c.send("a", 2, 3, vec![update("s1", json!("moved"))]).unwrap());
-    let woke = Room::restore("canvas:c", Stored { snapshot_version: 3, strokes: rows.into_iter().collect(), ..Stored::default() }).unwrap();
+    let woke = Room::restore("canvas:c", SavedRoom { snapshot_version: 3, strokes: rows.into_iter().collect(), ..SavedRoom::default() }).unwrap();
     assert_eq!(woke.state_json(), c.room.state_json());
 }
 

@@ -9,7 +9,8 @@ use common::{session, SimClient};
 use proptest::prelude::*;
 use serde_json::Value;
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{NoLookup, Session, TextRoom as Room};
+use sidechain_edge::model::{NoLookup, Session};
+use sidechain_edge::room::TextRoom as Room;
 
 /// SplitMix64: a tiny deterministic generator driven by the proptest seed.
 struct Rng(u64);

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 use serde_json::json;
 use sidechain_edge::ot::engagement::{Action, Modify};
-use sidechain_edge::room::{Actor, NoLookup, OpRequest, PostRoom as Room, Stored, Write};
+use sidechain_edge::model::{Actor, NoLookup, OpRequest, SavedRoom, Write};
+use sidechain_edge::room::PostRoom as Room;
 
 const ACTIONS: [Action; 8] =
     [Action::Like, Action::Unlike, Action::Repost, Action::Unrepost, Action::Save, Action::Unsave, Action::Comment, Action::Uncomment];
@@ -126,7 +127,7 @@ fn counters_survive_a_restore_from_their_snapshot() {
         }
     }
     let (version, content) = snapshot.unwrap();
-    let woke = Room::restore("post:p", Stored { snapshot_version: version, snapshot: content, ..Stored::default() }).unwrap();
+    let woke = Room::restore("post:p", SavedRoom { snapshot_version: version, snapshot: content, ..SavedRoom::default() }).unwrap();
     assert_eq!((woke.version(), woke.counts().like_count), (5, 5));
 }
 
@@ -152,7 +153,7 @@ fn comment_ids_are_assigned_by_the_server() {
 fn ids_are_unique_across_incarnations() {
     let mut ids = Vec::new();
     for incarnation in ["first", "second"] {
-        let mut room = Room::restore("post:p", Stored { incarnation: incarnation.into(), owner: Some("owner".into()), ..Stored::default() }).unwrap();
+        let mut room = Room::restore("post:p", SavedRoom { incarnation: incarnation.into(), owner: Some("owner".into()), ..SavedRoom::default() }).unwrap();
         let done = submit(&mut room, 1, 1, modify(Action::Comment, None));
         ids.push(done.ack()["ops"][0]["comment_id"].as_str().unwrap().to_string());
         for w in &done.effects.writes {

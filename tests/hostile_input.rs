@@ -11,7 +11,8 @@ use sidechain_edge::doc::{CanvasDoc, Document, PostDoc, TextDoc};
 use sidechain_edge::error_reports::{parse_batch, stats_hours};
 use sidechain_edge::presence::{parse_watch, Presence};
 use sidechain_edge::protocol::{parse_client_id, parse_frame, valid_document_id};
-use sidechain_edge::room::{NoLookup, OpRequest, Room};
+use sidechain_edge::model::{NoLookup, OpRequest};
+use sidechain_edge::room::Room;
 
 /// Any JSON value, nested a few levels, with the strings and numbers that hurt: huge integers,
 /// negative and fractional numbers, non-ASCII and empty strings, the protocol's own words.

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use common::{session, MemoryStore};
 use serde_json::json;
 use sidechain_edge::doc::Document;
-use sidechain_edge::room::{NoLookup, Room};
+use sidechain_edge::model::NoLookup;
+use sidechain_edge::room::Room;
 
 struct Counting;
 

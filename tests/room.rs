@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use sidechain_edge::limits;
 use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::protocol::Outgoing;
-use sidechain_edge::room::{ClientRecord, Effects, Found, Lookup, NoLookup, TextRoom as Room, Write};
+use sidechain_edge::model::{ClientRecord, Effects, Lookup, NoLookup, StoreRead, Write};
+use sidechain_edge::room::TextRoom as Room;
 use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 
 fn ins(position: usize, content: &str) -> TextPrimitive {
@@ -246,13 +247,13 @@ fn ownership_is_read_from_storage_after_a_wake() {
 
 struct BrokenStore;
 impl Lookup for BrokenStore {
-    fn client(&self, _: &str) -> Found<ClientRecord> {
+    fn client(&self, _: &str) -> StoreRead<ClientRecord> {
         Err("disk on fire".into())
     }
-    fn engagement_user(&self, _: &str) -> Found<UserState> {
+    fn engagement_user(&self, _: &str) -> StoreRead<UserState> {
         Err("disk on fire".into())
     }
-    fn comment(&self, _: &str) -> Found<CommentRecord> {
+    fn comment(&self, _: &str) -> StoreRead<CommentRecord> {
         Err("disk on fire".into())
     }
 }

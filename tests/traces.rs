@@ -3,7 +3,8 @@
 mod common;
 
 use common::load_trace;
-use sidechain_edge::room::{Actor, NoLookup, OpRequest, TextRoom as Room};
+use sidechain_edge::model::{Actor, NoLookup, OpRequest};
+use sidechain_edge::room::TextRoom as Room;
 
 fn replay(name: &str) {
     let trace = load_trace(name);

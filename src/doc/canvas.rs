@@ -4,10 +4,10 @@
 use serde::Serializer;
 use serde_json::{Map, Value};
 
-use super::{raw_json, Applied, Document, Span, Step, StepCtx};
+use super::{raw_json, Applied, Document, Step, StepCtx};
 use crate::ot::canvas::{Canvas, CanvasOp, StrokeChange, Writer};
 use crate::protocol::{DocKind, Failure};
-use crate::room::{LogEntry, Lookup, OpLog, Stored, Write};
+use crate::model::{LogEntry, Lookup, OpLog, SavedRoom, SinceSnapshot, Write};
 
 pub struct CanvasDoc {
     canvas: Canvas,
@@ -29,7 +29,7 @@ impl Document for CanvasDoc {
         CanvasOp::parse(op)
     }
 
-    fn restore(stored: &mut Stored) -> Result<Self, String> {
+    fn restore(stored: &mut SavedRoom) -> Result<Self, String> {
         Ok(CanvasDoc { canvas: Canvas::from_strokes(std::mem::take(&mut stored.strokes)) })
     }
 
@@ -61,12 +61,14 @@ impl Document for CanvasDoc {
             transformed: ctx.base + 1 < ctx.version,
             transformed_position: None,
             writes,
+            notifications: vec![],
+            summary_changed: false,
             to_all: vec![],
         }))
     }
 
     /// The strokes are current in their rows; the snapshot only records the version.
-    fn snapshot(&self, _: Span) -> Option<String> {
+    fn snapshot(&self, _: SinceSnapshot) -> Option<String> {
         Some(String::new())
     }
 

@@ -3,16 +3,16 @@
 //! [`Document`] only parses its own primitives, steps its state, and snapshots and restores it.
 
 pub mod canvas;
-mod fast;
 pub mod post;
 pub mod text;
+mod text_frame;
 
 use serde::Serializer;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::protocol::{DocKind, Failure, Outgoing};
-use crate::room::{Actor, LogEntry, Lookup, OpLog, Stored, Write};
+use crate::model::{Actor, LogEntry, Lookup, Notification, OpLog, OpRequest, SavedRoom, SinceSnapshot, Write};
 
 pub use canvas::CanvasDoc;
 pub use post::PostDoc;
@@ -49,17 +49,14 @@ pub struct Applied<C> {
     pub cached: C,
     pub transformed: bool,
     pub transformed_position: Option<usize>,
-    /// Writes beyond the log entry (per-user state, strokes, notifications).
+    /// Writes beyond the log entry (per-user state, strokes).
     pub writes: Vec<Write>,
+    /// Notifications for the post's owner, queued with the operation.
+    pub notifications: Vec<Notification>,
+    /// The document's summary (a post's counts) changed.
+    pub summary_changed: bool,
     /// Messages for every socket, the submitter included, after the ack.
     pub to_all: Vec<Outgoing>,
-}
-
-/// Operations and log bytes since the last snapshot.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Span {
-    pub ops: u64,
-    pub bytes: usize,
 }
 
 pub trait Document: Sized {
@@ -76,7 +73,7 @@ pub trait Document: Sized {
 
     /// A fast read of a whole `operation` frame in its common shape, without a `Value` tree;
     /// `None` sends the frame down the general parser, which decides (and words any error).
-    fn parse_frame_fast(_text: &str, _socket_client_id: &str) -> Option<(Option<String>, crate::room::OpRequest<Self::Op>)> {
+    fn parse_frame_fast(_text: &str, _socket_client_id: &str) -> Option<(Option<String>, OpRequest<Self::Op>)> {
         None
     }
 
@@ -86,7 +83,7 @@ pub trait Document: Sized {
     }
 
     /// Rebuilds the state as of the snapshot (taking what it needs out of `stored`).
-    fn restore(stored: &mut Stored) -> Result<Self, String>;
+    fn restore(stored: &mut SavedRoom) -> Result<Self, String>;
 
     /// Re-applies a logged operation newer than the snapshot; returns its cache entry.
     fn replay(&mut self, entry: &LogEntry) -> Result<Self::Cached, String>;
@@ -99,7 +96,7 @@ pub trait Document: Sized {
     fn step(&mut self, ctx: &StepCtx, op: Self::Op, log: &OpLog<Self::Cached>, lookup: &dyn Lookup) -> Result<Step<Self::Cached>, Failure>;
 
     /// The snapshot to store now, if one is due after `since` (None: not yet).
-    fn snapshot(&self, since: Span) -> Option<String>;
+    fn snapshot(&self, since: SinceSnapshot) -> Option<String>;
 
     /// Serialises the state (the value of [`Document::STATE_FIELD`]).
     fn serialize_state<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;

@@ -6,11 +6,11 @@ use serde::Serializer;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use super::{raw_json, Applied, Document, Span, Step, StepCtx};
+use super::{raw_json, Applied, Document, Step, StepCtx};
 use crate::limits;
 use crate::ot::engagement::{apply, Action, Change, CommentRecord, Counts, Modify, UserState};
 use crate::protocol::{Code, DocKind, Failure, Outgoing};
-use crate::room::{BoundedMap, LogEntry, Lookup, Notification, OpLog, Stored, Write};
+use crate::model::{BoundedMap, LogEntry, Lookup, Notification, OpLog, SavedRoom, SinceSnapshot, Write};
 
 pub struct PostDoc {
     counts: Counts,
@@ -65,7 +65,7 @@ impl Document for PostDoc {
         Modify::parse(op)
     }
 
-    fn restore(stored: &mut Stored) -> Result<Self, String> {
+    fn restore(stored: &mut SavedRoom) -> Result<Self, String> {
         let counts = match stored.snapshot.as_str() {
             "" => Counts::default(),
             s => serde_json::from_str(s).map_err(|e| format!("bad counters snapshot: {e}"))?,
@@ -98,6 +98,7 @@ impl Document for PostDoc {
         self.counts = counts;
         let mut op = json!({"type": "modify", "action": m.action.as_str()});
         let mut writes = Vec::new();
+        let mut notifications = Vec::new();
         // What the owner's notification says beyond who did it (§4.3 [1.1]).
         let mut detail = json!({});
         match change {
@@ -132,11 +133,11 @@ impl Document for PostDoc {
                         payload[k] = v.clone();
                     }
                 }
-                writes.push(Write::QueueNotification(Notification {
+                notifications.push(Notification {
                     event_id: format!("{}@{}", ctx.document_id, scoped(ctx.version, ctx.incarnation)),
                     user_id: owner.to_string(),
                     payload,
-                }));
+                });
             }
         }
         Ok(Step::Applied(Applied {
@@ -145,12 +146,14 @@ impl Document for PostDoc {
             transformed: false,
             transformed_position: None,
             writes,
+            notifications,
+            summary_changed: true,
             to_all: vec![Outgoing::new("engagement_update", &counts_json)],
         }))
     }
 
     /// The counters are small: a snapshot with every operation, so waking replays nothing.
-    fn snapshot(&self, _: Span) -> Option<String> {
+    fn snapshot(&self, _: SinceSnapshot) -> Option<String> {
         serde_json::to_string(&self.counts).ok()
     }
 

@@ -4,12 +4,12 @@ use ropey::Rope;
 use serde::Serializer;
 use serde_json::{Map, Value};
 
-use super::{raw_json, Applied, Document, Span, Step, StepCtx};
+use super::{raw_json, Applied, Document, Step, StepCtx};
 use crate::limits;
 use crate::ot::parse_text_primitives;
 use crate::ot::text::{transform, Sequential, TextOp, TextPrimitive};
 use crate::protocol::{Code, DocKind, Failure};
-use crate::room::{LogEntry, Lookup, OpLog, Stored};
+use crate::model::{LogEntry, Lookup, OpLog, OpRequest, SavedRoom, SinceSnapshot};
 
 pub struct TextDoc {
     rope: Rope,
@@ -40,15 +40,15 @@ impl Document for TextDoc {
         parse_text_primitives(op)
     }
 
-    fn parse_frame_fast(text: &str, socket_client_id: &str) -> Option<(Option<String>, crate::room::OpRequest<Self::Op>)> {
-        super::fast::text_operation(text, socket_client_id)
+    fn parse_frame_fast(text: &str, socket_client_id: &str) -> Option<(Option<String>, OpRequest<Self::Op>)> {
+        super::text_frame::text_operation(text, socket_client_id)
     }
 
     fn original_position(op: &Self::Op) -> Option<usize> {
         op.first().map(TextPrimitive::position)
     }
 
-    fn restore(stored: &mut Stored) -> Result<Self, String> {
+    fn restore(stored: &mut SavedRoom) -> Result<Self, String> {
         Ok(TextDoc { rope: Rope::from_str(&std::mem::take(&mut stored.snapshot)) })
     }
 
@@ -96,11 +96,13 @@ impl Document for TextDoc {
             cached: op,
             transformed,
             writes: vec![],
+            notifications: vec![],
+            summary_changed: false,
             to_all: vec![],
         }))
     }
 
-    fn snapshot(&self, since: Span) -> Option<String> {
+    fn snapshot(&self, since: SinceSnapshot) -> Option<String> {
         let due = since.ops >= limits::SNAPSHOT_EVERY_OPS || since.bytes >= limits::SNAPSHOT_EVERY_BYTES;
         due.then(|| self.rope.to_string())
     }

@@ -3,8 +3,8 @@
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::submit::{Actor, OpRequest};
-use super::{AwarenessEntry, Effects, Lookup, Room, Session, TypingEntry, Write};
+use super::Room;
+use crate::model::{AwarenessEntry, Effects, Lookup, OpRequest, Session, TypingEntry, Write};
 use crate::doc::Document;
 use crate::limits;
 use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
@@ -14,7 +14,7 @@ impl<D: Document> Room<D> {
     pub fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects {
         if let Some((reply_to, req)) = D::parse_frame_fast(text, &me.client_id) {
             return match self.submit_frame(me, req, reply_to.clone(), now, lookup) {
-                Ok(fx) => fx,
+                Ok(effects) => effects,
                 Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
             };
         }
@@ -24,7 +24,7 @@ impl<D: Document> Room<D> {
         };
         let reply_to = frame.id.clone();
         match self.dispatch(me, frame, now, present, lookup) {
-            Ok(fx) => fx,
+            Ok(effects) => effects,
             Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
         }
     }
@@ -52,38 +52,40 @@ impl<D: Document> Room<D> {
                     return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
                 }
                 let state = RawValue::from_string(text).map_err(|e| (Failure::bad(e.to_string()), None))?;
-                let mut fx = Effects::default();
+                let mut effects = Effects::default();
                 if state.get() == "null" {
                     if self.awareness.remove(&me.session_id).is_some() {
-                        fx.writes.push(Write::DeleteAwareness(me.session_id.clone()));
+                        effects.writes.push(Write::DeleteAwareness(me.session_id.clone()));
                     }
                 } else {
                     let entry = AwarenessEntry { client_id: me.client_id.clone(), user_id: me.user_id.clone(), state: state.clone() };
                     self.awareness.insert(me.session_id.clone(), entry.clone());
-                    fx.writes.push(Write::PutAwareness(me.session_id.clone(), entry));
+                    effects.writes.push(Write::PutAwareness(me.session_id.clone(), entry));
                 }
-                fx.to_others.push(Outgoing::new(
+                effects.to_others.push(Outgoing::new(
                     "awareness",
                     json!({"client_id": me.client_id, "user_id": me.user_id, "state": state}),
                 ));
-                Ok(fx)
+                Ok(effects)
             }
             "typing" => {
                 let entry = TypingEntry { user_id: me.user_id.clone(), name: me.name.clone(), deadline: now + limits::TYPING_TIMEOUT_MS };
                 let was_typing = self.typing.insert(me.session_id.clone(), entry.clone()).is_some();
-                let mut fx = Effects { writes: vec![Write::PutTyping(me.session_id.clone(), entry)], ..Effects::default() };
+                let deadline = entry.deadline;
+                let mut effects = Effects { writes: vec![Write::PutTyping(me.session_id.clone(), entry)], ..Effects::default() };
+                effects.follow_ups.typing_deadline = Some(deadline);
                 if !was_typing {
-                    fx.to_others.push(Outgoing::new("typing", typing_payload(me)));
+                    effects.to_others.push(Outgoing::new("typing", typing_payload(me)));
                 }
-                Ok(fx)
+                Ok(effects)
             }
             "stopped_typing" => {
-                let mut fx = Effects::default();
+                let mut effects = Effects::default();
                 if self.typing.remove(&me.session_id).is_some() {
-                    fx.writes.push(Write::DeleteTyping(me.session_id.clone()));
-                    fx.to_others.push(Outgoing::new("stopped_typing", typing_payload(me)));
+                    effects.writes.push(Write::DeleteTyping(me.session_id.clone()));
+                    effects.to_others.push(Outgoing::new("stopped_typing", typing_payload(me)));
                 }
-                Ok(fx)
+                Ok(effects)
             }
             "ping" => Ok(Effects::reply(Outgoing::reply("pong", reply_to, json!({})))),
             other => Err((Failure::new(Code::UnknownType, format!("unknown message type {other:?}")), None)),
@@ -93,15 +95,15 @@ impl<D: Document> Room<D> {
 
 impl<D: Document> Room<D> {
     fn submit_frame(&mut self, me: &Session, req: OpRequest<D::Op>, reply_to: Option<String>, now: u64, lookup: &dyn Lookup) -> Result<Effects, (Failure, Option<String>)> {
-        let actor = Actor { user_id: me.user_id.clone(), name: me.name.clone(), can_write: me.can_write, is_service: false };
+        let actor = me.actor();
         let seq = req.seq;
         let done = self.submit(&actor, req, now, lookup).map_err(|f| (f, seq.map(|s| format!("{}:{s}", me.client_id))))?;
         // The ack comes first; an `engagement_update` follows it.
         let mut ack = done.ack;
         ack.reply_to = reply_to;
-        let mut fx = done.effects;
-        fx.to_sender.insert(0, ack);
-        Ok(fx)
+        let mut effects = done.effects;
+        effects.to_sender.insert(0, ack);
+        Ok(effects)
     }
 }
 

@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::{Effects, Lookup, Room, Session, StateOf, Write};
+use super::{Room, StateOf};
+use crate::model::{Effects, Lookup, Session, Write};
 use crate::doc::Document;
 use crate::protocol::{Failure, Outgoing};
 
@@ -87,28 +88,28 @@ impl<D: Document> Room<D> {
 
     /// A socket joined: catch it up, and tell the others when its client is new to the room.
     pub fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects {
-        let mut fx = Effects { to_sender: self.catch_up(me, since, present, None), ..Effects::default() };
+        let mut effects = Effects { to_sender: self.catch_up(me, since, present, None), ..Effects::default() };
         let already_here = present.iter().any(|s| s.client_id == me.client_id && s.session_id != me.session_id);
         if !already_here {
-            fx.to_others.push(Outgoing::new("join", user_payload(me)));
+            effects.to_others.push(Outgoing::new("join", user_payload(me)));
         }
-        fx
+        effects
     }
 
     /// A socket left (cleanly or not). `remaining` excludes it.
     pub fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects {
-        let mut fx = Effects::default();
+        let mut effects = Effects::default();
         if self.awareness.remove(&me.session_id).is_some() {
-            fx.writes.push(Write::DeleteAwareness(me.session_id.clone()));
+            effects.writes.push(Write::DeleteAwareness(me.session_id.clone()));
         }
         if self.typing.remove(&me.session_id).is_some() {
-            fx.writes.push(Write::DeleteTyping(me.session_id.clone()));
-            fx.to_others.push(Outgoing::new("stopped_typing", json!({"user_id": me.user_id, "name": me.name})));
+            effects.writes.push(Write::DeleteTyping(me.session_id.clone()));
+            effects.to_others.push(Outgoing::new("stopped_typing", json!({"user_id": me.user_id, "name": me.name})));
         }
         if !remaining.iter().any(|s| s.client_id == me.client_id) {
-            fx.to_others.push(Outgoing::new("leave", user_payload(me)));
+            effects.to_others.push(Outgoing::new("leave", user_payload(me)));
         }
-        fx
+        effects
     }
 
     /// The earliest time the shell must call [`Room::expire_typing`].
@@ -119,14 +120,14 @@ impl<D: Document> Room<D> {
     /// Sends `stopped_typing` for every `typing` not refreshed in time.
     pub fn expire_typing(&mut self, now: u64) -> Effects {
         let expired: Vec<String> = self.typing.iter().filter(|(_, t)| t.deadline <= now).map(|(k, _)| k.clone()).collect();
-        let mut fx = Effects::default();
+        let mut effects = Effects::default();
         for session_id in expired {
             if let Some(t) = self.typing.remove(&session_id) {
-                fx.writes.push(Write::DeleteTyping(session_id));
-                fx.to_others.push(Outgoing::new("stopped_typing", json!({"user_id": t.user_id, "name": t.name})));
+                effects.writes.push(Write::DeleteTyping(session_id));
+                effects.to_others.push(Outgoing::new("stopped_typing", json!({"user_id": t.user_id, "name": t.name})));
             }
         }
-        fx
+        effects
     }
 }
 

@@ -8,38 +8,16 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{ClientRecord, Effects, LogEntry, Lookup, Room, Write};
+use super::Room;
 use crate::doc::{Applied, Document, Step, StepCtx};
+use crate::model::{Actor, ClientRecord, Effects, LogEntry, Lookup, OpRequest, Write};
 use crate::protocol::{opt_u64, parse_client_id, Code, Failure, Outgoing};
-
-/// Who submits: the token's user and what they may do here.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub user_id: String,
-    pub name: String,
-    pub can_write: bool,
-    /// Service tokens may also moderate (remove others' comments).
-    pub is_service: bool,
-}
-
-/// A parsed `operation` payload with the kind-specific body `O`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OpRequest<O> {
-    pub document_id: Option<String>,
-    pub client_id: String,
-    /// Absent only on HTTP: the server then takes the client's next seq.
-    pub seq: Option<u64>,
-    /// Absent on HTTP (and for posts, whose ops need no transform): the current version.
-    pub version: Option<u64>,
-    pub timestamp: Option<u64>,
-    pub body: O,
-}
 
 impl<O> OpRequest<O> {
     /// Parses an operation object for a document of kind `D`. `socket_client_id` is the
     /// connecting client's id on the WebSocket path, where `seq` (and for text `version`) is required.
     pub fn parse<D: Document<Op = O>>(op: &Map<String, Value>, socket_client_id: Option<&str>) -> Result<Self, Failure> {
-        let op = crate::legacy::normalize_operation(op);
+        let op = crate::plugin_shapes::normalize_operation(op);
         let op = op.as_ref();
         let document_id = match op.get("document_id") {
             None | Some(Value::Null) => None,
@@ -86,11 +64,6 @@ pub struct Submitted {
 }
 
 impl Submitted {
-    /// The ack's JSON text.
-    pub fn ack_json(&self) -> &str {
-        self.ack.payload_json()
-    }
-
     /// The ack parsed back (tests, and the REST routes that read a field).
     pub fn ack(&self) -> Value {
         self.ack.payload()
@@ -181,7 +154,7 @@ impl<D: Document> Room<D> {
             }
             Step::Applied(a) => a,
         };
-        let Applied { ops, cached, transformed, transformed_position, writes, to_all } = applied;
+        let Applied { ops, cached, transformed, transformed_position, writes, notifications, summary_changed, to_all } = applied;
         self.version += 1;
         let entry = Rc::new(LogEntry {
             version: self.version,
@@ -200,6 +173,10 @@ impl<D: Document> Room<D> {
         let mut effects = Effects::default();
         effects.writes.push(Write::AppendOp(Rc::clone(&entry)));
         effects.writes.extend(writes);
+        effects.follow_ups.appended.push(self.version - base - 1);
+        effects.follow_ups.counts_changed = summary_changed;
+        effects.follow_ups.notifications_queued = !notifications.is_empty();
+        effects.writes.extend(notifications.into_iter().map(Write::QueueNotification));
         effects.writes.push(self.record_client(&entry.client_id, &actor.user_id, seq, Some(self.version)));
         effects.to_others.push(entry.broadcast("operation", &self.document_id, None));
         self.since_snapshot.ops += 1;

@@ -14,8 +14,7 @@ use sidechain_edge::limits;
 use sidechain_edge::ot::canvas::Stroke;
 use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 use sidechain_edge::ot::text::TextPrimitive;
-use sidechain_edge::room::{ClientRecord, Effects, Found, LogEntry, Lookup, Stored, Write};
-use sidechain_edge::room::Session;
+use sidechain_edge::model::{ClientRecord, Effects, LogEntry, Lookup, SavedRoom, Session, StoreRead, Write};
 
 pub fn session(n: usize, can_write: bool) -> Session {
     Session {
@@ -49,13 +48,13 @@ pub struct MemoryStore {
 }
 
 impl Lookup for MemoryStore {
-    fn client(&self, id: &str) -> Found<ClientRecord> {
+    fn client(&self, id: &str) -> StoreRead<ClientRecord> {
         Ok(self.clients.get(id).cloned())
     }
-    fn engagement_user(&self, id: &str) -> Found<UserState> {
+    fn engagement_user(&self, id: &str) -> StoreRead<UserState> {
         Ok(self.users.get(id).cloned())
     }
-    fn comment(&self, id: &str) -> Found<CommentRecord> {
+    fn comment(&self, id: &str) -> StoreRead<CommentRecord> {
         Ok(self.comments.get(id).cloned())
     }
 }
@@ -90,7 +89,7 @@ impl MemoryStore {
         }
     }
 
-    pub fn stored(&self) -> Stored {
+    pub fn stored(&self) -> SavedRoom {
         let mut bytes = 0;
         let mut rows: Vec<&String> = Vec::new();
         for (version, row) in self.ops.iter().rev().take(limits::LOG_RETAINED_OPS as usize) {
@@ -102,13 +101,13 @@ impl MemoryStore {
         }
         let tail: Vec<LogEntry> = rows.into_iter().rev().map(|r| serde_json::from_str(r).unwrap()).collect();
         let strokes: Vec<(String, Stroke)> = self.strokes.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap())).collect();
-        Stored {
+        SavedRoom {
             incarnation: self.incarnation.clone(),
             snapshot_version: self.snapshot_version,
             snapshot: self.snapshot.clone(),
             strokes,
             tail,
-            ..Stored::default()
+            ..SavedRoom::default()
         }
     }
 }

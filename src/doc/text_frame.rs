@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::limits;
 use crate::ot::text::TextPrimitive;
-use crate::room::OpRequest;
+use crate::model::OpRequest;
 
 #[derive(Deserialize)]
 struct Frame<'a> {

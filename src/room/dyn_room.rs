@@ -1,14 +1,16 @@
-//! A room of any kind behind one object-safe interface, for the shell: it picks the kind from
-//! the document id once, when it restores the room, and never branches on it again.
+//! A room of any kind behind one object-safe interface, for the document's Durable Object: it
+//! picks the kind from the document id once, when it restores the room, and never branches on it
+//! again.
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{Actor, Effects, Lookup, OpRequest, Room, Session, Stored, Submitted};
+use super::{Room, Submitted};
+use crate::model::{Actor, Effects, Lookup, OpRequest, SavedRoom, Session};
 use crate::doc::{CanvasDoc, Document, PostDoc, TextDoc};
 use crate::protocol::{DocKind, Failure};
 
-pub trait AnyRoom {
+pub trait DynRoom {
     fn document_id(&self) -> &str;
     fn kind(&self) -> DocKind;
     fn version(&self) -> u64;
@@ -34,7 +36,7 @@ pub trait AnyRoom {
     fn next_typing_deadline(&self) -> Option<u64>;
 }
 
-impl<D: Document + 'static> AnyRoom for Room<D>
+impl<D: Document + 'static> DynRoom for Room<D>
 where
     D::Op: 'static,
     D::Cached: 'static,
@@ -103,7 +105,7 @@ where
 }
 
 /// Restores the room of `document_id`, of the kind its prefix names.
-pub fn restore_room(document_id: &str, stored: Stored) -> Result<Box<dyn AnyRoom>, String> {
+pub fn restore_room(document_id: &str, stored: SavedRoom) -> Result<Box<dyn DynRoom>, String> {
     Ok(match DocKind::of(document_id) {
         DocKind::Text => Box::new(Room::<TextDoc>::restore(document_id, stored)?),
         DocKind::Canvas => Box::new(Room::<CanvasDoc>::restore(document_id, stored)?),
