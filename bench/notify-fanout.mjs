@@ -3,7 +3,7 @@
 // socket had the notification, p50/p99 of the per-socket delivery time, and how long until every
 // recipient's inbox held it (asked of the 64 inbox shards, as miniflare-tests/publish does).
 // Usage: node bench/notify-fanout.mjs [online=1000] [offline=9000] [runs=1]
-import { api, Client, inboxShard, pool, startWorker, token, serviceToken } from "../miniflare-tests/helpers.mjs";
+import { api, Client, inboxShard, pool, startWorker, token, serviceToken, objectCall } from "../miniflare-tests/helpers.mjs";
 
 const online = Number(process.argv[2] ?? 1000);
 const offline = Number(process.argv[3] ?? 9000);
@@ -12,7 +12,6 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 const s = (ms) => (ms / 1000).toFixed(2);
 
 const w = await startWorker({ bindings: { SOCKET_RATE_PER_SEC: "100000", SOCKET_BURST: "100000" } });
-const shards = await w.mf.getDurableObjectNamespace("INBOX_SHARD");
 const users = Array.from({ length: online + offline }, (_, i) => `bench${i}`);
 // Online users are spread through the list, so they sit in every shard.
 const step = Math.max(1, Math.floor(users.length / Math.max(online, 1)));
@@ -29,8 +28,8 @@ async function allKept(eventId, t0) {
   const pending = new Set(expected.keys());
   while (pending.size) {
     await Promise.all([...pending].map(async (name) => {
-      const r = await shards.get(shards.idFromName(name)).fetch(`https://s/holders?event_id=${eventId}`);
-      if ((await r.json()).user_ids.length === expected.get(name)) pending.delete(name);
+      const r = await objectCall(w.mf, "INBOX_SHARD", name, "/holders", { event_id: eventId });
+      if (r.json.user_ids.length === expected.get(name)) pending.delete(name);
     }));
     if (pending.size) await new Promise((r) => setTimeout(r, 50)); // polling interval
   }

@@ -281,3 +281,13 @@ export function inboxShard(userId) {
   for (const b of Buffer.from(userId, "utf8")) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
   return `inbox-${h % 64n}`;
 }
+
+/**
+ * A typed call straight to a Durable Object (operators' reads such as an inbox shard's
+ * `/holders` or a stats shard's `/snapshot`): POST of the call's JSON body, the reply parsed.
+ */
+export async function objectCall(mf, binding, name, path, body = {}) {
+  const ns = await mf.getDurableObjectNamespace(binding);
+  const r = await ns.get(ns.idFromName(name)).fetch(`https://object${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  return { status: r.status, json: await r.json() };
+}

@@ -3,7 +3,7 @@
 // on a timer: each check polls the endpoint until the figures arrive or a deadline passes.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, opFrame, token, useWorker } from "./helpers.mjs";
+import { api, Client, opFrame, token, useWorker, objectCall } from "./helpers.mjs";
 
 const w = useWorker();
 // A fresh service subject per call keeps polling clear of the 100 requests/min API limit.
@@ -63,8 +63,7 @@ describe("live metrics from sharded stats objects", () => {
     const docs = Array.from({ length: 24 }, (_, i) => `channel:spread-${i}:description`);
     const sockets = [];
     for (const [i, doc] of docs.entries()) sockets.push(await Client.join(w.url, doc, { tok: token(`s${i}`), clientId: `s${i}` }));
-    const ns = await w.mf.getDurableObjectNamespace("STATS");
-    const snapshot = async (i) => (await ns.get(ns.idFromName(`metrics-${i}`)).fetch("https://stats/snapshot")).json();
+    const snapshot = async (i) => (await objectCall(w.mf, "STATS", `stats-${i}`, "/snapshot")).json;
     let shards;
     const end = Date.now() + 30_000;
     do {

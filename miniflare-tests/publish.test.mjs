@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
-import { useWorker, startWorker, Client, api, token, serviceToken, pool, inboxShard } from "./helpers.mjs";
+import { useWorker, startWorker, Client, api, token, serviceToken, pool, inboxShard, objectCall } from "./helpers.mjs";
 
 const w = useWorker();
 const svc = () => serviceToken();
@@ -34,12 +34,11 @@ describe("publish API, inbox and timeline", () => {
     for (const c of sockets) assert.equal(mine(c, eventId).length, 1, "once per socket");
     // Every inbox: each of the 64 inbox shards lists who holds the event (10,000 REST reads would
     // also open 10,000 rate-limiter objects); a sample of inboxes is read through the API.
-    const shards = await w.mf.getDurableObjectNamespace("INBOX_SHARD");
     const holders = [];
     for (let i = 0; i < 64; i++) {
-      const r = await shards.get(shards.idFromName(`inbox-${i}`)).fetch(`https://shard/holders?event_id=${eventId}`);
+      const r = await objectCall(w.mf, "INBOX_SHARD", `inbox-${i}`, "/holders", { event_id: eventId });
       assert.equal(r.status, 200);
-      for (const u of (await r.json()).user_ids) {
+      for (const u of r.json.user_ids) {
         assert.equal(inboxShard(u), `inbox-${i}`, "kept in the user's own shard");
         holders.push(u);
       }
@@ -165,9 +164,8 @@ describe("a channel that vanished without closing", () => {
     const r = await notify({ kind: "new_follower", user_ids: ["ghost"], payload: { follower: "f" } }, second.url);
     assert.equal(r.status, 202);
     // Kept in the inbox once the push found no socket (the shard answered the queue only then).
-    const shards = await second.mf.getDurableObjectNamespace("INBOX_SHARD");
     for (let held = []; !held.includes("ghost"); await new Promise((res) => setTimeout(res, 50))) {
-      held = (await (await shards.get(shards.idFromName(inboxShard("ghost"))).fetch(`https://s/holders?event_id=${r.json.event_id}`)).json()).user_ids;
+      held = (await objectCall(second.mf, "INBOX_SHARD", inboxShard("ghost"), "/holders", { event_id: r.json.event_id })).json.user_ids;
     }
     const back = await Client.open(second.url, null, { tok: token("ghost") });
     assert.equal((await back.next("notification")).payload.event_id, r.json.event_id, "handed over on the next connect");

@@ -1,32 +1,33 @@
 //! Sidechain edge realtime: a Cloudflare Worker with one Durable Object per collaborative document.
 //!
-//! The functional core (`protocol`, `ot`, `doc`, `room`, `auth`, `limits`, `ratelimit`,
-//! `error_reports`, `history_shards`) is plain Rust and tested
-//! natively; the shell (`shell`, `routes`, `store`, `http`) adapts it to the Workers runtime and
-//! only compiles for wasm32.
+//! The functional core is plain Rust, tested natively: `protocol` (wire types), `model` (the
+//! vocabulary of the core), `ot` (transforms), `doc` (document kinds), `room` (the room state
+//! machine), `auth`, `limits`, `ratelimit`, `presence`, `publish`, `metrics`, `sharding`,
+//! `history_shards`, `error_reports`, `schema`, `plugin_shapes`. The runtime half adapts it to
+//! Cloudflare: `objects` (one folder per Durable Object class; their storage logic is plain Rust
+//! over `runtime::sql`, tested natively too), `runtime` (glue they share), `d1` and `edge` (the
+//! Worker's entry points and routes), the last two only for wasm32. `docs/architecture.md` maps it.
 
 pub mod auth;
 pub mod doc;
 pub mod error_reports;
 pub mod history_shards;
-pub mod model;
-pub mod plugin_shapes;
 pub mod limits;
 pub mod metrics;
+pub mod model;
+pub mod objects;
 pub mod ot;
+pub mod plugin_shapes;
 pub mod presence;
 pub mod protocol;
 pub mod publish;
 pub mod ratelimit;
 pub mod room;
+pub mod runtime;
 pub mod schema;
 pub mod sharding;
 
 #[cfg(target_arch = "wasm32")]
-mod http;
+mod d1;
 #[cfg(target_arch = "wasm32")]
-mod routes;
-#[cfg(target_arch = "wasm32")]
-mod shell;
-#[cfg(target_arch = "wasm32")]
-mod store;
+mod edge;

@@ -57,3 +57,6 @@ pub const RETENTION_MAX_BATCHES: u32 = 50;
 pub const MAX_STROKES: usize = 10_000;
 pub const MAX_STROKE_BYTES: usize = 32 * 1024;
 pub const MAX_CANVAS_BYTES: usize = 16 * 1024 * 1024;
+
+/// Notifications (and activities) kept per user in their inbox; older ones leave a stub.
+pub const INBOX_ITEMS_KEPT: usize = 500;

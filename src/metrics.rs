@@ -1,5 +1,5 @@
 //! Live metrics without a deployment-wide object: each document room tallies what it handled in
-//! memory and reports the tally, off the request path, to one of `METRICS_SHARDS` stats objects
+//! memory and reports the tally, off the request path, to one of `STATS_SHARDS` stats objects
 //! chosen by a stable hash of the document id. A shard keeps per-minute totals; the metrics
 //! endpoint merges the shards. Everything here is plain data, mergeable in any order.
 
@@ -9,13 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::sharding::shard_of;
 
-pub const METRICS_SHARDS: u32 = 16;
-/// Minutes of totals a shard keeps.
-pub const MINUTES_KEPT: u64 = 60;
+pub const STATS_SHARDS: u32 = 16;
 
-/// The stats object that aggregates `document_id`'s metrics.
-pub fn metrics_shard(document_id: &str) -> String {
-    format!("metrics-{}", shard_of(document_id, METRICS_SHARDS))
+/// The stats object (`objects::stats`) that aggregates `document_id`'s metrics.
+pub fn stats_shard(document_id: &str) -> String {
+    format!("stats-{}", shard_of(document_id, STATS_SHARDS))
 }
 
 /// Upper bounds of the histogram buckets (the last bucket is everything above).
@@ -258,7 +256,7 @@ mod tests {
 
     #[test]
     fn documents_spread_over_the_metrics_shards() {
-        let used: std::collections::BTreeSet<String> = (0..1_000).map(|i| metrics_shard(&format!("post:{i}"))).collect();
-        assert_eq!(used.len(), METRICS_SHARDS as usize);
+        let used: std::collections::BTreeSet<String> = (0..1_000).map(|i| stats_shard(&format!("post:{i}"))).collect();
+        assert_eq!(used.len(), STATS_SHARDS as usize);
     }
 }

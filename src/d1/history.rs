@@ -1,0 +1,114 @@
+//! D1: the long-term operation history, each document's in its shard (`super::shards`). Written
+//! in batches by the document object, off the ack path; `INSERT OR IGNORE` on (document_id,
+//! incarnation, version) makes a retried batch harmless, so every op lands exactly once.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use worker::{D1Database, Result};
+use wasm_bindgen::JsValue;
+
+use crate::model::LogEntry;
+
+const INSERT: &str = "INSERT OR IGNORE INTO operations \
+    (document_id, incarnation, version, operation_id, client_id, user_id, seq, timestamp, server_timestamp, ops) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+fn num(v: u64) -> JsValue {
+    // D1 cannot bind BigInt; every value here is far below 2^53.
+    JsValue::from_f64(v as f64)
+}
+
+pub async fn write_history(db: &D1Database, document_id: &str, incarnation: &str, entries: &[LogEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let statements = entries
+        .iter()
+        .map(|e| {
+            db.prepare(INSERT).bind(&[
+                document_id.into(),
+                incarnation.into(),
+                num(e.version),
+                e.operation_id().into(),
+                e.client_id.as_str().into(),
+                e.user_id.as_str().into(),
+                num(e.seq),
+                num(e.timestamp),
+                num(e.server_timestamp),
+                e.ops.get().into(),
+            ])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    db.batch(statements).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Row {
+    operation_id: String,
+    version: f64,
+    client_id: String,
+    user_id: String,
+    seq: f64,
+    timestamp: f64,
+    server_timestamp: f64,
+    ops: String,
+}
+
+/// One operation of `GET /operations/history` (§4.1); `ops` is relayed as stored.
+#[derive(Serialize)]
+pub struct HistoryOp {
+    pub id: String,
+    pub version: u64,
+    pub client_id: String,
+    pub user_id: String,
+    pub seq: u64,
+    pub timestamp: u64,
+    pub server_timestamp: u64,
+    pub ops: Box<RawValue>,
+}
+
+/// One page of history after `since`: the operations and whether more follow.
+pub async fn read_history(db: &D1Database, document_id: &str, incarnation: &str, since: u64, limit: u64) -> Result<(Vec<HistoryOp>, bool)> {
+    let result = db
+        .prepare(
+            "SELECT operation_id, version, client_id, user_id, seq, timestamp, server_timestamp, ops \
+             FROM operations WHERE document_id = ?1 AND incarnation = ?2 AND version > ?3 ORDER BY version LIMIT ?4",
+        )
+        .bind(&[document_id.into(), incarnation.into(), num(since), num(limit + 1)])?
+        .all()
+        .await?;
+    let mut rows: Vec<Row> = result.results()?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let ops = rows
+        .into_iter()
+        .map(|r| HistoryOp {
+            id: r.operation_id,
+            version: r.version as u64,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            seq: r.seq as u64,
+            timestamp: r.timestamp as u64,
+            server_timestamp: r.server_timestamp as u64,
+            ops: RawValue::from_string(r.ops).unwrap_or_else(|_| crate::doc::raw_json(&Value::Null)),
+        })
+        .collect();
+    Ok((ops, has_more))
+}
+
+/// Removes the rows one life of the document wrote (a flush that lost the race with a delete).
+pub async fn delete_incarnation(db: &D1Database, document_id: &str, incarnation: &str) -> Result<()> {
+    db.prepare("DELETE FROM operations WHERE document_id = ?1 AND incarnation = ?2")
+        .bind(&[document_id.into(), incarnation.into()])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_history(db: &D1Database, document_id: &str) -> Result<()> {
+    db.prepare("DELETE FROM operations WHERE document_id = ?1").bind(&[document_id.into()])?.run().await?;
+    Ok(())
+}
+

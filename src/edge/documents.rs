@@ -1,0 +1,110 @@
+//! Document routes: WebSocket upgrades, operations, history, documents and channel descriptions.
+
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use super::request::{query, query_u64, read_json};
+use crate::auth::{Access, Identity};
+use crate::model::Actor;
+use crate::objects::document::client::{self as doc, object};
+use crate::protocol::{parse_client_id, valid_document_id};
+use crate::runtime::http::{json_response, json_text_response, ApiError, ApiResult};
+use crate::runtime::rpc::{self, Call};
+use crate::runtime::sockets::require_upgrade;
+
+/// Checks the id and the caller's access; returns the actor to pass to the object.
+pub(super) fn admit(who: &Identity, document_id: &str, need: Access) -> Result<Actor, ApiError> {
+    if !valid_document_id(document_id) {
+        return Err(ApiError::bad_request("document id must match ^[A-Za-z0-9_.:@-]{1,256}$"));
+    }
+    match who.access(document_id) {
+        None => Err(ApiError::forbidden(format!("no grant for {document_id}"))),
+        Some(Access::Read) if need == Access::Write => Err(ApiError::forbidden(format!("read-only grant for {document_id}"))),
+        Some(a) => Ok(Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: a == Access::Write, is_service: who.is_service }),
+    }
+}
+
+/// Makes a document call and answers its reply as JSON (status 200).
+pub(super) async fn answer<C: Call>(env: &Env, id: &str, actor: &Actor, req: &C) -> ApiResult {
+    Ok(json_text_response(200, &rpc::call_text(&object(env, id, actor), req).await?)?)
+}
+
+/// Hands an upgrade to its object: the 101 goes back as is, a refusal as its error.
+pub(super) async fn relay_upgrade(resp: Response) -> ApiResult {
+    if resp.status_code() == 101 {
+        return Ok(resp);
+    }
+    let mut resp = resp;
+    let status = resp.status_code();
+    Err(ApiError::from_answer(status, &resp.text().await?))
+}
+
+pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, ApiError>) -> ApiResult {
+    require_upgrade(req)?;
+    let who = who?;
+    let actor = admit(&who, id, Access::Read)?;
+    let client_id = parse_client_id(&Value::String(query(req, "client_id")?.unwrap_or_default()))?;
+    let mut path = format!("{}?client_id={}", doc::CONNECT_PATH, percent_encoding::utf8_percent_encode(&client_id, percent_encoding::NON_ALPHANUMERIC));
+    if let Some(since) = query_u64(req, "since")? {
+        path.push_str(&format!("&since={since}"));
+    }
+    relay_upgrade(rpc::upgrade(&object(env, id, &actor), &path, req).await?).await
+}
+
+pub async fn apply(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    let body = read_json(req).await?;
+    let Some(operation) = body.get("operation").and_then(Value::as_object) else {
+        return Err(ApiError::bad_request("body must be {\"operation\": {...}}"));
+    };
+    let id = crate::plugin_shapes::apply_document_id(&body).ok_or_else(|| ApiError::bad_request("operation.document_id is required"))?;
+    let actor = admit(who, id, Access::Write)?;
+    let ack = rpc::call_text(&object(env, id, &actor), &doc::Apply { operation: operation.clone() }).await?;
+    Ok(json_text_response(202, &ack)?)
+}
+
+pub async fn history(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
+    let actor = admit(who, id, Access::Read)?;
+    let since = query_u64(req, "since")?.unwrap_or(0);
+    let limit = query_u64(req, "limit")?.unwrap_or(crate::limits::HISTORY_DEFAULT_LIMIT);
+    answer(env, id, &actor, &doc::ReadHistory { since, limit }).await
+}
+
+pub async fn get(env: &Env, who: &Identity, id: &str) -> ApiResult {
+    answer(env, id, &admit(who, id, Access::Read)?, &doc::ReadDocument {}).await
+}
+
+pub async fn metrics(env: &Env, who: &Identity, id: &str) -> ApiResult {
+    answer(env, id, &admit(who, id, Access::Read)?, &doc::ReadMetrics {}).await
+}
+
+pub async fn delete(env: &Env, who: &Identity, id: &str) -> ApiResult {
+    if !who.is_service {
+        return Err(ApiError::forbidden("deleting a document needs a service token"));
+    }
+    answer(env, id, &admit(who, id, Access::Write)?, &doc::DeleteDocument {}).await
+}
+
+fn channel_document(channel: &str) -> String {
+    format!("channel:{channel}:description")
+}
+
+pub async fn get_channel(env: &Env, who: &Identity, channel: &str) -> ApiResult {
+    let id = channel_document(channel);
+    let actor = admit(who, &id, Access::Read)?;
+    let text = rpc::call_text(&object(env, &id, &actor), &doc::ReadDocument {}).await?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_response(200, &json!({"id": channel, "description": doc["content"], "version": doc["version"]}))?)
+}
+
+pub async fn put_channel(req: &mut Request, env: &Env, who: &Identity, channel: &str) -> ApiResult {
+    let body = read_json(req).await?;
+    let description = body.get("description").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("description must be a string"))?;
+    let version = match body.get("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| ApiError::bad_request("version must be a non-negative integer"))?),
+    };
+    let id = channel_document(channel);
+    let actor = admit(who, &id, Access::Write)?;
+    let out = rpc::call(&object(env, &id, &actor), &doc::ReplaceText { text: description.to_string(), version }).await?;
+    Ok(json_response(200, &json!({"id": channel, "description": out.content, "version": out.version, "status": out.status}))?)
+}

@@ -1,0 +1,65 @@
+//! The caller's own things (§4.5, §4.8): the personal channel socket, presence, the inbox and
+//! the activity timeline. One object per user holds the sockets and presence, the user's inbox
+//! shard the notifications; these routes only authenticate and forward.
+
+use serde_json::json;
+use worker::{Env, Request};
+
+use super::documents::relay_upgrade;
+use super::request::{query_u64, read_json};
+use crate::auth::Identity;
+use crate::model::Actor;
+use crate::objects::channel::client::{self as channel, object, ReadPresence, SetPresence, TellCount};
+use crate::objects::channel::mark_read as mark_read_in_shard;
+use crate::objects::inbox_shard::client::{call_for, MarkRead, ReadPage};
+use crate::runtime::http::{json_response, ApiResult};
+use crate::runtime::log;
+use crate::runtime::rpc;
+use crate::runtime::sockets::require_upgrade;
+
+fn actor(who: &Identity, can_write: bool) -> Actor {
+    Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write, is_service: who.is_service }
+}
+
+/// `GET /ws`: the caller's personal channel.
+pub async fn channel(req: &Request, env: &Env, who: Result<Identity, crate::runtime::http::ApiError>) -> ApiResult {
+    require_upgrade(req)?;
+    let who = who?;
+    let me = actor(&who, true);
+    relay_upgrade(rpc::upgrade(&object(env, &who.user_id, Some(&me)), channel::CONNECT_PATH, req).await?).await
+}
+
+/// `PUT /api/v1/me/presence`: stored on the caller's channel, pushed to watchers and rooms.
+pub async fn set_presence(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    let body = read_json(req).await?;
+    let me = actor(who, true);
+    let shown = rpc::call(&object(env, &who.user_id, Some(&me)), &SetPresence { body }).await?;
+    Ok(json_response(200, &shown)?)
+}
+
+/// `GET /api/v1/users/{id}/presence`.
+pub async fn get_presence(env: &Env, who: &Identity, user_id: &str) -> ApiResult {
+    let asker = actor(who, false);
+    let shown = rpc::call(&object(env, user_id, Some(&asker)), &ReadPresence { user_id: user_id.to_string() }).await?;
+    Ok(json_response(200, &shown)?)
+}
+
+/// `GET /api/v1/me/notifications` and `GET /api/v1/activity/timeline`: the caller's own, paged,
+/// from their inbox shard.
+pub async fn inbox_page(req: &Request, env: &Env, who: &Identity, timeline: bool) -> ApiResult {
+    let page = ReadPage { user_id: who.user_id.clone(), limit: query_u64(req, "limit")?, before: query_u64(req, "before")?, timeline };
+    Ok(json_response(200, &call_for(env, &who.user_id, &page).await?)?)
+}
+
+/// `POST /api/v1/me/notifications/read` `{"event_ids":[…]}` or `{"all":true}` → `{"unread"}`;
+/// the user's open channel tells its sockets the new count.
+pub async fn mark_read(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    let body = read_json(req).await?;
+    let marked = mark_read_in_shard(env, &MarkRead::parse(&who.user_id, &body)?).await?;
+    if marked.generation.is_some() {
+        if let Err(e) = channel::call(env, &who.user_id, &TellCount { count: marked.count }).await {
+            log::error("unread_count_push", e.message, &[("user_id", who.user_id.as_str().into())]);
+        }
+    }
+    Ok(json_response(200, &json!({ "unread": marked.count.unread }))?)
+}

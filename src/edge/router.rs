@@ -1,0 +1,181 @@
+//! The Worker's front door: request ids, CORS, authentication, rate limits, routing.
+
+use serde_json::json;
+use worker::{Env, Headers, Method, Request, Response, Result};
+
+use super::{documents, errors, health, me, posts, publish, request_metrics};
+use super::request::authenticate;
+use crate::auth::Identity;
+use crate::objects::rate_limiter;
+use crate::ratelimit::{Decision, RateClass};
+use crate::runtime::bindings;
+use crate::runtime::http::{ApiError, ApiResult};
+use crate::runtime::log;
+
+pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Response> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = worker::Date::now().as_millis();
+    let origin = req.headers().get("origin")?;
+    let (method, path) = (req.method().to_string(), req.path());
+    let (result, rate, user_id) = route(req, &env).await;
+    let code = result.as_ref().err().map(|e| e.code.clone());
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response()?,
+    };
+    let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
+    request_metrics::request(&env, &ctx, &path, resp.status_code(), code.as_deref(), duration_ms);
+    log::event("request", &[
+        ("request_id", json!(request_id)),
+        ("method", json!(method)),
+        ("path", json!(path)),
+        ("document_id", json!(crate::metrics::document_of_path(&path))),
+        ("user_id", json!(user_id)),
+        ("status", json!(resp.status_code())),
+        ("duration_ms", json!(duration_ms)),
+        ("code", json!(code)),
+    ]);
+    if resp.status_code() == 101 {
+        return Ok(resp);
+    }
+    // A fresh header set: headers of responses relayed from an object are immutable.
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.set(&k, &v)?;
+    }
+    headers.set("x-request-id", &request_id)?;
+    if let Some(d) = rate {
+        headers.set("x-ratelimit-limit", &d.limit.to_string())?;
+        headers.set("x-ratelimit-remaining", &d.remaining.to_string())?;
+        headers.set("x-ratelimit-reset", &d.reset_secs.to_string())?;
+        if !d.allowed {
+            headers.set("retry-after", &d.reset_secs.to_string())?;
+        }
+    }
+    add_cors(&headers, &env, origin.as_deref())?;
+    Ok(resp.with_headers(headers))
+}
+
+/// Routes one request; also returns the rate-limit decision (API routes, for the headers) and
+/// the authenticated user (for the log line).
+async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Option<String>) {
+    let url = match req.url() {
+        Ok(u) => u,
+        Err(e) => return (Err(e.into()), None, None),
+    };
+    let segments: Vec<String> = url
+        .path_segments()
+        .map(|s| s.map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    // Empty segments are kept: `/ws/` (what `/ws/documents/..` normalises to) is not `/ws`.
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method();
+    if method == Method::Options {
+        return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None, None);
+    }
+    match segs.as_slice() {
+        ["health"] if method == Method::Get => (health::health(env).await, None, None),
+        ["ws", "documents", id] if method == Method::Get => {
+            let who = authenticate(&req, env, true);
+            let user = who.as_ref().ok().map(|w| w.user_id.clone());
+            (documents::upgrade(&req, env, id, who).await, None, user)
+        }
+        ["ws"] if method == Method::Get => {
+            let who = authenticate(&req, env, true);
+            let user = who.as_ref().ok().map(|w| w.user_id.clone());
+            (me::channel(&req, env, who).await, None, user)
+        }
+        ["api", "v1", rest @ ..] => {
+            let rest = rest.to_vec();
+            let who = authenticate(&req, env, false);
+            let user = who.as_ref().ok().map(|w| w.user_id.clone());
+            let subject = match &who {
+                Ok(id) => format!("user:{}", id.user_id),
+                Err(_) => format!("ip:{}", req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into())),
+            };
+            let class = RateClass::of(method.as_ref(), &rest);
+            let decision = match rate_limiter::check(env, &subject, class).await {
+                Ok(d) => d,
+                Err(e) => return (Err(e), None, user),
+            };
+            if !decision.allowed {
+                let msg = format!("rate limit of {} requests per minute exceeded; retry in {} s", decision.limit, decision.reset_secs);
+                let err = ApiError::new(429, "rate_limited", msg).with_details(json!({"retry_after": decision.reset_secs}));
+                return (Err(err), Some(decision), user);
+            }
+            (api(&mut req, env, &method, &rest, who).await, Some(decision), user)
+        }
+        ["health"] | ["ws"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None, None),
+        _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None, None),
+    }
+}
+
+/// The `/api/v1/...` routes. Every one needs a valid token.
+async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: std::result::Result<Identity, ApiError>) -> ApiResult {
+    use Method::{Delete, Get, Post, Put};
+    let allowed: &[Method] = match rest {
+        ["operations", "apply"] | ["errors", "batch"] => &[Post],
+        ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
+        ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
+        ["me", "presence"] => &[Put],
+        ["documents", _] => &[Get, Delete],
+        ["documents", _, "broadcast"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
+        ["me", "notifications"] | ["activity", "timeline"] => &[Get],
+        ["channels", _, "description"] => &[Put],
+        ["posts", _] => &[Put],
+        ["posts", _, "engagement"] => &[Get],
+        ["posts", _, "likes" | "reposts" | "saves"] => &[Post, Delete],
+        ["posts", _, "comments"] => &[Post],
+        ["posts", _, "comments", _] => &[Delete],
+        _ => return Err(ApiError::not_found(format!("no route for /api/v1/{}", rest.join("/")))),
+    };
+    if !allowed.contains(method) {
+        return Err(method_not_allowed(method, allowed));
+    }
+    let who = who?;
+    match (method, rest) {
+        (Post, ["operations", "apply"]) => documents::apply(req, env, &who).await,
+        (Get, ["operations", "history", id]) => documents::history(req, env, &who, id).await,
+        (Get, ["documents", id]) => documents::get(env, &who, id).await,
+        (Delete, ["documents", id]) => documents::delete(env, &who, id).await,
+        (Get, ["documents", id, "metrics"]) => documents::metrics(env, &who, id).await,
+        (Get, ["channels", id]) => documents::get_channel(env, &who, id).await,
+        (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
+        (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
+        (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
+        (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
+        (Put, ["me", "presence"]) => me::set_presence(req, env, &who).await,
+        (Get, ["me", "notifications"]) => me::inbox_page(req, env, &who, false).await,
+        (Post, ["me", "notifications", "read"]) => me::mark_read(req, env, &who).await,
+        (Get, ["activity", "timeline"]) => me::inbox_page(req, env, &who, true).await,
+        (Post, ["notify"]) => publish::notify(req, env, &who).await,
+        (Post, ["documents", id, "broadcast"]) => publish::broadcast(req, env, &who, id).await,
+        (Get, ["users", id, "presence"]) => me::get_presence(env, &who, id).await,
+        (Put, ["posts", id]) => posts::register(req, env, &who, id).await,
+        (Get, ["posts", id, "engagement"]) => posts::counts(env, &who, id).await,
+        (_, ["posts", id, collection]) => posts::act(req, env, &who, id, collection, None).await,
+        (_, ["posts", id, "comments", comment]) => posts::act(req, env, &who, id, "comments", Some(comment)).await,
+        _ => Err(ApiError::not_found("no such route")),
+    }
+}
+
+fn method_not_allowed(method: &Method, allowed: &[Method]) -> ApiError {
+    let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+    ApiError::new(405, "method_not_allowed", format!("{method} is not allowed here; use {}", names.join(", ")))
+}
+
+fn add_cors(headers: &Headers, env: &Env, origin: Option<&str>) -> Result<()> {
+    let allowed = bindings::string(env, bindings::CORS_ORIGIN).unwrap_or_else(|| "*".into());
+    let value = match origin {
+        Some(o) if allowed == "*" || allowed.split(',').any(|a| a.trim() == o) => o.to_string(),
+        _ if allowed == "*" => "*".to_string(),
+        _ => return Ok(()),
+    };
+    headers.set("access-control-allow-origin", &value)?;
+    headers.set("vary", "Origin")?;
+    headers.set("access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS")?;
+    headers.set("access-control-allow-headers", "authorization, content-type")?;
+    headers.set("access-control-expose-headers", "x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, x-cache")?;
+    headers.set("access-control-max-age", "86400")?;
+    Ok(())
+}

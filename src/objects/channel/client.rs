@@ -1,0 +1,118 @@
+//! The calls a `UserChannel` answers, typed for both ends, and (in the Worker) the functions
+//! that make them. A channel object is named by its user's id.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::objects::inbox_shard::client::Count;
+use crate::runtime::rpc::{Call, Done};
+
+/// A kept notification for the user's open sockets (from their inbox shard); 410 when the
+/// channel has no socket open.
+#[derive(Serialize, Deserialize)]
+pub struct PushNotification {
+    pub item: Value,
+    pub count: Count,
+}
+#[derive(Serialize, Deserialize)]
+pub struct PushTaken {
+    /// `delivered`, or `duplicate` when the sockets already had this event.
+    pub status: String,
+}
+impl Call for PushNotification {
+    const PATH: &'static str = "/notification";
+    type Reply = PushTaken;
+}
+
+/// A new unread count (after a REST read), for the sockets if it is newer than theirs.
+#[derive(Serialize, Deserialize)]
+pub struct TellCount {
+    pub count: Count,
+}
+impl Call for TellCount {
+    const PATH: &'static str = "/count";
+    type Reply = Done;
+}
+
+/// What the calling actor is shown of this channel's user.
+#[derive(Serialize, Deserialize)]
+pub struct ReadPresence {
+    pub user_id: String,
+}
+impl Call for ReadPresence {
+    const PATH: &'static str = "/presence";
+    type Reply = Value;
+}
+
+/// `PUT /api/v1/me/presence` of the calling actor, whose channel this is.
+#[derive(Serialize, Deserialize)]
+pub struct SetPresence {
+    pub body: Value,
+}
+impl Call for SetPresence {
+    const PATH: &'static str = "/presence/set";
+    type Reply = Value;
+}
+
+/// Another user's channel subscribes to this user's presence; replies with the current one.
+#[derive(Serialize, Deserialize)]
+pub struct AddWatcher {
+    pub watcher: String,
+    pub user_id: String,
+}
+impl Call for AddWatcher {
+    const PATH: &'static str = "/watch";
+    type Reply = Value;
+}
+
+/// A watched user's presence, for this user's sockets; 410 when none is open.
+#[derive(Serialize, Deserialize)]
+pub struct PushPresence {
+    pub payload: Value,
+}
+#[derive(Serialize, Deserialize)]
+pub struct PresencePushed {
+    pub delivered: usize,
+}
+impl Call for PushPresence {
+    const PATH: &'static str = "/presence/push";
+    type Reply = PresencePushed;
+}
+
+/// How many sockets the user holds in a document room (0: none any more).
+#[derive(Serialize, Deserialize)]
+pub struct RoomSockets {
+    pub user_id: String,
+    pub document_id: String,
+    pub connections: u32,
+}
+impl Call for RoomSockets {
+    const PATH: &'static str = "/rooms";
+    type Reply = Done;
+}
+
+/// The path of a socket upgrade handed to the channel.
+pub const CONNECT_PATH: &str = "/connect";
+
+#[cfg(target_arch = "wasm32")]
+pub use calls::*;
+
+#[cfg(target_arch = "wasm32")]
+mod calls {
+    use worker::Env;
+
+    use crate::model::Actor;
+    use crate::runtime::bindings;
+    use crate::runtime::http::ApiError;
+    use crate::runtime::rpc::{self, Call, ObjectRef};
+
+    /// `user_id`'s channel, called on behalf of `actor` (None: by the system).
+    pub fn object<'a>(env: &'a Env, user_id: &'a str, actor: Option<&'a Actor>) -> ObjectRef<'a> {
+        ObjectRef { env, binding: bindings::USER_CHANNEL, name: user_id, actor, document_id: None }
+    }
+
+    /// Makes call `C` to `user_id`'s channel on the system's behalf.
+    pub async fn call<C: Call>(env: &Env, user_id: &str, req: &C) -> Result<C::Reply, ApiError> {
+        rpc::call(&object(env, user_id, None), req).await
+    }
+}

@@ -1,0 +1,209 @@
+//! The personal channel's own SQLite: the user it belongs to, their presence and activity, who
+//! watches them, the rooms they have sockets in, the unread count its sockets were last told, and
+//! the event ids handed to its sockets (so each event reaches them once).
+
+pub use crate::objects::inbox_shard::client::Count;
+use crate::presence::Presence;
+use crate::runtime::sql::{meta, Sql, SqlResult};
+
+/// The channel's schema migrations, oldest first (append only; `crate::schema`).
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the channel as first versioned, when it also kept the inbox.
+    "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, payload TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE);
+     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS watchers (user_id TEXT PRIMARY KEY);
+     CREATE TABLE IF NOT EXISTS rooms (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS activities (seq INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL, item TEXT NOT NULL);",
+    // 2: the inbox moved to the inbox shards; what the channel kept is handed over once
+    // (`legacy_inbox.rs`) and then dropped.
+    "DROP INDEX IF EXISTS inbox_by_time;
+     DROP INDEX IF EXISTS activities_by_time;
+     ALTER TABLE inbox RENAME TO legacy_inbox;
+     ALTER TABLE activities RENAME TO legacy_activities;",
+];
+
+/// Event ids a channel remembers to hand each event to its sockets once (a redelivery comes
+/// within the queue's retry window, minutes).
+const SEEN_KEPT: i64 = 2_000;
+
+pub struct ChannelStore<S: Sql> {
+    sql: S,
+}
+
+impl<S: Sql> ChannelStore<S> {
+    pub fn new(sql: S) -> Self {
+        ChannelStore { sql }
+    }
+
+    pub fn sql(&self) -> &S {
+        &self.sql
+    }
+
+    pub fn ensure_schema(&self) -> Result<u32, String> {
+        crate::runtime::sql::migrate(&self.sql, MIGRATIONS)
+    }
+
+    pub fn meta(&self, key: &str) -> SqlResult<Option<String>> {
+        meta::get(&self.sql, key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> SqlResult<()> {
+        meta::set(&self.sql, key, value)
+    }
+
+    /// The generation of the channel's sockets, advanced on every connect.
+    pub fn next_generation(&self) -> SqlResult<i64> {
+        let g = self.generation()? + 1;
+        self.set_meta("generation", &g.to_string())?;
+        Ok(g)
+    }
+
+    pub fn generation(&self) -> SqlResult<i64> {
+        Ok(self.meta("generation")?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Keeps `c` if it is newer than the stored count; returns the newest of the two.
+    pub fn newest_count(&self, c: Count) -> SqlResult<Count> {
+        match self.count()? {
+            Some(s) if s.clock >= c.clock => Ok(s),
+            _ => {
+                self.set_meta("count", &serde_json::to_string(&c).unwrap_or_default())?;
+                Ok(c)
+            }
+        }
+    }
+
+    pub fn count(&self) -> SqlResult<Option<Count>> {
+        Ok(self.meta("count")?.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Records `event_id` as handed to the sockets; false when it already was.
+    pub fn mark_seen(&self, event_id: &str) -> SqlResult<bool> {
+        if self.sql.first_int("SELECT 1 FROM seen WHERE event_id = ?", vec![event_id.into()])?.is_some() {
+            return Ok(false);
+        }
+        self.sql.run("INSERT INTO seen (event_id) VALUES (?)", vec![event_id.into()])?;
+        self.sql.run("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM seen) - ?", vec![SEEN_KEPT.into()])?;
+        Ok(true)
+    }
+
+    /// The sockets did not take `event_id` after all: the next connect hands it over again.
+    pub fn unsee(&self, event_id: &str) -> SqlResult<()> {
+        self.sql.run("DELETE FROM seen WHERE event_id = ?", vec![event_id.into()])
+    }
+
+    pub fn remember_user(&self, user_id: &str) -> SqlResult<()> {
+        self.set_meta("user_id", user_id)
+    }
+
+    /// Records activity at `now` (a socket opened or closed, a room joined or left).
+    pub fn touch(&self, now: u64) -> SqlResult<()> {
+        self.set_meta("last_seen", &now.to_string())
+    }
+
+    pub fn presence(&self) -> SqlResult<Option<Presence>> {
+        Ok(self.meta("presence")?.and_then(|p| serde_json::from_str(&p).ok()))
+    }
+
+    pub fn set_presence(&self, p: &Presence) -> SqlResult<()> {
+        self.set_meta("presence", &serde_json::to_string(p).unwrap_or_default())
+    }
+
+    /// What others see of this user, given whether any socket of theirs is open.
+    pub fn shown(&self, sockets_open: bool, to_self: bool) -> SqlResult<serde_json::Value> {
+        let last_seen = self.meta("last_seen")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let user_id = self.meta("user_id")?.unwrap_or_default();
+        let connected = sockets_open || self.in_any_room()?;
+        Ok(Presence::shown(&user_id, self.presence()?.as_ref(), connected, last_seen, to_self))
+    }
+
+    pub fn in_any_room(&self) -> SqlResult<bool> {
+        Ok(self.sql.first_int("SELECT 1 FROM rooms LIMIT 1", vec![])?.is_some())
+    }
+
+    /// How many sockets the user has in a room (0: none any more).
+    pub fn set_room(&self, document_id: &str, connections: u32) -> SqlResult<()> {
+        if connections == 0 {
+            self.sql.run("DELETE FROM rooms WHERE document_id = ?", vec![document_id.into()])
+        } else {
+            self.sql.run("INSERT OR REPLACE INTO rooms (document_id, connections) VALUES (?, ?)", vec![document_id.into(), (connections as i64).into()])
+        }
+    }
+
+    pub fn rooms(&self) -> SqlResult<Vec<String>> {
+        self.sql.texts("SELECT document_id FROM rooms", vec![])
+    }
+
+    pub fn add_watcher(&self, watcher: &str) -> SqlResult<()> {
+        self.sql.run("INSERT OR IGNORE INTO watchers (user_id) VALUES (?)", vec![watcher.into()])
+    }
+
+    pub fn remove_watcher(&self, watcher: &str) -> SqlResult<()> {
+        self.sql.run("DELETE FROM watchers WHERE user_id = ?", vec![watcher.into()])
+    }
+
+    pub fn watchers(&self) -> SqlResult<Vec<String>> {
+        self.sql.texts("SELECT user_id FROM watchers", vec![])
+    }
+
+    /// Payloads kept by the channel before there was an inbox: handed out once, then deleted.
+    pub fn take_pending(&self) -> SqlResult<Vec<String>> {
+        let kept = self.sql.texts("SELECT payload FROM pending ORDER BY seq", vec![])?;
+        self.sql.run("DELETE FROM pending", vec![])?;
+        Ok(kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::sql_sqlite::MemorySql;
+
+    fn store() -> ChannelStore<MemorySql> {
+        let s = ChannelStore::new(MemorySql::new());
+        s.ensure_schema().unwrap();
+        s
+    }
+
+    #[test]
+    fn counts_that_cross_never_step_back() {
+        let s = store();
+        assert_eq!(s.newest_count(Count { unread: 3, clock: 5 }).unwrap(), Count { unread: 3, clock: 5 });
+        assert_eq!(s.newest_count(Count { unread: 9, clock: 4 }).unwrap(), Count { unread: 3, clock: 5 }, "an older count loses");
+        assert_eq!(s.newest_count(Count { unread: 1, clock: 6 }).unwrap(), Count { unread: 1, clock: 6 });
+    }
+
+    #[test]
+    fn an_event_is_seen_once_until_unseen() {
+        let s = store();
+        assert!(s.mark_seen("e1").unwrap());
+        assert!(!s.mark_seen("e1").unwrap());
+        s.unsee("e1").unwrap();
+        assert!(s.mark_seen("e1").unwrap());
+    }
+
+    #[test]
+    fn the_seen_list_is_bounded() {
+        let s = store();
+        for i in 0..(SEEN_KEPT + 50) {
+            s.mark_seen(&format!("e{i}")).unwrap();
+        }
+        let n = s.sql().first_int("SELECT COUNT(*) FROM seen", vec![]).unwrap().unwrap();
+        assert!(n <= SEEN_KEPT + 1, "{n}");
+        assert!(s.mark_seen("e0").unwrap(), "the oldest ids are forgotten");
+    }
+
+    #[test]
+    fn generations_advance_and_rooms_make_the_user_present() {
+        let s = store();
+        assert_eq!((s.next_generation().unwrap(), s.next_generation().unwrap()), (1, 2));
+        s.remember_user("u1").unwrap();
+        assert_eq!(s.shown(false, false).unwrap()["status"], "offline");
+        s.set_room("doc", 2).unwrap();
+        assert_eq!(s.shown(false, false).unwrap()["status"], "online");
+        s.set_room("doc", 0).unwrap();
+        assert!(!s.in_any_room().unwrap());
+    }
+}

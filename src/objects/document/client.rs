@@ -1,0 +1,138 @@
+//! The calls a `DocumentRoom` answers, as typed requests and replies used by both ends, and
+//! (in the Worker) the functions that make them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::runtime::rpc::{Call, Done, RawJson};
+
+/// An operation submitted over REST (`POST /api/v1/operations/apply`, engagement actions);
+/// replies with the ack.
+#[derive(Serialize, Deserialize)]
+pub struct Apply {
+    pub operation: Map<String, Value>,
+}
+impl Call for Apply {
+    const PATH: &'static str = "/apply";
+    type Reply = RawJson;
+}
+
+/// The new text of a text document (`PUT /channels/{id}/description`), turned into operations.
+#[derive(Serialize, Deserialize)]
+pub struct ReplaceText {
+    pub text: String,
+    /// The version the caller read; a changed document is a conflict.
+    pub version: Option<u64>,
+}
+#[derive(Serialize, Deserialize)]
+pub struct TextReplaced {
+    pub status: String,
+    pub version: u64,
+    pub content: String,
+}
+impl Call for ReplaceText {
+    const PATH: &'static str = "/text";
+    type Reply = TextReplaced;
+}
+
+/// `GET /documents/{id}`: the state with its version.
+#[derive(Serialize, Deserialize)]
+pub struct ReadDocument {}
+impl Call for ReadDocument {
+    const PATH: &'static str = "/document";
+    type Reply = RawJson;
+}
+
+/// A post's counts (when KV missed).
+#[derive(Serialize, Deserialize)]
+pub struct ReadCounts {}
+impl Call for ReadCounts {
+    const PATH: &'static str = "/counts";
+    type Reply = RawJson;
+}
+
+/// A room event for every socket (`POST /documents/{id}/broadcast`).
+#[derive(Serialize, Deserialize)]
+pub struct Broadcast {
+    /// `{"name","data"}`, checked by the route.
+    pub event: Value,
+}
+#[derive(Serialize, Deserialize)]
+pub struct Broadcasted {
+    pub document_id: String,
+    pub sockets: usize,
+}
+impl Call for Broadcast {
+    const PATH: &'static str = "/broadcast";
+    type Reply = Broadcasted;
+}
+
+/// A user's presence, for every socket of the room (from the user's channel).
+#[derive(Serialize, Deserialize)]
+pub struct ShowPresence {
+    pub payload: Value,
+}
+impl Call for ShowPresence {
+    const PATH: &'static str = "/presence";
+    type Reply = Done;
+}
+
+/// Registers a post's owner (`PUT /posts/{id}`): the caller, or the named user.
+#[derive(Serialize, Deserialize)]
+pub struct SetOwner {
+    pub owner_id: Option<String>,
+}
+#[derive(Serialize, Deserialize)]
+pub struct OwnerSet {
+    pub post_id: String,
+    pub owner_id: String,
+}
+impl Call for SetOwner {
+    const PATH: &'static str = "/owner";
+    type Reply = OwnerSet;
+}
+
+/// One page of history from D1, after the object flushed what it acked.
+#[derive(Serialize, Deserialize)]
+pub struct ReadHistory {
+    pub since: u64,
+    pub limit: u64,
+}
+impl Call for ReadHistory {
+    const PATH: &'static str = "/history";
+    type Reply = RawJson;
+}
+
+/// `GET /documents/{id}/metrics`.
+#[derive(Serialize, Deserialize)]
+pub struct ReadMetrics {}
+impl Call for ReadMetrics {
+    const PATH: &'static str = "/metrics";
+    type Reply = Value;
+}
+
+/// Deletes the document: state, log, history, cached counts; sockets closed with 4404.
+#[derive(Serialize, Deserialize)]
+pub struct DeleteDocument {}
+#[derive(Serialize, Deserialize)]
+pub struct Deleted {
+    pub document_id: String,
+    pub deleted: bool,
+}
+impl Call for DeleteDocument {
+    const PATH: &'static str = "/delete";
+    type Reply = Deleted;
+}
+
+/// The KV key of a post's cached counts (only the post's object writes it).
+pub fn counts_cache_key(post_id: &str) -> String {
+    format!("engagement:{post_id}")
+}
+
+/// The path of a socket upgrade handed to the object.
+pub const CONNECT_PATH: &str = "/connect";
+
+#[cfg(target_arch = "wasm32")]
+pub fn object<'a>(env: &'a worker::Env, document_id: &'a str, actor: &'a crate::model::Actor) -> crate::runtime::rpc::ObjectRef<'a> {
+    crate::runtime::rpc::ObjectRef { env, binding: crate::runtime::bindings::DOCUMENT_ROOM, name: document_id, actor: Some(actor), document_id: Some(document_id) }
+}

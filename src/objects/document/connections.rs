@@ -1,0 +1,127 @@
+//! The room's sockets: connect (client_id claimed before the 101), each message through the
+//! budget and the room, and the close; presence and stats hear of room changes after the answer.
+
+use serde_json::json;
+use worker::{Request, Response, WebSocket, WebSocketIncomingMessage, WebSocketPair};
+
+use super::host::session_of;
+use super::metrics::REPORT_INTERVAL_MS;
+use super::DocumentRoom;
+use crate::metrics::Report;
+use crate::model::{Actor, Session};
+use crate::objects::{channel, stats};
+use crate::protocol::{Code, Failure, Outgoing};
+use crate::runtime::clock::{clock_ms, new_session_id, now_ms};
+use crate::runtime::http::{ApiError, ApiResult};
+use crate::runtime::log;
+use crate::runtime::sockets::{close, send};
+
+/// `?client_id=…&since=…` of a connect.
+fn connect_query(req: &Request) -> Result<(String, Option<u64>), ApiError> {
+    let url = req.url()?;
+    let get = |k: &str| url.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
+    let client_id = get("client_id").ok_or_else(|| ApiError::bad_request("client_id is required"))?;
+    let since = get("since").map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request("since must be a non-negative integer"))).transpose()?;
+    Ok((client_id, since))
+}
+
+impl DocumentRoom {
+    pub(super) async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
+        let (client_id, since) = connect_query(req)?;
+        let me = Session { session_id: new_session_id(), client_id, user_id: actor.user_id, name: actor.name, can_write: actor.can_write };
+        // The client_id is checked and claimed before the socket is accepted (§1 [1.1]).
+        let claimed = match self.host.with_room(|room, store| room.admit(&me, store))? {
+            Ok(effects) => effects,
+            Err(f) => {
+                self.metrics.refused_connection(f.code.as_str());
+                self.report_soon().await;
+                return Err(f.into());
+            }
+        };
+        self.host.commit(claimed, None).map_err(ApiError::internal)?;
+        let pair = WebSocketPair::new()?;
+        self.host.accept(&pair.server, &me)?;
+        let present = self.host.sessions();
+        let effects = self.host.with_room(|room, _| room.connect(&me, since, &present))?;
+        self.after_commit(effects, Some((&pair.server, &me))).await;
+        self.report_room_change(&me.user_id, &present);
+        Ok(Response::from_websocket(pair.client)?)
+    }
+
+    pub(super) async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
+        let Some(me) = session_of(ws) else {
+            let _ = ws.close(Some(close::UNAVAILABLE), Some("socket has no session"));
+            return;
+        };
+        let text = match message {
+            WebSocketIncomingMessage::String(s) => s,
+            WebSocketIncomingMessage::Binary(_) => {
+                return send(ws, Outgoing::error(&Failure::bad("binary frames are not supported; send JSON text"), None, None));
+            }
+        };
+        if !self.budgets.admit(ws, &me.session_id, &text) {
+            return;
+        }
+        let started = clock_ms();
+        let present = self.host.sessions();
+        match self.host.with_room(|room, store| room.on_frame(&me, &text, now_ms(), &present, store)) {
+            Ok(effects) => {
+                self.after_commit(effects, Some((ws, &me))).await;
+            }
+            Err(e) => send(ws, Outgoing::error(&Failure::new(Code::Internal, e.message), None, None)),
+        }
+        self.metrics.message(clock_ms() - started);
+        self.report_soon().await;
+    }
+
+    pub(super) async fn on_close(&self, ws: &WebSocket, code: usize, clean: bool) {
+        if let Some(me) = session_of(ws) {
+            let document_id = self.host.store().document_id().ok().flatten();
+            log::event("close", &[
+                ("document_id", json!(document_id)),
+                ("user_id", json!(me.user_id)),
+                ("client_id", json!(me.client_id)),
+                ("code", json!(code)),
+                ("clean", json!(clean)),
+            ]);
+        }
+        self.drop_socket(ws).await;
+        // Complete the closing handshake; the socket may already be gone.
+        let _ = ws.close(Some(close::echo(code)), Some("closed"));
+    }
+
+    pub(super) async fn drop_socket(&self, ws: &WebSocket) {
+        let Some(me) = session_of(ws) else { return };
+        self.budgets.forget(&me.session_id);
+        self.host.remove_socket(&me.session_id);
+        let remaining = self.host.sessions();
+        if let Ok(effects) = self.host.with_room(|room, _| room.disconnect(&me, &remaining)) {
+            self.after_commit(effects, None).await;
+        }
+        self.report_room_change(&me.user_id, &remaining);
+    }
+
+    /// The alarm reports the tally once per interval.
+    async fn report_soon(&self) {
+        if self.metrics.needs_alarm() {
+            self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
+        }
+    }
+
+    /// Tells the user's channel how many sockets they hold here (so presence reaches this room)
+    /// and the stats how many sockets the room holds — after the response, never before it.
+    fn report_room_change(&self, user_id: &str, present: &[Session]) {
+        let Ok(Some(document_id)) = self.host.store().document_id() else { return };
+        let connections = present.iter().filter(|s| s.user_id == user_id).count() as u32;
+        let report = Report { document_id: document_id.clone(), connections: Some(present.len() as u32), at: now_ms(), tally: self.metrics.take() };
+        let env = self.env.clone();
+        let user_id = user_id.to_string();
+        self.host.state().wait_until(async move {
+            let room = channel::client::RoomSockets { user_id: user_id.clone(), document_id, connections };
+            if let Err(e) = channel::client::call(&env, &user_id, &room).await {
+                log::error("room_presence_report", e.message, &[("user_id", user_id.as_str().into())]);
+            }
+            stats::client::report(&env, &report).await;
+        });
+    }
+}

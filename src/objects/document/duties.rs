@@ -1,0 +1,90 @@
+//! What follows a commit, and what the alarm does. The room says what happened (its
+//! follow-ups); this file turns that into alarm times, and the alarm into named duties, each
+//! independent of the others' failures.
+
+use worker::WebSocket;
+
+use super::DocumentRoom;
+use crate::limits;
+use crate::model::{Effects, Session};
+use crate::runtime::clock::now_ms;
+use crate::runtime::log;
+
+/// How soon a duty that failed tries again.
+const RETRY_MS: u64 = 5_000;
+
+impl DocumentRoom {
+    /// Commits the effects, then schedules their follow-ups. False when the commit failed (the
+    /// sender has been told; nothing was sent to anyone else).
+    pub(super) async fn after_commit(&self, effects: Effects, sender: Option<(&WebSocket, &Session)>) -> bool {
+        let follow = effects.follow_ups.clone();
+        self.metrics.observe(&effects);
+        if self.host.commit(effects, sender).is_err() {
+            return false;
+        }
+        let now = now_ms();
+        if !follow.appended.is_empty() {
+            self.host.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
+        }
+        if follow.counts_changed {
+            self.counts_changed().await;
+        }
+        if follow.notifications_queued {
+            self.deliver_outbox().await;
+        }
+        if let Some(deadline) = follow.typing_deadline {
+            self.host.schedule_alarm(deadline).await;
+        }
+        true
+    }
+
+    /// The alarm: every duty runs, and the next alarm is the earliest any of them asks for.
+    pub(super) async fn run_alarm(&self) {
+        self.host.alarm_cleared();
+        let next = [
+            self.expire_typing(),
+            self.deliver_outbox().await,
+            self.flush_counts_cache().await,
+            self.flush_history_duty().await,
+            self.report_tally().await,
+        ];
+        if let Some(at) = next.into_iter().flatten().min() {
+            self.host.schedule_alarm(at).await;
+        }
+    }
+
+    /// `stopped_typing` for every typing flag past its deadline; the next deadline.
+    fn expire_typing(&self) -> Option<u64> {
+        // A room that cannot load must not block the other duties.
+        let effects = self.host.with_room(|room, _| room.expire_typing(now_ms())).ok()?;
+        let _ = self.host.commit(effects, None);
+        self.host.with_room(|room, _| room.next_typing_deadline()).ok().flatten()
+    }
+
+    /// Copies acked operations to D1; retried soon while any remain or it failed.
+    async fn flush_history_duty(&self) -> Option<u64> {
+        let flushed = self.flush_history().await;
+        if let Err(e) = &flushed {
+            log::error("history_flush", format!("{e}; retrying"), &[]);
+        }
+        let pending = self.host.store().unflushed(1).map_or(true, |u| !u.is_empty());
+        (flushed.is_err() || pending).then(|| now_ms() + RETRY_MS)
+    }
+
+    /// Reports what the room handled since the last report.
+    async fn report_tally(&self) -> Option<u64> {
+        let tally = self.metrics.take();
+        let Ok(Some(document_id)) = self.host.store().document_id() else { return None };
+        if !tally.is_empty() {
+            let report = crate::metrics::Report { document_id, connections: None, at: now_ms(), tally };
+            crate::objects::stats::client::report(&self.env, &report).await;
+        }
+        None
+    }
+
+    /// Retries the owner outbox while it holds anything.
+    pub(super) fn outbox_retry(&self) -> Option<u64> {
+        let pending = self.host.store().outbox().map_or(true, |o| !o.is_empty());
+        pending.then(|| now_ms() + RETRY_MS)
+    }
+}

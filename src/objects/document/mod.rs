@@ -1,0 +1,104 @@
+//! `DocumentRoom`: the Durable Object of one document. It adapts the pure room (`crate::room`) to
+//! hibernating sockets, SQLite storage and alarms, and holds nothing in memory that storage
+//! cannot rebuild. This file holds the object and its router; its duties are the siblings:
+//! `connections` (sockets), `requests` (calls from the Worker), `duties` (what follows a commit,
+//! and the alarm), `history` (D1), `engagement` (a post's owner, counts cache and outbox).
+
+pub mod client;
+pub mod metrics;
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+mod connections;
+#[cfg(target_arch = "wasm32")]
+mod duties;
+#[cfg(target_arch = "wasm32")]
+mod engagement;
+#[cfg(target_arch = "wasm32")]
+mod history;
+#[cfg(target_arch = "wasm32")]
+mod host;
+#[cfg(target_arch = "wasm32")]
+mod requests;
+
+#[cfg(target_arch = "wasm32")]
+pub use object::DocumentRoom;
+
+#[cfg(target_arch = "wasm32")]
+mod object {
+    use worker::{durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
+
+    use super::client::*;
+    use super::host::RoomHost;
+    use super::metrics::RoomMetrics;
+    use crate::runtime::clock::new_incarnation;
+    use crate::runtime::http::{ApiError, ApiResult};
+    use crate::runtime::rpc::{read, reply, reply_raw, Call, Incoming};
+    use crate::runtime::sockets::{answer_pings_while_asleep, Budgets};
+
+    #[durable_object]
+    pub struct DocumentRoom {
+        pub(super) env: Env,
+        pub(super) host: RoomHost,
+        pub(super) budgets: Budgets,
+        pub(super) metrics: RoomMetrics,
+    }
+
+    impl DurableObject for DocumentRoom {
+        fn new(state: State, env: Env) -> Self {
+            answer_pings_while_asleep(&state);
+            let budgets = Budgets::from_env(&env);
+            DocumentRoom { env, host: RoomHost::new(state), budgets, metrics: RoomMetrics::default() }
+        }
+
+        async fn fetch(&self, req: Request) -> Result<Response> {
+            self.route(req).await.or_else(ApiError::into_response)
+        }
+
+        async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+            self.on_message(&ws, message).await;
+            Ok(())
+        }
+
+        async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, clean: bool) -> Result<()> {
+            self.on_close(&ws, code, clean).await;
+            Ok(())
+        }
+
+        async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+            self.drop_socket(&ws).await;
+            Ok(())
+        }
+
+        async fn alarm(&self) -> Result<Response> {
+            self.run_alarm().await;
+            Response::ok("")
+        }
+    }
+
+    impl DocumentRoom {
+        async fn route(&self, mut req: Request) -> ApiResult {
+            let call = Incoming::of(&req)?;
+            let document_id = call.document_id.clone().ok_or_else(|| ApiError::bad_request("missing document header"))?;
+            let store = self.host.store();
+            if store.document_id()?.is_none() {
+                store.begin_incarnation(&document_id, &new_incarnation())?;
+            }
+            let actor = call.actor();
+            match call.path.as_str() {
+                CONNECT_PATH => self.open_socket(&req, actor).await,
+                Apply::PATH => self.apply(&actor, read::<Apply>(&mut req).await?).await,
+                ReplaceText::PATH => reply(&self.replace_text(&actor, read(&mut req).await?).await?),
+                ReadDocument::PATH => reply_raw(&self.read_document(&document_id)?),
+                ReadCounts::PATH => reply_raw(&self.counts().await?),
+                Broadcast::PATH => reply(&self.broadcast(&document_id, read::<Broadcast>(&mut req).await?)),
+                ShowPresence::PATH => reply(&self.show_presence(read::<ShowPresence>(&mut req).await?)),
+                SetOwner::PATH => reply(&self.register_owner(&actor, read::<SetOwner>(&mut req).await?)?),
+                ReadHistory::PATH => reply_raw(&self.read_history(&document_id, read(&mut req).await?).await?),
+                ReadMetrics::PATH => reply(&self.read_metrics(&document_id)?),
+                DeleteDocument::PATH => reply(&self.delete(&document_id).await?),
+                _ => Err(ApiError::not_found("no such document call")),
+            }
+        }
+    }
+}

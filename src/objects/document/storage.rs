@@ -1,0 +1,237 @@
+//! The document object's own SQLite: snapshot, log tail, client records, awareness, typing,
+//! a post's per-user state and comments, a canvas's strokes, and the owner outbox. One event's
+//! writes commit in one transaction, all together or not at all.
+
+use serde::de::DeserializeOwned;
+
+use crate::limits;
+use crate::model::{ClientRecord, LogEntry, Lookup, Notification, SavedRoom, StoreRead, Write};
+use crate::ot::engagement::{CommentRecord, UserState};
+use crate::runtime::sql::{meta, Sql, SqlResult, SqlValue};
+
+/// The document object's schema migrations, oldest first (append only; `crate::schema`).
+pub const MIGRATIONS: &[&str] = &[SCHEMA_1];
+
+const SCHEMA_1: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops (version INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (client_id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS awareness (session_id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS typing (session_id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS engagement_users (user_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS comments (comment_id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (event_id TEXT PRIMARY KEY, notification TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS strokes (stroke_id TEXT PRIMARY KEY, stroke TEXT NOT NULL);
+";
+
+fn parse<T: DeserializeOwned>(s: &str) -> SqlResult<T> {
+    Ok(serde_json::from_str(s)?)
+}
+
+/// Stored rows are plain data, so serialising them cannot fail.
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn parse_all<T: DeserializeOwned>(rows: Vec<(String, String)>) -> SqlResult<Vec<(String, T)>> {
+    rows.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect()
+}
+
+fn int(v: u64) -> SqlValue {
+    SqlValue::from(v)
+}
+
+pub struct RoomStore<S: Sql> {
+    sql: S,
+}
+
+impl<S: Sql> RoomStore<S> {
+    pub fn new(sql: S) -> Self {
+        RoomStore { sql }
+    }
+
+    pub fn sql(&self) -> &S {
+        &self.sql
+    }
+
+    /// Brings the tables to this build's schema (after a `deleteAll` this creates them afresh).
+    pub fn ensure_schema(&self) -> Result<u32, String> {
+        crate::runtime::sql::migrate(&self.sql, MIGRATIONS)
+    }
+
+    pub fn meta(&self, key: &str) -> SqlResult<Option<String>> {
+        meta::get(&self.sql, key)
+    }
+
+    pub fn meta_u64(&self, key: &str) -> SqlResult<u64> {
+        meta::get_u64(&self.sql, key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> SqlResult<()> {
+        meta::set(&self.sql, key, value)
+    }
+
+    pub fn document_id(&self) -> SqlResult<Option<String>> {
+        self.meta("document_id")
+    }
+
+    pub fn incarnation(&self) -> SqlResult<String> {
+        Ok(self.meta("incarnation")?.unwrap_or_default())
+    }
+
+    /// Starts a life of the document id in empty storage: history rows, comment ids and
+    /// notification ids carry the incarnation, so a deleted id that is reused never mixes with
+    /// its past. (Documents from before incarnations keep the empty one.)
+    pub fn begin_incarnation(&self, document_id: &str, incarnation: &str) -> SqlResult<()> {
+        let fresh = self.last_version()? == 0 && self.meta("snapshot_version")?.is_none();
+        self.set_meta("document_id", document_id)?;
+        if fresh {
+            self.set_meta("incarnation", incarnation)?;
+        }
+        Ok(())
+    }
+
+    /// Everything a room needs to wake: the snapshot and the log tail after it, plus older
+    /// entries up to the log's byte budget. Reads a bounded amount whatever the history length.
+    pub fn load(&self) -> SqlResult<SavedRoom> {
+        let snapshot_version = self.meta_u64("snapshot_version")?;
+        let snapshot = self.meta("snapshot")?.unwrap_or_default();
+        let cut = self.tail_start(snapshot_version)?;
+        let tail = self.sql.texts("SELECT entry FROM ops WHERE version > ? ORDER BY version", vec![int(cut)])?;
+        let tail = tail.iter().map(|s| parse(s)).collect::<SqlResult<_>>()?;
+        let keyed = |query: &str| -> SqlResult<Vec<(String, String)>> {
+            let rows = self.sql.query(query, vec![])?;
+            Ok(rows.into_iter().filter_map(|r| Some((r.first()?.text()?.to_string(), r.get(1)?.text()?.to_string()))).collect())
+        };
+        Ok(SavedRoom {
+            incarnation: self.incarnation()?,
+            snapshot_version,
+            snapshot,
+            owner: self.meta("owner_id")?,
+            strokes: parse_all(keyed("SELECT stroke_id, stroke FROM strokes")?)?,
+            tail,
+            awareness: parse_all(keyed("SELECT session_id, entry FROM awareness")?)?,
+            typing: parse_all(keyed("SELECT session_id, entry FROM typing")?)?,
+        })
+    }
+
+    /// The version after which the wake tail starts: every entry after the snapshot, and older
+    /// ones while they fit the log's count and byte budgets.
+    fn tail_start(&self, snapshot_version: u64) -> SqlResult<u64> {
+        let rows = self.sql.query("SELECT version, length(entry) FROM ops ORDER BY version DESC LIMIT ?", vec![int(limits::LOG_RETAINED_OPS)])?;
+        let sized: Vec<(u64, usize)> =
+            rows.iter().filter_map(|r| Some((r.first()?.int()? as u64, r.get(1)?.int()? as usize))).collect();
+        let mut total = 0usize;
+        let mut cut = sized.last().map_or(0, |(v, _)| v - 1);
+        for (version, bytes) in &sized {
+            total += bytes;
+            if total > limits::LOG_RETAINED_BYTES && *version <= snapshot_version {
+                cut = *version;
+                break;
+            }
+        }
+        Ok(cut)
+    }
+
+    /// The newest version in the log (0 when it is empty).
+    pub fn last_version(&self) -> SqlResult<u64> {
+        Ok(self.sql.first_int("SELECT MAX(version) FROM ops", vec![])?.unwrap_or(0) as u64)
+    }
+
+    fn one<T: DeserializeOwned>(&self, query: &str, key: &str) -> StoreRead<T> {
+        let row = self.sql.first_text(query, vec![key.into()]).map_err(|e| e.0)?;
+        row.map(|text| serde_json::from_str(&text).map_err(|e| format!("corrupt stored row: {e}"))).transpose()
+    }
+
+    /// Notifications not yet accepted by their user's inbox, oldest first.
+    pub fn outbox(&self) -> SqlResult<Vec<Notification>> {
+        self.sql.texts("SELECT notification FROM outbox ORDER BY rowid LIMIT 100", vec![])?.iter().map(|s| parse(s)).collect()
+    }
+
+    pub fn outbox_done(&self, event_id: &str) -> SqlResult<()> {
+        self.sql.run("DELETE FROM outbox WHERE event_id = ?", vec![event_id.into()])
+    }
+
+    /// Makes one event's writes durable as a unit.
+    pub fn persist(&self, writes: &[Write]) -> SqlResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.sql.transaction(&mut || writes.iter().try_for_each(|w| apply_write(&self.sql, w)))
+    }
+
+    /// Acked ops not yet copied to D1, oldest first: at most `limit` of them and about
+    /// `HISTORY_BATCH_BYTES` of JSON (always at least one).
+    pub fn unflushed(&self, limit: usize) -> SqlResult<Vec<LogEntry>> {
+        let flushed = self.meta_u64("d1_flushed")?;
+        let rows = self.sql.texts("SELECT entry FROM ops WHERE version > ? ORDER BY version LIMIT ?", vec![int(flushed), int(limit as u64)])?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for row in rows {
+            bytes += row.len();
+            out.push(parse(&row)?);
+            if bytes >= limits::HISTORY_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that D1 holds every op up to `version`, and drops local rows no longer needed:
+    /// copied to D1 and older than the retained window.
+    pub fn mark_flushed(&self, version: u64, current: u64) -> SqlResult<()> {
+        if version > self.meta_u64("d1_flushed")? {
+            self.set_meta("d1_flushed", &version.to_string())?;
+        }
+        let keep_after = current.saturating_sub(limits::LOG_RETAINED_OPS).min(version);
+        self.sql.run("DELETE FROM ops WHERE version <= ?", vec![int(keep_after)])
+    }
+
+    pub fn database_size(&self) -> u64 {
+        self.sql.size()
+    }
+}
+
+/// Point reads for the room. A failed read is an error, never "absent": the room then fails the
+/// operation (`internal`) rather than count a like twice or apply a seq again.
+impl<S: Sql> Lookup for RoomStore<S> {
+    fn client(&self, client_id: &str) -> StoreRead<ClientRecord> {
+        self.one("SELECT record FROM clients WHERE client_id = ?", client_id)
+    }
+    fn engagement_user(&self, user_id: &str) -> StoreRead<UserState> {
+        self.one("SELECT state FROM engagement_users WHERE user_id = ?", user_id)
+    }
+    fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord> {
+        self.one("SELECT record FROM comments WHERE comment_id = ?", comment_id)
+    }
+}
+
+/// Keyed tables hold one JSON document per key.
+fn upsert<T: serde::Serialize>(sql: &dyn Sql, table: &str, columns: &str, key: &str, value: &T) -> SqlResult<()> {
+    sql.run(&format!("INSERT OR REPLACE INTO {table} ({columns}) VALUES (?, ?)"), vec![key.into(), to_json(value).into()])
+}
+
+fn delete(sql: &dyn Sql, table: &str, key_col: &str, key: &str) -> SqlResult<()> {
+    sql.run(&format!("DELETE FROM {table} WHERE {key_col} = ?"), vec![key.into()])
+}
+
+fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
+    match w {
+        Write::AppendOp(e) => sql.run("INSERT INTO ops (version, entry) VALUES (?, ?)", vec![int(e.version), to_json(&**e).into()]),
+        Write::Snapshot { version, content } => sql.run(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('snapshot_version', ?), ('snapshot', ?)",
+            vec![version.to_string().into(), content.as_str().into()],
+        ),
+        Write::PutClient(id, rec) => upsert(sql, "clients", "client_id, record", id, rec),
+        Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id, entry", sid, entry),
+        Write::DeleteAwareness(sid) => delete(sql, "awareness", "session_id", sid),
+        Write::PutTyping(sid, entry) => upsert(sql, "typing", "session_id, entry", sid, entry),
+        Write::DeleteTyping(sid) => delete(sql, "typing", "session_id", sid),
+        Write::PutEngagementUser(uid, state) => upsert(sql, "engagement_users", "user_id, state", uid, state),
+        Write::PutComment(id, record) => upsert(sql, "comments", "comment_id, record", id, record),
+        Write::QueueNotification(n) => upsert(sql, "outbox", "event_id, notification", &n.event_id, n),
+        Write::PutStroke(id, stroke) => upsert(sql, "strokes", "stroke_id, stroke", id, stroke),
+        Write::RemoveStroke(id) => delete(sql, "strokes", "stroke_id", id),
+        Write::ClearStrokes => sql.run("DELETE FROM strokes", vec![]),
+    }
+}

@@ -1,0 +1,97 @@
+//! `InboxShard`: one of 64 objects holding the notification inboxes and activity timelines of
+//! the users whose id hashes to it (`crate::sharding::inbox_shard`), and which of them have a
+//! channel socket open. A notification to 10,000 users is ~64 shard calls that each write their
+//! users' rows in one go, plus one push per user who is online — not 10,000 objects woken.
+//! This file holds the object and its router; `storage` and `reads` its SQLite, `push` the
+//! pushes to online channels.
+
+pub mod client;
+pub mod reads;
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+mod push;
+
+#[cfg(target_arch = "wasm32")]
+pub use object::InboxShard;
+
+#[cfg(target_arch = "wasm32")]
+mod object {
+    use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+    use super::client::*;
+    use super::push::push_all;
+    use super::storage::{InboxStore, ITEMS_KEPT};
+    use crate::runtime::clock::now_ms;
+    use crate::runtime::http::{ApiError, ApiResult};
+    use crate::runtime::log;
+    use crate::runtime::rpc::{read, reply, Call, Done, Incoming};
+    use crate::runtime::sql_worker::ObjectSql;
+    use crate::sharding::inbox_shard;
+
+    #[durable_object]
+    pub struct InboxShard {
+        env: Env,
+        store: InboxStore<ObjectSql>,
+    }
+
+    impl DurableObject for InboxShard {
+        fn new(state: State, env: Env) -> Self {
+            let store = InboxStore::new(ObjectSql::new(state.storage()));
+            if let Err(e) = store.ensure_schema() {
+                log::error("schema", e, &[("object", "inbox shard".into())]);
+            }
+            InboxShard { env, store }
+        }
+
+        async fn fetch(&self, req: Request) -> Result<Response> {
+            self.route(req).await.or_else(ApiError::into_response)
+        }
+    }
+
+    impl InboxShard {
+        async fn route(&self, mut req: Request) -> ApiResult {
+            let store = &self.store;
+            match Incoming::of(&req)?.path.as_str() {
+                Deliver::PATH => reply(&self.deliver(read(&mut req).await?).await?),
+                Attach::PATH => {
+                    let a: Attach = read(&mut req).await?;
+                    let (items, count) = store.attach(&a.user_id, a.generation)?;
+                    reply(&Attached { items, count })
+                }
+                Detach::PATH => {
+                    let d: Detach = read(&mut req).await?;
+                    reply(&Detached { online: store.went_offline(&d.user_id, d.generation)? })
+                }
+                HandedOver::PATH => {
+                    let h: HandedOver = read(&mut req).await?;
+                    let ids: Vec<&str> = h.event_ids.iter().take(ITEMS_KEPT as usize).map(String::as_str).collect();
+                    store.mark_handed_over(&h.user_id, &ids)?;
+                    reply(&Done {})
+                }
+                MarkRead::PATH => {
+                    let (count, generation) = store.mark_read(&read(&mut req).await?)?;
+                    reply(&MarkedRead { count, generation })
+                }
+                ReadPage::PATH => reply(&store.page(&read(&mut req).await?)?),
+                Holders::PATH => reply(&HolderList { user_ids: store.holders(&read::<Holders>(&mut req).await?.event_id)? }),
+                Import::PATH => reply(&Imported { imported: store.import(&read(&mut req).await?)? }),
+                _ => Err(ApiError::not_found("no such inbox call")),
+            }
+        }
+
+        /// Keeps the event for each user, then pushes it to the online ones' channels (this
+        /// shard's users only, so one queue message is one call here). 503 when a push failed.
+        async fn deliver(&self, d: Deliver) -> Result<Delivered, ApiError> {
+            if let Some(stray) = d.user_ids.iter().find(|u| inbox_shard(u) != d.shard) {
+                return Err(ApiError::bad_request(format!("user {stray} does not live in {}", d.shard)));
+            }
+            let pushes = self.store.keep(&d, now_ms() as i64)?;
+            let failed = push_all(&self.env, &self.store, &d.event_id, &pushes).await?;
+            if failed > 0 {
+                return Err(ApiError::new(503, "unavailable", format!("{failed} of {} pushes failed; retry", pushes.len())));
+            }
+            Ok(Delivered { kept: d.user_ids.len(), pushed: pushes.len() })
+        }
+    }
+}

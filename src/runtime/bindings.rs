@@ -1,0 +1,35 @@
+//! The names of the Worker's bindings (wrangler.toml), in one place.
+
+/// Durable Object namespaces.
+pub const DOCUMENT_ROOM: &str = "DOCUMENT_ROOM";
+pub const USER_CHANNEL: &str = "USER_CHANNEL";
+pub const INBOX_SHARD: &str = "INBOX_SHARD";
+pub const STATS: &str = "STATS";
+pub const RATE_LIMITER: &str = "RATE_LIMITER";
+
+/// D1: error reports, and history shard 0.
+pub const DB: &str = "DB";
+/// The var naming the history shards' D1 bindings, in shard order.
+pub const HISTORY_SHARDS: &str = "HISTORY_SHARDS";
+/// KV: cached engagement counts.
+pub const ENGAGEMENT_CACHE: &str = "ENGAGEMENT_CACHE";
+/// The publish API's fan-out queue.
+pub const NOTIFY_QUEUE: &str = "NOTIFY_QUEUE";
+/// Analytics Engine dataset.
+pub const METRICS: &str = "METRICS";
+
+/// Secrets and vars.
+pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const CORS_ORIGIN: &str = "CORS_ORIGIN";
+pub const SOCKET_RATE_PER_SEC: &str = "SOCKET_RATE_PER_SEC";
+pub const SOCKET_BURST: &str = "SOCKET_BURST";
+/// Tests only: the first delivery to this user id fails.
+pub const FAULT_NOTIFY_FAIL_ONCE: &str = "FAULT_NOTIFY_FAIL_ONCE";
+
+/// A secret or var as text; empty means unset.
+#[cfg(target_arch = "wasm32")]
+pub fn string(env: &worker::Env, name: &str) -> Option<String> {
+    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string())).filter(|s| !s.is_empty())
+}

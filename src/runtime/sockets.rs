@@ -1,0 +1,104 @@
+//! Hibernating WebSockets, wrapped once for every object that holds them (partyserver's
+//! `connection.ts`): sending frames, the runtime's own ping answer, close codes, per-socket
+//! message budgets, and the upgrade check of the Worker's routes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use worker::{Env, Request, State, WebSocket};
+
+use super::bindings;
+use super::clock::{frame_id, now_ms};
+use super::http::ApiError;
+use crate::protocol::{parse_frame, Code, Failure, Outgoing};
+use crate::ratelimit::{Admit, SocketBudget, SocketRate};
+
+/// Close codes the server uses.
+pub mod close {
+    /// The socket kept flooding (policy violation).
+    pub const POLICY: u16 = 1008;
+    /// The server could not set the socket up; the client should reconnect.
+    pub const UNAVAILABLE: u16 = 1011;
+    /// The document was deleted.
+    pub const DELETED: u16 = 4404;
+
+    /// The code to answer a client's close with (1005/1006 are not codes one may send).
+    pub fn echo(code: usize) -> u16 {
+        if code == 1005 || code == 1006 || code > u16::MAX as usize {
+            1000
+        } else {
+            code as u16
+        }
+    }
+}
+
+/// Sends one message; a socket that is already closing cannot take more and its close handler
+/// cleans up, so a failed send is not an error here.
+pub fn send(ws: &WebSocket, m: Outgoing) {
+    let _ = ws.send_with_str(m.into_frame(&frame_id(), now_ms()));
+}
+
+/// Sends one frame text made once for many sockets.
+pub fn send_text(ws: &WebSocket, frame: &str) -> bool {
+    ws.send_with_str(frame).is_ok()
+}
+
+/// The exact frame `{"type":"ping"}` is answered by the runtime, without waking the object.
+pub fn answer_pings_while_asleep(state: &State) {
+    if let Ok(pair) = worker::WebSocketRequestResponsePair::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#) {
+        state.set_websocket_auto_response(&pair);
+    }
+}
+
+/// 426 unless the request asks for a WebSocket upgrade.
+pub fn require_upgrade(req: &Request) -> Result<(), ApiError> {
+    let is_ws = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if is_ws {
+        Ok(())
+    } else {
+        Err(ApiError::new(426, "upgrade_required", "this endpoint takes WebSocket upgrades only"))
+    }
+}
+
+/// Per-socket message budgets (§3.4). Kept in memory: an object only hibernates when its sockets
+/// are quiet, and a quiet socket has a full budget anyway.
+pub struct Budgets {
+    rate: SocketRate,
+    sockets: RefCell<HashMap<String, SocketBudget>>,
+}
+
+impl Budgets {
+    /// The protocol's 20/s with bursts of 100, unless `SOCKET_RATE_PER_SEC` / `SOCKET_BURST`
+    /// say otherwise (load tests raise them).
+    pub fn from_env(env: &Env) -> Self {
+        let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().parse::<f64>().ok()).filter(|v| *v >= 1.0);
+        let d = SocketRate::default();
+        let rate = SocketRate { per_sec: var(bindings::SOCKET_RATE_PER_SEC).unwrap_or(d.per_sec), burst: var(bindings::SOCKET_BURST).unwrap_or(d.burst) };
+        Budgets { rate, sockets: RefCell::new(HashMap::new()) }
+    }
+
+    /// Whether the message may be handled; otherwise the socket has been answered or closed.
+    pub fn admit(&self, ws: &WebSocket, key: &str, text: &str) -> bool {
+        let now = now_ms();
+        let rate = self.rate;
+        let verdict = self.sockets.borrow_mut().entry(key.to_string()).or_insert_with(|| SocketBudget::new(now, rate)).admit(now);
+        match verdict {
+            Admit::Accept => true,
+            Admit::Refuse { retry_after_ms } => {
+                let id = parse_frame(text).ok().and_then(|f| f.id);
+                let f = Failure::new(Code::RateLimited, "more than 20 messages a second on this socket; slow down");
+                send(ws, Outgoing::error_with(&f, id, None, Some(retry_after_ms)));
+                false
+            }
+            Admit::Close => {
+                self.forget(key);
+                let _ = ws.close(Some(close::POLICY), Some("rate limit exceeded"));
+                false
+            }
+        }
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.sockets.borrow_mut().remove(key);
+    }
+}
