@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use worker::{D1Database, Result};
+use worker::{D1Database, Env, Error, Result};
 use wasm_bindgen::JsValue;
 
+use crate::history_shards::HistoryShards;
 use crate::model::LogEntry;
 
 const INSERT: &str = "INSERT OR IGNORE INTO operations \
@@ -112,3 +113,23 @@ pub async fn delete_history(db: &D1Database, document_id: &str) -> Result<()> {
     Ok(())
 }
 
+// The shards: the databases named by `HISTORY_SHARDS`, in order (`crate::history_shards`
+// picks a document's). Error reports stay in `DB`.
+
+/// The configured shard list; a malformed `HISTORY_SHARDS` is an error, never a guess.
+pub fn list(env: &Env) -> Result<HistoryShards> {
+    let spec = env.var(crate::runtime::bindings::HISTORY_SHARDS).ok().map(|v| v.to_string());
+    HistoryShards::parse(spec.as_deref()).map_err(Error::RustError)
+}
+
+/// The database bound as `name`, with an error that says which shard binding is missing.
+pub fn open(env: &Env, name: &str) -> Result<D1Database> {
+    env.d1(name).map_err(|e| {
+        Error::RustError(format!("history shard {name}: {e} (every name in HISTORY_SHARDS needs a [[d1_databases]] binding)"))
+    })
+}
+
+/// The database that holds `document_id`'s history.
+pub fn for_document(env: &Env, document_id: &str) -> Result<D1Database> {
+    open(env, list(env)?.for_document(document_id))
+}

@@ -4,4 +4,3 @@
 pub mod error_logs;
 pub mod history;
 pub mod retention;
-pub mod shards;

@@ -5,7 +5,6 @@
 pub mod canvas;
 pub mod post;
 pub mod text;
-mod text_frame;
 
 use serde::Serializer;
 use serde_json::value::RawValue;

@@ -46,6 +46,27 @@ impl PostDoc {
     }
 }
 
+/// The owner's notification of someone else's like, comment or repost (§4.3 [1.1]).
+fn owner_notification(ctx: &StepCtx, action: Action, counts_json: &Value, detail: Value) -> Option<Notification> {
+    let (kind, owner) = (action.notification_kind()?, ctx.owner?);
+    let user_id = ctx.actor.user_id.as_str();
+    if owner == user_id {
+        return None;
+    }
+    let mut payload = json!({
+        "kind": kind,
+        "post_id": post_id(ctx.document_id),
+        "actor": {"id": user_id, "name": ctx.actor.name},
+        "counts": counts_json,
+    });
+    if kind != "post_reposted" {
+        for (k, v) in detail.as_object().into_iter().flatten() {
+            payload[k] = v.clone();
+        }
+    }
+    Some(Notification { event_id: format!("{}@{}", ctx.document_id, scoped(ctx.version, ctx.incarnation)), user_id: owner.to_string(), payload })
+}
+
 /// Ids unique across every life of the document id: the version, and the incarnation.
 fn scoped(version: u64, incarnation: &str) -> String {
     if incarnation.is_empty() {
@@ -98,7 +119,6 @@ impl Document for PostDoc {
         self.counts = counts;
         let mut op = json!({"type": "modify", "action": m.action.as_str()});
         let mut writes = Vec::new();
-        let mut notifications = Vec::new();
         // What the owner's notification says beyond who did it (§4.3 [1.1]).
         let mut detail = json!({});
         match change {
@@ -120,26 +140,7 @@ impl Document for PostDoc {
                 writes.push(Write::PutComment(id, record));
             }
         }
-        if let (Some(kind), Some(owner)) = (m.action.notification_kind(), ctx.owner) {
-            if owner != user_id {
-                let mut payload = json!({
-                    "kind": kind,
-                    "post_id": post_id(ctx.document_id),
-                    "actor": {"id": user_id, "name": ctx.actor.name},
-                    "counts": counts_json,
-                });
-                if kind != "post_reposted" {
-                    for (k, v) in detail.as_object().into_iter().flatten() {
-                        payload[k] = v.clone();
-                    }
-                }
-                notifications.push(Notification {
-                    event_id: format!("{}@{}", ctx.document_id, scoped(ctx.version, ctx.incarnation)),
-                    user_id: owner.to_string(),
-                    payload,
-                });
-            }
-        }
+        let notifications = owner_notification(ctx, m.action, &counts_json, detail).into_iter().collect();
         Ok(Step::Applied(Applied {
             ops: raw_json(&[op]),
             cached: (),

@@ -3,12 +3,12 @@
 use serde_json::{json, Value};
 use worker::Env;
 
-use crate::d1::shards;
+use crate::d1::history;
 use crate::runtime::bindings;
 use crate::runtime::http::{json_response, ApiResult};
 
 async fn ask_d1(env: &Env, name: &str) -> String {
-    let db = if name == bindings::DB { env.d1(name) } else { shards::open(env, name) };
+    let db = if name == bindings::DB { env.d1(name) } else { history::open(env, name) };
     match db {
         Ok(db) => match db.prepare("SELECT 1 AS ok").all().await {
             Ok(_) => "ok".to_string(),
@@ -31,7 +31,7 @@ async fn ask_kv(env: &Env) -> String {
 pub async fn health(env: &Env) -> ApiResult {
     let mut names = vec![bindings::DB.to_string()];
     let mut config_error = None;
-    match shards::list(env) {
+    match history::list(env) {
         Ok(list) => names.extend(list.names().iter().filter(|n| *n != bindings::DB).cloned()),
         Err(e) => config_error = Some(e.to_string()),
     }

@@ -16,7 +16,7 @@ use futures_util::future::{join, join_all};
 use serde_json::json;
 use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-use crate::d1::{retention, shards};
+use crate::d1::{history, retention};
 use crate::runtime::bindings;
 use crate::runtime::clock::now_ms;
 use crate::runtime::log;
@@ -36,7 +36,7 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = now_ms();
-    let names = match shards::list(&env) {
+    let names = match history::list(&env) {
         Ok(list) => list.names().to_vec(),
         Err(e) => {
             retention_logged(bindings::HISTORY_SHARDS, "operations", Err(e));
@@ -46,7 +46,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let history = join_all(names.iter().map(|name| {
         let env = &env;
         async move {
-            let result = match shards::open(env, name) {
+            let result = match history::open(env, name) {
                 Ok(db) => retention::operations(&db, now).await,
                 Err(e) => Err(e),
             };

@@ -5,17 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ratelimit::{Decision, RateClass};
-use crate::runtime::rpc::Call;
+use crate::call;
 
 /// One request of `class` by the object's subject.
 #[derive(Serialize, Deserialize)]
 pub struct Hit {
     pub class: RateClass,
 }
-impl Call for Hit {
-    const PATH: &'static str = "/hit";
-    type Reply = Decision;
-}
+call!(Hit, "/hit", Decision);
 
 #[cfg(target_arch = "wasm32")]
 pub use object::{check, RateLimiter};

@@ -105,8 +105,57 @@ pub(super) fn read_failed(e: String) -> Failure {
     Failure::new(Code::Internal, format!("storage read failed: {e}"))
 }
 
+/// Where a submit stands once its seq and version are checked.
+enum Admitted {
+    /// Already applied: the original ack is repeated.
+    Duplicate(Submitted),
+    Fresh { seq: u64, base: u64 },
+}
+
+/// What an applied operation is logged with besides the document's own part.
+struct Origin<'a> {
+    actor: &'a Actor,
+    client_id: String,
+    seq: u64,
+    base: u64,
+    timestamp: u64,
+    now: u64,
+    original_position: Option<usize>,
+}
+
 impl<D: Document> Room<D> {
     pub fn submit(&mut self, actor: &Actor, req: OpRequest<D::Op>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure> {
+        let (seq, base) = match self.admit_op(actor, &req, lookup)? {
+            Admitted::Duplicate(done) => return Ok(done),
+            Admitted::Fresh { seq, base } => (seq, base),
+        };
+        let original_position = D::original_position(&req.body);
+        let ctx = StepCtx {
+            document_id: &self.document_id,
+            incarnation: &self.incarnation,
+            actor,
+            client_id: &req.client_id,
+            base,
+            version: self.version + 1,
+            timestamp: req.timestamp.unwrap_or(now),
+            owner: self.owner.as_deref(),
+        };
+        let timestamp = ctx.timestamp;
+        match self.doc.step(&ctx, req.body, &self.log, lookup)? {
+            Step::Noop(reason) => {
+                let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason));
+                let write = self.record_client(&req.client_id, &actor.user_id, seq, None);
+                Ok(Submitted { ack, effects: Effects { writes: vec![write], ..Effects::default() } })
+            }
+            Step::Applied(applied) => {
+                let origin = Origin { actor, client_id: req.client_id, seq, base, timestamp, now, original_position };
+                Ok(self.append(origin, applied))
+            }
+        }
+    }
+
+    /// Checks the document, the grant, the client's seq and the version an op was made against.
+    fn admit_op(&mut self, actor: &Actor, req: &OpRequest<D::Op>, lookup: &dyn Lookup) -> Result<Admitted, Failure> {
         if req.document_id.as_deref().is_some_and(|d| d != self.document_id) {
             return Err(Failure::new(Code::InvalidOperation, "document_id is not this socket's document"));
         }
@@ -116,7 +165,7 @@ impl<D: Document> Room<D> {
         let record = self.progress(&req.client_id, &actor.user_id, lookup)?;
         let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
-            return Ok(self.duplicate(&req.client_id, seq, &record));
+            return Ok(Admitted::Duplicate(self.duplicate(&req.client_id, seq, &record)));
         }
         if seq > record.last_seq.saturating_add(1) {
             return Err(Failure::new(
@@ -134,50 +183,36 @@ impl<D: Document> Room<D> {
                 format!("operations after version {base} are no longer held; sync and rebase"),
             ));
         }
-        let original_position = D::original_position(&req.body);
-        let ctx = StepCtx {
-            document_id: &self.document_id,
-            incarnation: &self.incarnation,
-            actor,
-            client_id: &req.client_id,
-            base,
-            version: self.version + 1,
-            timestamp: req.timestamp.unwrap_or(now),
-            owner: self.owner.as_deref(),
-        };
-        let timestamp = ctx.timestamp;
-        let applied = match self.doc.step(&ctx, req.body, &self.log, lookup)? {
-            Step::Noop(reason) => {
-                let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason));
-                let write = self.record_client(&req.client_id, &actor.user_id, seq, None);
-                return Ok(Submitted { ack, effects: Effects { writes: vec![write], ..Effects::default() } });
-            }
-            Step::Applied(a) => a,
-        };
+        Ok(Admitted::Fresh { seq, base })
+    }
+
+    /// Versions, logs, acks and broadcasts an operation the document applied.
+    fn append(&mut self, o: Origin, applied: Applied<D::Cached>) -> Submitted {
         let Applied { ops, cached, transformed, transformed_position, writes, notifications, summary_changed, to_all } = applied;
         self.version += 1;
         let entry = Rc::new(LogEntry {
             version: self.version,
-            client_id: req.client_id,
-            user_id: actor.user_id.clone(),
-            seq,
-            timestamp,
-            server_timestamp: now,
-            base_version: base,
+            client_id: o.client_id,
+            user_id: o.actor.user_id.clone(),
+            seq: o.seq,
+            timestamp: o.timestamp,
+            server_timestamp: o.now,
+            base_version: o.base,
             ops,
-            original_position,
+            original_position: o.original_position,
             transformed_position,
         });
         let status = if transformed { "transformed" } else { "accepted" };
-        let ack = self.ack(&entry.client_id, seq, self.version, now, status, &entry.ops, (original_position, transformed_position), transformed, None);
+        let positions = (o.original_position, transformed_position);
+        let ack = self.ack(&entry.client_id, o.seq, self.version, o.now, status, &entry.ops, positions, transformed, None);
         let mut effects = Effects::default();
         effects.writes.push(Write::AppendOp(Rc::clone(&entry)));
         effects.writes.extend(writes);
-        effects.follow_ups.appended.push(self.version - base - 1);
+        effects.follow_ups.appended.push(self.version - o.base - 1);
         effects.follow_ups.counts_changed = summary_changed;
         effects.follow_ups.notifications_queued = !notifications.is_empty();
         effects.writes.extend(notifications.into_iter().map(Write::QueueNotification));
-        effects.writes.push(self.record_client(&entry.client_id, &actor.user_id, seq, Some(self.version)));
+        effects.writes.push(self.record_client(&entry.client_id, &o.actor.user_id, o.seq, Some(self.version)));
         effects.to_others.push(entry.broadcast("operation", &self.document_id, None));
         self.since_snapshot.ops += 1;
         self.since_snapshot.bytes += entry.weight();
@@ -188,7 +223,7 @@ impl<D: Document> Room<D> {
         self.log.push(entry, cached);
         effects.to_sender.extend(to_all.iter().cloned());
         effects.to_others.extend(to_all);
-        Ok(Submitted { ack, effects })
+        Submitted { ack, effects }
     }
 
     /// Where the client is, refusing a client_id that belongs to another user here (§1).

@@ -15,6 +15,17 @@ pub trait Call: Serialize + DeserializeOwned {
     type Reply: Serialize + DeserializeOwned;
 }
 
+/// Declares a call: `call!(Request, "/path", Reply);`.
+#[macro_export]
+macro_rules! call {
+    ($req:ty, $path:literal, $reply:ty) => {
+        impl $crate::runtime::rpc::Call for $req {
+            const PATH: &'static str = $path;
+            type Reply = $reply;
+        }
+    };
+}
+
 /// A reply kept as the JSON text the object made (an ack, a document's state, a history page):
 /// relayed without being parsed and serialised again.
 #[derive(Clone, Debug, PartialEq)]

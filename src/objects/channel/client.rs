@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::objects::inbox_shard::client::Count;
-use crate::runtime::rpc::{Call, Done};
+use crate::call;
+use crate::runtime::rpc::Done;
 
 /// A kept notification for the user's open sockets (from their inbox shard); 410 when the
 /// channel has no socket open.
@@ -19,40 +20,28 @@ pub struct PushTaken {
     /// `delivered`, or `duplicate` when the sockets already had this event.
     pub status: String,
 }
-impl Call for PushNotification {
-    const PATH: &'static str = "/notification";
-    type Reply = PushTaken;
-}
+call!(PushNotification, "/notification", PushTaken);
 
 /// A new unread count (after a REST read), for the sockets if it is newer than theirs.
 #[derive(Serialize, Deserialize)]
 pub struct TellCount {
     pub count: Count,
 }
-impl Call for TellCount {
-    const PATH: &'static str = "/count";
-    type Reply = Done;
-}
+call!(TellCount, "/count", Done);
 
 /// What the calling actor is shown of this channel's user.
 #[derive(Serialize, Deserialize)]
 pub struct ReadPresence {
     pub user_id: String,
 }
-impl Call for ReadPresence {
-    const PATH: &'static str = "/presence";
-    type Reply = Value;
-}
+call!(ReadPresence, "/presence", Value);
 
 /// `PUT /api/v1/me/presence` of the calling actor, whose channel this is.
 #[derive(Serialize, Deserialize)]
 pub struct SetPresence {
     pub body: Value,
 }
-impl Call for SetPresence {
-    const PATH: &'static str = "/presence/set";
-    type Reply = Value;
-}
+call!(SetPresence, "/presence/set", Value);
 
 /// Another user's channel subscribes to this user's presence; replies with the current one.
 #[derive(Serialize, Deserialize)]
@@ -60,10 +49,7 @@ pub struct AddWatcher {
     pub watcher: String,
     pub user_id: String,
 }
-impl Call for AddWatcher {
-    const PATH: &'static str = "/watch";
-    type Reply = Value;
-}
+call!(AddWatcher, "/watch", Value);
 
 /// A watched user's presence, for this user's sockets; 410 when none is open.
 #[derive(Serialize, Deserialize)]
@@ -74,10 +60,7 @@ pub struct PushPresence {
 pub struct PresencePushed {
     pub delivered: usize,
 }
-impl Call for PushPresence {
-    const PATH: &'static str = "/presence/push";
-    type Reply = PresencePushed;
-}
+call!(PushPresence, "/presence/push", PresencePushed);
 
 /// How many sockets the user holds in a document room (0: none any more).
 #[derive(Serialize, Deserialize)]
@@ -86,10 +69,7 @@ pub struct RoomSockets {
     pub document_id: String,
     pub connections: u32,
 }
-impl Call for RoomSockets {
-    const PATH: &'static str = "/rooms";
-    type Reply = Done;
-}
+call!(RoomSockets, "/rooms", Done);
 
 /// The path of a socket upgrade handed to the channel.
 pub const CONNECT_PATH: &str = "/connect";

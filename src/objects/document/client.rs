@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::runtime::rpc::{Call, Done, RawJson};
+use crate::call;
+use crate::runtime::rpc::{Done, RawJson};
 
 /// An operation submitted over REST (`POST /api/v1/operations/apply`, engagement actions);
 /// replies with the ack.
@@ -12,10 +13,7 @@ use crate::runtime::rpc::{Call, Done, RawJson};
 pub struct Apply {
     pub operation: Map<String, Value>,
 }
-impl Call for Apply {
-    const PATH: &'static str = "/apply";
-    type Reply = RawJson;
-}
+call!(Apply, "/apply", RawJson);
 
 /// The new text of a text document (`PUT /channels/{id}/description`), turned into operations.
 #[derive(Serialize, Deserialize)]
@@ -30,26 +28,17 @@ pub struct TextReplaced {
     pub version: u64,
     pub content: String,
 }
-impl Call for ReplaceText {
-    const PATH: &'static str = "/text";
-    type Reply = TextReplaced;
-}
+call!(ReplaceText, "/text", TextReplaced);
 
 /// `GET /documents/{id}`: the state with its version.
 #[derive(Serialize, Deserialize)]
 pub struct ReadDocument {}
-impl Call for ReadDocument {
-    const PATH: &'static str = "/document";
-    type Reply = RawJson;
-}
+call!(ReadDocument, "/document", RawJson);
 
 /// A post's counts (when KV missed).
 #[derive(Serialize, Deserialize)]
 pub struct ReadCounts {}
-impl Call for ReadCounts {
-    const PATH: &'static str = "/counts";
-    type Reply = RawJson;
-}
+call!(ReadCounts, "/counts", RawJson);
 
 /// A room event for every socket (`POST /documents/{id}/broadcast`).
 #[derive(Serialize, Deserialize)]
@@ -62,20 +51,14 @@ pub struct Broadcasted {
     pub document_id: String,
     pub sockets: usize,
 }
-impl Call for Broadcast {
-    const PATH: &'static str = "/broadcast";
-    type Reply = Broadcasted;
-}
+call!(Broadcast, "/broadcast", Broadcasted);
 
 /// A user's presence, for every socket of the room (from the user's channel).
 #[derive(Serialize, Deserialize)]
 pub struct ShowPresence {
     pub payload: Value,
 }
-impl Call for ShowPresence {
-    const PATH: &'static str = "/presence";
-    type Reply = Done;
-}
+call!(ShowPresence, "/presence", Done);
 
 /// Registers a post's owner (`PUT /posts/{id}`): the caller, or the named user.
 #[derive(Serialize, Deserialize)]
@@ -87,10 +70,7 @@ pub struct OwnerSet {
     pub post_id: String,
     pub owner_id: String,
 }
-impl Call for SetOwner {
-    const PATH: &'static str = "/owner";
-    type Reply = OwnerSet;
-}
+call!(SetOwner, "/owner", OwnerSet);
 
 /// One page of history from D1, after the object flushed what it acked.
 #[derive(Serialize, Deserialize)]
@@ -98,18 +78,12 @@ pub struct ReadHistory {
     pub since: u64,
     pub limit: u64,
 }
-impl Call for ReadHistory {
-    const PATH: &'static str = "/history";
-    type Reply = RawJson;
-}
+call!(ReadHistory, "/history", RawJson);
 
 /// `GET /documents/{id}/metrics`.
 #[derive(Serialize, Deserialize)]
 pub struct ReadMetrics {}
-impl Call for ReadMetrics {
-    const PATH: &'static str = "/metrics";
-    type Reply = Value;
-}
+call!(ReadMetrics, "/metrics", Value);
 
 /// Deletes the document: state, log, history, cached counts; sockets closed with 4404.
 #[derive(Serialize, Deserialize)]
@@ -119,10 +93,7 @@ pub struct Deleted {
     pub document_id: String,
     pub deleted: bool,
 }
-impl Call for DeleteDocument {
-    const PATH: &'static str = "/delete";
-    type Reply = Deleted;
-}
+call!(DeleteDocument, "/delete", Deleted);
 
 /// The KV key of a post's cached counts (only the post's object writes it).
 pub fn counts_cache_key(post_id: &str) -> String {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::client::ReadHistory;
 use super::DocumentRoom;
-use crate::d1::{history, shards};
+use crate::d1::history;
 use crate::limits;
 use crate::runtime::http::ApiError;
 use crate::runtime::rpc::RawJson;
@@ -26,7 +26,7 @@ impl DocumentRoom {
         let store = self.host.store();
         let Some(document_id) = store.document_id()? else { return Ok(()) };
         let incarnation = store.incarnation()?;
-        let db = shards::for_document(&self.env, &document_id)?;
+        let db = history::for_document(&self.env, &document_id)?;
         loop {
             let batch = store.unflushed(limits::HISTORY_BATCH_OPS)?;
             let Some(last) = batch.last().map(|e| e.version) else { return Ok(()) };
@@ -50,7 +50,7 @@ impl DocumentRoom {
         // Whatever is acked is copied first, so a reader sees every acked op.
         self.flush_history().await?;
         let incarnation = self.host.store().incarnation()?;
-        let db = shards::for_document(&self.env, document_id)?;
+        let db = history::for_document(&self.env, document_id)?;
         let (operations, has_more) = history::read_history(&db, document_id, &incarnation, q.since, q.limit).await?;
         let next_since = operations.last().map_or(q.since, |o| o.version);
         let page = Page { document_id, operations, next_since, has_more };

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::client::{Apply, Broadcast, Broadcasted, Deleted, ReplaceText, ShowPresence, TextReplaced};
 use super::DocumentRoom;
-use crate::d1::{history, shards};
+use crate::d1::history;
 use crate::model::Actor;
 use crate::ot::text::diff;
 use crate::protocol::{Code, Failure, Outgoing};
@@ -105,7 +105,7 @@ impl DocumentRoom {
         // A new life for the id: its history, comment ids and notification ids never mix with
         // the old one's, even if a flush of the old one is still in flight.
         store.begin_incarnation(document_id, &new_incarnation())?;
-        history::delete_history(&shards::for_document(&self.env, document_id)?, document_id).await?;
+        history::delete_history(&history::for_document(&self.env, document_id)?, document_id).await?;
         self.forget_cached_counts(document_id).await;
         Ok(Deleted { document_id: document_id.to_string(), deleted: true })
     }

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::runtime::rpc::{Call, Done};
+use crate::call;
+use crate::runtime::rpc::Done;
 
 /// An unread count and the shard clock it was read at: a channel keeps the newest it was told,
 /// so counts that cross on the way never step back.
@@ -29,10 +30,7 @@ pub struct Delivered {
     pub kept: usize,
     pub pushed: usize,
 }
-impl Call for Deliver {
-    const PATH: &'static str = "/deliver";
-    type Reply = Delivered;
-}
+call!(Deliver, "/deliver", Delivered);
 
 /// A channel's socket (of this generation) opened: the user is online; the reply holds what no
 /// socket has been handed yet, oldest first, and the unread count.
@@ -46,10 +44,7 @@ pub struct Attached {
     pub items: Vec<Value>,
     pub count: Count,
 }
-impl Call for Attach {
-    const PATH: &'static str = "/attach";
-    type Reply = Attached;
-}
+call!(Attach, "/attach", Attached);
 
 /// A channel's last socket (of this generation) closed.
 #[derive(Serialize, Deserialize)]
@@ -62,10 +57,7 @@ pub struct Detached {
     /// A newer connect registered meanwhile: the user is still online.
     pub online: bool,
 }
-impl Call for Detach {
-    const PATH: &'static str = "/detach";
-    type Reply = Detached;
-}
+call!(Detach, "/detach", Detached);
 
 /// The kept events a channel handed to a socket on connect.
 #[derive(Serialize, Deserialize)]
@@ -73,10 +65,7 @@ pub struct HandedOver {
     pub user_id: String,
     pub event_ids: Vec<String>,
 }
-impl Call for HandedOver {
-    const PATH: &'static str = "/handed-over";
-    type Reply = Done;
-}
+call!(HandedOver, "/handed-over", Done);
 
 /// Marks events read (`event_ids`), or all of them (`None`).
 #[derive(Serialize, Deserialize)]
@@ -106,10 +95,7 @@ impl MarkRead {
     }
 }
 
-impl Call for MarkRead {
-    const PATH: &'static str = "/read";
-    type Reply = MarkedRead;
-}
+call!(MarkRead, "/read", MarkedRead);
 
 /// A page of a user's notifications (or, with `timeline`, activities), newest first.
 #[derive(Serialize, Deserialize)]
@@ -119,10 +105,7 @@ pub struct ReadPage {
     pub before: Option<u64>,
     pub timeline: bool,
 }
-impl Call for ReadPage {
-    const PATH: &'static str = "/page";
-    type Reply = Value;
-}
+call!(ReadPage, "/page", Value);
 
 /// The users of this shard whose inbox holds an event (operators and tests check a fan-out
 /// with it: one call per shard rather than one per user).
@@ -134,10 +117,7 @@ pub struct Holders {
 pub struct HolderList {
     pub user_ids: Vec<String>,
 }
-impl Call for Holders {
-    const PATH: &'static str = "/holders";
-    type Reply = HolderList;
-}
+call!(Holders, "/holders", HolderList);
 
 /// What one channel kept before the inbox shards, handed over once.
 #[derive(Serialize, Deserialize)]
@@ -150,10 +130,7 @@ pub struct Import {
 pub struct Imported {
     pub imported: usize,
 }
-impl Call for Import {
-    const PATH: &'static str = "/import";
-    type Reply = Imported;
-}
+call!(Import, "/import", Imported);
 
 /// A row of a channel's inbox from before the shards.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,25 +3,20 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Report, ShardSnapshot};
-use crate::runtime::rpc::{Call, Done};
+use crate::call;
+use crate::runtime::rpc::Done;
 
 /// A room's (or an isolate's) report.
 #[derive(Serialize, Deserialize)]
 pub struct Record {
     pub report: Report,
 }
-impl Call for Record {
-    const PATH: &'static str = "/report";
-    type Reply = Done;
-}
+call!(Record, "/report", Done);
 
 /// The shard's live gauges and the tally of the last minute.
 #[derive(Serialize, Deserialize)]
 pub struct Snapshot {}
-impl Call for Snapshot {
-    const PATH: &'static str = "/snapshot";
-    type Reply = ShardSnapshot;
-}
+call!(Snapshot, "/snapshot", ShardSnapshot);
 
 #[cfg(target_arch = "wasm32")]
 pub use calls::*;

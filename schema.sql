@@ -1,0 +1,53 @@
+-- The full current D1 schema (every database: `DB` and each history shard), for reading. The
+-- databases are built by applying `migrations/` in order (`wrangler d1 migrations apply`);
+-- `tests/d1_schema.rs` fails when that gives anything other than this file.
+
+-- Every acknowledged operation, written in batches by its document object. `incarnation` tells
+-- the lives of a document id apart: a deleted id that is reused starts a new life, and a flush of
+-- the old life still in flight can never fill or block the new one's versions.
+CREATE TABLE operations (
+  document_id      TEXT    NOT NULL,
+  incarnation      TEXT    NOT NULL DEFAULT '',
+  version          INTEGER NOT NULL,
+  operation_id     TEXT    NOT NULL,
+  client_id        TEXT    NOT NULL,
+  user_id          TEXT    NOT NULL,
+  seq              INTEGER NOT NULL,
+  timestamp        INTEGER NOT NULL,
+  server_timestamp INTEGER NOT NULL,
+  ops              TEXT    NOT NULL,
+  PRIMARY KEY (document_id, incarnation, version)
+);
+-- The retention job deletes by age.
+CREATE INDEX operations_by_time ON operations (server_timestamp);
+
+-- Engagement events (who did what to which post, when) for analytics: the post objects' history
+-- rows seen through a view.
+CREATE VIEW engagement_events AS
+  SELECT substr(document_id, 6)               AS post_id,
+         incarnation,
+         version,
+         user_id,
+         json_extract(ops, '$[0].action')     AS action,
+         json_extract(ops, '$[0].comment_id') AS comment_id,
+         server_timestamp                     AS created_at
+  FROM operations
+  WHERE document_id LIKE 'post:%';
+
+-- Client error reports (POST /api/v1/errors/batch), in `DB`. A report matching (user, source,
+-- severity, message) of a row first seen within the last hour increments that row instead.
+CREATE TABLE error_logs (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id           TEXT    NOT NULL,
+  source            TEXT    NOT NULL,
+  severity          TEXT    NOT NULL,
+  message           TEXT    NOT NULL,
+  context           TEXT,
+  client_timestamp  INTEGER NOT NULL,
+  first_seen        INTEGER NOT NULL,
+  last_seen         INTEGER NOT NULL,
+  occurrences       INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX error_logs_dedupe ON error_logs (user_id, source, severity, message, first_seen);
+CREATE INDEX error_logs_by_user_time ON error_logs (user_id, last_seen);
+CREATE INDEX error_logs_by_time ON error_logs (last_seen);
