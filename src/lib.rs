@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod doc;
 pub mod error_reports;
+pub mod geom;
 pub mod history_shards;
 pub mod model;
 pub mod plugin_shapes;

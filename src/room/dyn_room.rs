@@ -34,6 +34,8 @@ pub trait DynRoom {
     fn submit_text(&mut self, actor: &Actor, client_id: &str, version: u64, prims: Vec<crate::ot::text::TextPrimitive>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure>;
     fn expire_typing(&mut self, now: u64) -> Effects;
     fn next_typing_deadline(&self) -> Option<u64>;
+    /// The canvas room behind this one, for what only canvases do (streaming stroke data).
+    fn as_canvas(&self) -> Option<&super::CanvasRoom>;
 }
 
 impl<D: Document + 'static> DynRoom for Room<D>
@@ -101,6 +103,9 @@ where
     }
     fn next_typing_deadline(&self) -> Option<u64> {
         Room::next_typing_deadline(self)
+    }
+    fn as_canvas(&self) -> Option<&super::CanvasRoom> {
+        (self as &dyn std::any::Any).downcast_ref()
     }
 }
 

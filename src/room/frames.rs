@@ -4,7 +4,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::Room;
-use crate::model::{AwarenessEntry, Effects, Lookup, OpRequest, Session, TypingEntry, Write};
+use crate::model::{AwarenessEntry, Effects, Lookup, OpRequest, Session, StrokeStream, TypingEntry, Write};
 use crate::doc::Document;
 use crate::limits;
 use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
@@ -40,7 +40,7 @@ impl<D: Document> Room<D> {
             "sync" => {
                 let since = opt_u64(p, "since").map_err(|f| (f, None))?;
                 let since = since.ok_or_else(|| (Failure::bad("since is required"), None))?;
-                Ok(Effects { to_sender: self.catch_up(me, Some(since), present, reply_to), ..Effects::default() })
+                Ok(self.catch_up_effects(me, Some(since), present, reply_to))
             }
             "awareness" => {
                 let state = p.get("state").ok_or_else(|| (Failure::bad("state is required"), None))?;
@@ -88,6 +88,15 @@ impl<D: Document> Room<D> {
                 Ok(effects)
             }
             "ping" => Ok(Effects::reply(Outgoing::reply("pong", reply_to, json!({})))),
+            // The host streams what entered the view (`CanvasRoom::stream`) and keeps the new
+            // viewport in the socket's attachment.
+            "viewport" if D::STREAMS_STATE => {
+                let to = super::viewport::parse_viewport_payload(p).map_err(|f| (f, None))?;
+                let mut effects = Effects::default();
+                effects.follow_ups.stream = Some(StrokeStream::Viewport { to, reply_to });
+                Ok(effects)
+            }
+            "viewport" => Err((Failure::new(Code::UnknownType, "viewport is a canvas message"), None)),
             other => Err((Failure::new(Code::UnknownType, format!("unknown message type {other:?}")), None)),
         }
     }

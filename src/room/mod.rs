@@ -7,10 +7,12 @@
 //! delivers the messages; tests drive the same functions directly.
 //! What differs between document kinds lives behind [`Document`].
 
+mod canvas;
 mod dyn_room;
 mod frames;
 mod sessions;
 mod submit;
+pub mod viewport;
 
 use std::collections::BTreeMap;
 

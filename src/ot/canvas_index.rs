@@ -1,0 +1,265 @@
+//! What a canvas room keeps in memory (§8): per stroke its id, box, data size and the last
+//! writer's version, timestamp and client (all that last-writer-wins and delete/clear need), and
+//! an R*-tree of the boxes. The stroke data itself stays in storage.
+//!
+//! Why an R*-tree (`rstar`): `bench/canvas_index.rs` measured it against a linear scan of packed
+//! boxes and a uniform grid on 100,000 strokes. It answers screen-sized views in ~5 µs where the
+//! scan takes ~350 µs, needs no cell size (a grid tuned for pixel coordinates degenerates on a
+//! canvas drawn in unit coordinates, and the server cannot know which a client uses), and moves
+//! a stroke in ~3-5 µs. A view holding a quarter of the canvas costs it ~0.4 ms p50 / 1.5 ms p95,
+//! about what the scan costs; a view holding everything skips the tree.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+use serde::{Deserialize, Serialize};
+
+use crate::geom::Rect;
+
+type Leaf = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+fn leaf(r: &Rect, slot: u32) -> Leaf {
+    Leaf::new(Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]), slot)
+}
+
+/// One stroke's index row, as storage returns it when the room wakes (never the data).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrokeRow {
+    pub stroke_id: String,
+    /// `None`: no box, always in view.
+    pub bbox: Option<Rect>,
+    /// Version, client timestamp and client of the last write.
+    pub version: u64,
+    pub timestamp: u64,
+    pub client_id: String,
+    /// Length of the stored data's JSON text, in bytes.
+    pub bytes: u32,
+}
+
+/// A stroke's entry, as read or as put back when an operation is undone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub bbox: Option<Rect>,
+    pub version: u64,
+    pub timestamp: u64,
+    pub client_id: Rc<str>,
+    pub bytes: u32,
+}
+
+struct Slot {
+    id: Rc<str>,
+    bbox: Option<Rect>,
+    version: u64,
+    timestamp: u64,
+    client: u32,
+    bytes: u32,
+}
+
+/// Client ids shared by the strokes they wrote, freed with their last stroke.
+#[derive(Default)]
+struct Clients {
+    names: Vec<(Rc<str>, u32)>,
+    by_name: HashMap<Rc<str>, u32>,
+    free: Vec<u32>,
+}
+
+impl Clients {
+    fn acquire(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.by_name.get(name) {
+            self.names[i as usize].1 += 1;
+            return i;
+        }
+        let name: Rc<str> = Rc::from(name);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.names[i as usize] = (Rc::clone(&name), 1);
+                i
+            }
+            None => {
+                self.names.push((Rc::clone(&name), 1));
+                (self.names.len() - 1) as u32
+            }
+        };
+        self.by_name.insert(name, i);
+        i
+    }
+
+    fn release(&mut self, i: u32) {
+        let (name, count) = &mut self.names[i as usize];
+        *count -= 1;
+        if *count == 0 {
+            self.by_name.remove(&**name);
+            self.free.push(i);
+        }
+    }
+
+    fn name(&self, i: u32) -> &Rc<str> {
+        &self.names[i as usize].0
+    }
+}
+
+#[derive(Default)]
+pub struct CanvasIndex {
+    by_id: BTreeMap<Rc<str>, u32>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    clients: Clients,
+    tree: RTree<Leaf>,
+    /// Strokes without a box: in every view.
+    unbounded: BTreeSet<u32>,
+    bytes: u64,
+}
+
+impl CanvasIndex {
+    /// Builds the index from the rows storage holds (bulk-loads the tree).
+    pub fn from_rows(rows: Vec<StrokeRow>) -> Result<CanvasIndex, String> {
+        let mut index = CanvasIndex::default();
+        let mut leaves = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        index.slots.reserve_exact(rows.len());
+        for row in rows {
+            let slot = index.slots.len() as u32;
+            let id: Rc<str> = Rc::from(row.stroke_id);
+            match &row.bbox {
+                Some(b) => leaves.push(leaf(b, slot)),
+                None => {
+                    index.unbounded.insert(slot);
+                }
+            }
+            index.bytes += u64::from(row.bytes);
+            let client = index.clients.acquire(&row.client_id);
+            ids.push((Rc::clone(&id), slot));
+            index.slots.push(Some(Slot { id, bbox: row.bbox, version: row.version, timestamp: row.timestamp, client, bytes: row.bytes }));
+        }
+        let n = ids.len();
+        index.by_id = ids.into_iter().collect();
+        if index.by_id.len() != n {
+            return Err("stroke rows repeat a stroke id".into());
+        }
+        index.tree = RTree::bulk_load(leaves);
+        Ok(index)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Bytes of stroke data the canvas holds in storage.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Entry> {
+        let slot = self.slot(*self.by_id.get(id)?)?;
+        Some(Entry { bbox: slot.bbox, version: slot.version, timestamp: slot.timestamp, client_id: Rc::clone(self.clients.name(slot.client)), bytes: slot.bytes })
+    }
+
+    fn slot(&self, i: u32) -> Option<&Slot> {
+        self.slots.get(i as usize).and_then(Option::as_ref)
+    }
+
+    /// Sets a stroke's entry; returns the one it replaced.
+    pub fn put(&mut self, id: &str, e: Entry) -> Option<Entry> {
+        let old = self.remove(id);
+        let i = self.free.pop().unwrap_or(self.slots.len() as u32);
+        let id: Rc<str> = Rc::from(id);
+        match &e.bbox {
+            Some(b) => self.tree.insert(leaf(b, i)),
+            None => {
+                self.unbounded.insert(i);
+            }
+        }
+        self.bytes += u64::from(e.bytes);
+        let client = self.clients.acquire(&e.client_id);
+        let slot = Slot { id: Rc::clone(&id), bbox: e.bbox, version: e.version, timestamp: e.timestamp, client, bytes: e.bytes };
+        if (i as usize) == self.slots.len() {
+            self.slots.push(Some(slot));
+        } else {
+            self.slots[i as usize] = Some(slot);
+        }
+        self.by_id.insert(id, i);
+        old
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<Entry> {
+        let i = self.by_id.remove(id)?;
+        let slot = self.slots.get_mut(i as usize)?.take()?;
+        match &slot.bbox {
+            Some(b) => {
+                self.tree.remove(&leaf(b, i));
+            }
+            None => {
+                self.unbounded.remove(&i);
+            }
+        }
+        self.free.push(i);
+        self.bytes -= u64::from(slot.bytes);
+        let entry = Entry { bbox: slot.bbox, version: slot.version, timestamp: slot.timestamp, client_id: Rc::clone(self.clients.name(slot.client)), bytes: slot.bytes };
+        self.clients.release(slot.client);
+        Some(entry)
+    }
+
+    /// Every stroke id with its data size, in id order (byte order, as SQLite's BINARY collation).
+    pub fn ids(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.by_id.iter().filter_map(|(id, &i)| self.slot(i).map(|s| (&**id, s.bytes)))
+    }
+
+    /// The strokes in `view` (None: everything): those whose box intersects it and those with
+    /// none, in id order, each with its data size.
+    pub fn in_view(&self, view: Option<&Rect>) -> Vec<(&str, u32)> {
+        let Some(view) = view else { return self.ids().collect() };
+        let mut slots: Vec<u32> = self.unbounded.iter().copied().collect();
+        let everything = self.tree.size() > 0 && {
+            let env = self.tree.root().envelope();
+            let (lo, hi) = (env.lower(), env.upper());
+            view.min_x <= lo[0] && view.min_y <= lo[1] && hi[0] <= view.max_x && hi[1] <= view.max_y
+        };
+        if everything {
+            slots.extend(self.tree.iter().map(|l| l.data));
+        } else {
+            let env = AABB::from_corners([view.min_x, view.min_y], [view.max_x, view.max_y]);
+            slots.extend(self.tree.locate_in_envelope_intersecting(env).map(|l| l.data));
+        }
+        self.named(slots)
+    }
+
+    /// The strokes in `to` that were not in `from` (None: everything), in id order. Strokes
+    /// without a box are in every view, so they never enter one.
+    pub fn entering(&self, from: Option<&Rect>, to: Option<&Rect>) -> Vec<(&str, u32)> {
+        let Some(from) = from else { return Vec::new() };
+        let slots: Vec<u32> = match to {
+            Some(to) => {
+                let env = AABB::from_corners([to.min_x, to.min_y], [to.max_x, to.max_y]);
+                self.tree.locate_in_envelope_intersecting(env).filter(|l| !self.bbox_of(l.data).is_some_and(|b| b.intersects(from))).map(|l| l.data).collect()
+            }
+            None => self.tree.iter().filter(|l| !self.bbox_of(l.data).is_some_and(|b| b.intersects(from))).map(|l| l.data).collect(),
+        };
+        self.named(slots)
+    }
+
+    fn bbox_of(&self, i: u32) -> Option<&Rect> {
+        self.slot(i).and_then(|s| s.bbox.as_ref())
+    }
+
+    fn named(&self, slots: Vec<u32>) -> Vec<(&str, u32)> {
+        let mut out: Vec<(&str, u32)> = slots.into_iter().filter_map(|i| self.slot(i).map(|s| (&*s.id, s.bytes))).collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+}
+
+impl std::fmt::Debug for CanvasIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CanvasIndex").field("strokes", &self.len()).field("bytes", &self.bytes).finish()
+    }
+}
