@@ -84,16 +84,16 @@ impl Document for CanvasDoc {
     }
 }
 
-/// Splits strokes `(id, data bytes)` into pages of at most `budget` bytes of data (a stroke
-/// larger than the budget gets a page of its own).
+/// Splits strokes `(id, data bytes)` into pages whose JSON takes at most `budget` bytes (a
+/// stroke larger than the budget gets a page of its own).
 pub fn pages<'a>(strokes: &'a [(&'a str, u32)], budget: usize) -> Vec<&'a [(&'a str, u32)]> {
     let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0usize);
-    for (i, (_, b)) in strokes.iter().enumerate() {
-        let b = *b as usize;
+    let (mut start, mut bytes) = (0, 2usize);
+    for (i, (id, b)) in strokes.iter().enumerate() {
+        let b = id.len() + 4 + *b as usize;
         if i > start && bytes + b > budget {
             out.push(&strokes[start..i]);
-            (start, bytes) = (i, 0);
+            (start, bytes) = (i, 2);
         }
         bytes += b;
     }
