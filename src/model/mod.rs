@@ -305,8 +305,7 @@ pub trait Lookup {
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord>;
 
     /// Canvas: calls `each(stroke_id, data_json)` for each listed stroke that exists (the data
-    /// exactly as last written by `Write::PutStroke`). `ids` are in ascending byte order and
-    /// hold at most [`crate::limits::STROKE_READ_IDS`] ids, so one `IN (…)` query fits SQLite's
+    /// exactly as last written by `Write::PutStroke`), in any order. `ids` hold at most [`crate::limits::STROKE_READ_IDS`] ids, so one `IN (…)` query fits SQLite's
     /// bound-parameter limit. One row at a time keeps memory flat.
     fn strokes(&self, _ids: &[&str], _each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
         Err("this store holds no stroke data".into())
