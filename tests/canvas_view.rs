@@ -247,3 +247,29 @@ fn skipped_versions_are_announced_at_most_once_a_second() {
     a.forget("s1");
     assert!(matches!(a.skipped("s1", "canvas:v", 10, 3_100), Announce::Now(_)));
 }
+
+/// §8: the canvas plan's frame is an operation like any other (acked, versioned, broadcast).
+#[test]
+fn the_canvas_plans_operation_frame_is_applied() {
+    let mut c = Canvas::new();
+    let me = session(1, true);
+    let frame = |room: &str, kind: &str, stroke: Value, version: u64| {
+        json!({"type": "operation", "id": "p1", "room": room, "timestamp": 5, "data": {"operation_type": kind, "stroke_data": stroke, "client_version": version}}).to_string()
+    };
+    let stroke = json!({"stroke_id": "s1", "points": [[0, 0], [3, 4]]});
+    let fx = c.room.on_frame(&me, &frame("canvas:v", "stroke_create", stroke.clone(), 0), 9, &[me.clone()], &c.store);
+    let ack = fx.to_sender[0].payload();
+    assert_eq!((fx.to_sender[0].kind, fx.to_sender[0].reply_to.as_deref()), ("operation_ack", Some("p1")));
+    assert_eq!((ack["status"].as_str(), ack["seq"].as_u64(), ack["version"].as_u64()), (Some("accepted"), Some(1), Some(1)));
+    assert_eq!(ack["ops"], json!([{"type": "stroke_create", "stroke_id": "s1", "data": stroke}]));
+    assert!(broadcast(&fx).reach.reaches(Some(&view(3.0, 4.0, 1.0, 1.0))));
+    c.store.absorb(&fx);
+    let fx = c.room.on_frame(&me, &frame("canvas:v", "stroke_update", json!({"stroke_id": "s1", "points": [[9, 9]]}), 1), 9, &[me.clone()], &c.store);
+    assert_eq!(fx.to_sender[0].payload()["seq"], 2, "the plan sends no seq: the client's next one");
+    let wrong_room = c.room.on_frame(&me, &frame("canvas:other", "stroke_delete", json!({"stroke_id": "s1"}), 2), 9, &[], &c.store);
+    assert_eq!(wrong_room.to_sender[0].payload()["code"], "invalid_operation");
+    let ahead = c.room.on_frame(&me, &frame("canvas:v", "stroke_delete", json!({"stroke_id": "s1"}), 99), 9, &[], &c.store);
+    assert_eq!(ahead.to_sender[0].payload()["code"], "version_ahead");
+    let bad = c.room.on_frame(&me, r#"{"type":"operation","id":"p9","room":"canvas:v","data":{"operation_type":"stroke_create","stroke_data":[1]}}"#, 9, &[], &c.store);
+    assert_eq!((bad.to_sender[0].payload()["code"].as_str(), bad.to_sender[0].reply_to.as_deref()), (Some("bad_request"), Some("p9")));
+}

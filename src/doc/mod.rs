@@ -3,6 +3,7 @@
 //! [`Document`] only parses its own primitives, steps its state, and snapshots and restores it.
 
 pub mod canvas;
+pub mod canvas_plan;
 pub mod post;
 pub mod text;
 mod text_frame;

@@ -23,6 +23,11 @@ impl<D: Document> Room<D> {
             Err((f, id)) => return Effects::reply(Outgoing::error(&f, id, None)),
         };
         let reply_to = frame.id.clone();
+        if D::STREAMS_STATE && frame.kind == "operation" && frame.payload.is_empty() {
+            if let Some(effects) = self.plan_frame(me, text, reply_to.clone(), now, lookup) {
+                return effects;
+            }
+        }
         match self.dispatch(me, frame, now, present, lookup) {
             Ok(effects) => effects,
             Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
@@ -103,6 +108,17 @@ impl<D: Document> Room<D> {
 }
 
 impl<D: Document> Room<D> {
+    /// The canvas plan's `operation` shape (§8, `doc::canvas_plan`); `None` if the frame is not one.
+    fn plan_frame(&mut self, me: &Session, text: &str, reply_to: Option<String>, now: u64, lookup: &dyn Lookup) -> Option<Effects> {
+        let frame: serde_json::Map<String, Value> = serde_json::from_str(text).ok()?;
+        let op = crate::doc::canvas_plan::plan_operation(&frame, &me.client_id)?;
+        let submitted = op.and_then(|op| OpRequest::parse::<D>(&op, None)).map_err(|f| (f, None));
+        Some(match submitted.and_then(|req| self.submit_frame(me, req, reply_to.clone(), now, lookup)) {
+            Ok(effects) => effects,
+            Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
+        })
+    }
+
     fn submit_frame(&mut self, me: &Session, req: OpRequest<D::Op>, reply_to: Option<String>, now: u64, lookup: &dyn Lookup) -> Result<Effects, (Failure, Option<String>)> {
         let actor = me.actor();
         let seq = req.seq;
