@@ -286,6 +286,15 @@ pub struct SavedRoom {
     pub typing: Vec<(String, TypingEntry)>,
 }
 
+impl SavedRoom {
+    /// Keeps the awareness and typing rows of live sockets only: a socket that vanished while
+    /// the room was away (hibernation, restart) must not show its cursor or typing flag.
+    pub fn retain_live(&mut self, live: &[&str]) {
+        self.awareness.retain(|(sid, _)| live.contains(&sid.as_str()));
+        self.typing.retain(|(sid, _)| live.contains(&sid.as_str()));
+    }
+}
+
 /// Operations and log bytes since the last snapshot.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SinceSnapshot {

@@ -57,6 +57,10 @@ impl<D: Document> Room<D> {
                     return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
                 }
                 let state = RawValue::from_string(text).map_err(|e| (Failure::bad(e.to_string()), None))?;
+                if self.relay.on {
+                    let state = (state.get() != "null").then_some(state);
+                    return Ok(self.awareness_coalesced(me, state, now));
+                }
                 let mut effects = Effects::default();
                 if state.get() == "null" {
                     if self.awareness.remove(&me.session_id).is_some() {

@@ -115,7 +115,8 @@ impl<D: Document> Room<D> {
     /// A socket left (cleanly or not). `remaining` excludes it.
     pub fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects {
         let mut effects = Effects::default();
-        if self.awareness.remove(&me.session_id).is_some() {
+        let had_state = self.awareness.remove(&me.session_id).is_some();
+        if self.forget_awareness(&me.session_id) || had_state {
             effects.writes.push(Write::DeleteAwareness(me.session_id.clone()));
         }
         if self.typing.remove(&me.session_id).is_some() {
