@@ -273,3 +273,30 @@ fn the_canvas_plans_operation_frame_is_applied() {
     let bad = c.room.on_frame(&me, r#"{"type":"operation","id":"p9","room":"canvas:v","data":{"operation_type":"stroke_create","stroke_data":[1]}}"#, 9, &[], &c.store);
     assert_eq!((bad.to_sender[0].payload()["code"].as_str(), bad.to_sender[0].reply_to.as_deref()), (Some("bad_request"), Some("p9")));
 }
+
+proptest::proptest! {
+    /// Any `?viewport=` text and any `viewport` payload: an answer, never a panic; what is
+    /// accepted is a finite, non-inverted rectangle.
+    #[test]
+    fn arbitrary_viewport_inputs(q in "\\PC{0,30}", nums in proptest::collection::vec(proptest::num::f64::ANY, 4), keys in proptest::collection::vec("[a-z]{1,6}", 0..5)) {
+        if let Ok(r) = parse_viewport_query(&q) {
+            proptest::prop_assert!(r.min_x.is_finite() && r.max_y.is_finite() && r.min_x <= r.max_x && r.min_y <= r.max_y);
+        }
+        let joined = nums.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+        if let Ok(r) = parse_viewport_query(&joined) {
+            proptest::prop_assert!(r.max_x.is_finite() && r.min_x <= r.max_x);
+        }
+        let mut payload = serde_json::Map::new();
+        for (k, n) in ["x", "y", "width", "height"].iter().zip(&nums) {
+            payload.insert(k.to_string(), serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number));
+        }
+        for k in keys {
+            payload.insert(k, json!("?"));
+        }
+        let _ = parse_viewport_payload(&payload);
+        let mut c = Canvas::new();
+        let me = session(1, true);
+        let fx = c.room.on_frame(&me, &json!({"type": "viewport", "payload": payload}).to_string(), 1, &[], &c.store);
+        proptest::prop_assert!(fx.follow_ups.stream.is_some() != fx.to_sender.first().is_some_and(|m| m.kind == "error"));
+    }
+}
