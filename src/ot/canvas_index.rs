@@ -253,42 +253,50 @@ impl CanvasIndex {
     /// The strokes in `view` (None: everything, in id order): those whose box intersects it and
     /// those with none, each with its data size.
     pub fn in_view(&self, view: Option<&Rect>) -> Vec<(&str, u32)> {
-        let Some(view) = view else { return self.ids().collect() };
-        if self.tree.size() == 0 {
-            return self.named(self.unbounded.iter().copied().collect());
+        match view {
+            None => self.ids().collect(),
+            Some(view) if self.is_large(view) => self.scan(*view).map(|(_, s)| (&*s.id, s.bytes)).collect(),
+            Some(view) => self.named(self.tree_slots(view)),
         }
-        let env = self.tree.root().envelope();
-        let (lo, hi) = (env.lower(), env.upper());
-        let area = (hi[0] - lo[0]) * (hi[1] - lo[1]);
-        let overlap = (view.max_x.min(hi[0]) - view.min_x.max(lo[0])).max(0.0) * (view.max_y.min(hi[1]) - view.min_y.max(lo[1])).max(0.0);
-        // A view over a large part of the canvas is answered faster by reading every slot in
-        // order than by walking most of the tree and sorting what it found.
-        if area > 0.0 && overlap > area * SCAN_ABOVE {
-            return self.scan(view);
-        }
-        let mut slots: Vec<u32> = self.unbounded.iter().copied().collect();
-        let env = AABB::from_corners([view.min_x, view.min_y], [view.max_x, view.max_y]);
-        slots.extend(self.tree.locate_in_envelope_intersecting(env).map(|l| l.data));
-        self.named(slots)
-    }
-
-    fn scan(&self, view: &Rect) -> Vec<(&str, u32)> {
-        let slots = self.slots.chunks.iter().flat_map(|c| c.iter()).flatten();
-        slots.filter(|s| s.bbox.as_ref().is_none_or(|b| b.intersects(view))).map(|s| (&*s.id, s.bytes)).collect()
     }
 
     /// The strokes in `to` that were not in `from` (None: everything). Strokes without a box are
     /// in every view, so they never enter one.
     pub fn entering(&self, from: Option<&Rect>, to: Option<&Rect>) -> Vec<(&str, u32)> {
         let Some(from) = from else { return Vec::new() };
-        let slots: Vec<u32> = match to {
-            Some(to) => {
-                let env = AABB::from_corners([to.min_x, to.min_y], [to.max_x, to.max_y]);
-                self.tree.locate_in_envelope_intersecting(env).filter(|l| !self.bbox_of(l.data).is_some_and(|b| b.intersects(from))).map(|l| l.data).collect()
-            }
-            None => self.tree.iter().filter(|l| !self.bbox_of(l.data).is_some_and(|b| b.intersects(from))).map(|l| l.data).collect(),
-        };
-        self.named(slots)
+        let entered = |b: Option<&Rect>| b.is_some_and(|b| !b.intersects(from));
+        match to {
+            Some(to) if self.is_large(to) => self.scan(*to).filter(|(_, s)| entered(s.bbox.as_ref())).map(|(_, s)| (&*s.id, s.bytes)).collect(),
+            Some(to) => self.named(self.tree_slots(to).into_iter().filter(|&i| entered(self.bbox_of(i))).collect()),
+            None => self.named(self.tree.iter().map(|l| l.data).filter(|&i| entered(self.bbox_of(i))).collect()),
+        }
+    }
+
+    /// Whether `view` covers a large part of the canvas: then reading every slot in order is
+    /// faster than walking most of the tree and sorting what it found.
+    fn is_large(&self, view: &Rect) -> bool {
+        if self.tree.size() == 0 {
+            return false;
+        }
+        let env = self.tree.root().envelope();
+        let (lo, hi) = (env.lower(), env.upper());
+        let area = (hi[0] - lo[0]) * (hi[1] - lo[1]);
+        let overlap = (view.max_x.min(hi[0]) - view.min_x.max(lo[0])).max(0.0) * (view.max_y.min(hi[1]) - view.min_y.max(lo[1])).max(0.0);
+        area > 0.0 && overlap > area * SCAN_ABOVE
+    }
+
+    /// Slots whose box intersects `view`, and those without a box, from the tree.
+    fn tree_slots(&self, view: &Rect) -> Vec<u32> {
+        let mut slots: Vec<u32> = self.unbounded.iter().copied().collect();
+        let env = AABB::from_corners([view.min_x, view.min_y], [view.max_x, view.max_y]);
+        slots.extend(self.tree.locate_in_envelope_intersecting(env).map(|l| l.data));
+        slots
+    }
+
+    /// Every stroke in `view` (those without a box included), reading the slots in order.
+    fn scan(&self, view: Rect) -> impl Iterator<Item = (u32, &Slot)> + '_ {
+        let all = self.slots.chunks.iter().flat_map(|c| c.iter()).enumerate();
+        all.filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s))).filter(move |(_, s)| s.bbox.as_ref().is_none_or(|b| b.intersects(&view)))
     }
 
     fn bbox_of(&self, i: u32) -> Option<&Rect> {
