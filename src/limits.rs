@@ -52,11 +52,28 @@ pub const ERROR_RETENTION_DAYS: u64 = 90;
 pub const RETENTION_BATCH_ROWS: u32 = 1000;
 pub const RETENTION_MAX_BATCHES: u32 = 50;
 
-/// Canvas limits: strokes per canvas (§3.4), and sizes this server adds so that a canvas always
-/// fits its object's storage.
-pub const MAX_STROKES: usize = 10_000;
+/// Canvas limits (§8 [1.2], raising §3.4's 10,000 strokes / 16 MiB): strokes per canvas and
+/// bytes of stroke data, kept in storage; a row holds one stroke, so rows stay far below
+/// SQLite's 2 MB. The room holds only the index (about 200 bytes a stroke natively).
+pub const MAX_STROKES: usize = 100_000;
 pub const MAX_STROKE_BYTES: usize = 32 * 1024;
-pub const MAX_CANVAS_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_CANVAS_BYTES: usize = 64 * 1024 * 1024;
+/// Stroke data a socket is sent in one frame (`initial_state`, then `strokes_in_view` pages):
+/// the most stroke data the room holds at once. Every canvas of up to 8 MiB still arrives
+/// whole in `initial_state`.
+pub const STROKE_PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Ids in one stroke read (SQLite in a Durable Object binds at most 100 parameters a query).
+pub const STROKE_READ_IDS: usize = 100;
+
+/// Coalesced awareness (§8): at most one relay per socket per this many ms, the latest state
+/// winning; changed states are written to storage at most once per checkpoint interval.
+pub const AWARENESS_RELAY_MS: u64 = 50;
+pub const AWARENESS_CHECKPOINT_MS: u64 = 1_000;
+/// A socket that skipped operations outside its viewport hears the version at most this often.
+pub const VERSION_ANNOUNCE_MS: u64 = 1_000;
 
 /// Notifications (and activities) kept per user in their inbox; older ones leave a stub.
 pub const INBOX_ITEMS_KEPT: usize = 500;
+
+/// §9: at most one `engagement_update` per socket per this many ms, the latest counts winning.
+pub const ENGAGEMENT_UPDATE_EVERY_MS: u64 = 100;

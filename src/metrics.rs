@@ -111,6 +111,9 @@ pub struct Report {
     pub document_id: String,
     pub connections: Option<u32>,
     pub at: u64,
+    /// Orders a room's reports made in the same millisecond (a room's event counter).
+    #[serde(default)]
+    pub seq: u64,
     #[serde(default)]
     pub tally: Tally,
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::geom::Reach;
 use crate::limits;
 
 /// Error codes of §3.4, shared by the WebSocket and HTTP paths.
@@ -79,6 +80,9 @@ pub struct Outgoing {
     pub reply_to: Option<String>,
     /// `{"payload":` followed by the payload's JSON.
     head: String,
+    /// Which sockets it is for, by viewport (§8): a canvas operation reaches the sockets whose
+    /// view its strokes touch; everything else reaches all.
+    pub reach: Reach,
 }
 
 const HEAD: &str = "{\"payload\":";
@@ -99,7 +103,17 @@ impl Outgoing {
             buf.extend_from_slice(b"null");
         }
         let head = String::from_utf8(buf).unwrap_or_else(|_| format!("{HEAD}null"));
-        Outgoing { kind, reply_to, head }
+        Outgoing { kind, reply_to, head, reach: Reach::All }
+    }
+
+    /// A message whose payload JSON `write` appends to the frame's own buffer, made with room
+    /// for `payload_bytes`: a page of stroke data is written once, never copied (`R` is what
+    /// the writer returns, e.g. a failure that makes the caller drop the message).
+    pub fn with_payload<R>(kind: &'static str, reply_to: Option<String>, payload_bytes: usize, write: impl FnOnce(&mut String) -> R) -> (Self, R) {
+        let mut head = String::with_capacity(HEAD.len() + payload_bytes + ENVELOPE_RESERVE);
+        head.push_str(HEAD);
+        let r = write(&mut head);
+        (Outgoing { kind, reply_to, head, reach: Reach::All }, r)
     }
 
     /// Like [`Outgoing::reply`] for large payloads (`initial_state`): measures the JSON first and
@@ -126,7 +140,7 @@ impl Outgoing {
             return Outgoing::reply(kind, reply_to, Value::Null);
         }
         let head = String::from_utf8(buf).unwrap_or_else(|_| format!("{HEAD}null"));
-        Outgoing { kind, reply_to, head }
+        Outgoing { kind, reply_to, head, reach: Reach::All }
     }
 
     /// A message whose payload is JSON text serialised earlier (an ack kept for the HTTP answer).
@@ -134,7 +148,7 @@ impl Outgoing {
         let mut head = String::with_capacity(HEAD.len() + payload_json.len() + 96);
         head.push_str(HEAD);
         head.push_str(payload_json);
-        Outgoing { kind, reply_to, head }
+        Outgoing { kind, reply_to, head, reach: Reach::All }
     }
 
     pub fn error(f: &Failure, reply_to: Option<String>, operation_id: Option<String>) -> Self {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::session;
+use common::{session, MemoryStore};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use sidechain_edge::auth::{bearer_token, verify, AuthConfig};
@@ -11,8 +11,8 @@ use sidechain_edge::doc::{CanvasDoc, Document, PostDoc, TextDoc};
 use sidechain_edge::error_reports::{parse_batch, stats_hours};
 use sidechain_edge::presence::{parse_watch, Presence};
 use sidechain_edge::protocol::{parse_client_id, parse_frame, valid_document_id};
-use sidechain_edge::model::{NoLookup, OpRequest};
-use sidechain_edge::room::Room;
+use sidechain_edge::model::OpRequest;
+use sidechain_edge::room::{CanvasRoom, Room};
 
 /// Any JSON value, nested a few levels, with the strings and numbers that hurt: huge integers,
 /// negative and fractional numbers, non-ASCII and empty strings, the protocol's own words.
@@ -53,13 +53,22 @@ fn one_of(words: &'static [&'static str]) -> impl Strategy<Value = String> {
     proptest::sample::select(words).prop_map(str::to_string)
 }
 
-fn drive<D: Document>(document_id: &str, frames: &[String]) -> Result<(), TestCaseError> {
+fn drive<D: Document + 'static>(document_id: &str, frames: &[String]) -> Result<(), TestCaseError> {
     let mut room: Room<D> = Room::new(document_id);
+    let mut store = MemoryStore::default();
     let me = session(1, true);
     for f in frames {
         let before = room.version();
-        let fx = room.on_frame(&me, f, 1, &[me.clone()], &NoLookup);
-        prop_assert!(!fx.to_sender.is_empty() || !fx.to_others.is_empty() || !fx.writes.is_empty() || f.contains("stopped_typing"), "{f} got nothing");
+        let fx = room.on_frame(&me, f, 1, &[me.clone()], &store);
+        store.absorb(&fx);
+        // A canvas streams its catch-up from storage: what the host would send counts too.
+        let mut streamed = 0;
+        if let Some(plan) = &fx.follow_ups.stream {
+            let canvas = (&room as &dyn std::any::Any).downcast_ref::<CanvasRoom>().expect("only canvases stream");
+            let sent = canvas.stream(&me, None, plan, &[me.clone()], &store, &mut |_| streamed += 1);
+            prop_assert!(sent.is_ok(), "{f}: {sent:?}");
+        }
+        prop_assert!(!fx.to_sender.is_empty() || !fx.to_others.is_empty() || !fx.writes.is_empty() || streamed > 0 || f.contains("stopped_typing"), "{f} got nothing");
         if fx.to_sender.first().is_some_and(|m| m.kind == "error") {
             prop_assert_eq!(room.version(), before, "an error applied something: {}", f);
             prop_assert!(fx.writes.is_empty(), "an error wrote something: {}", f);

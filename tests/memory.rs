@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use common::{session, MemoryStore};
 use serde_json::json;
 use sidechain_edge::doc::Document;
-use sidechain_edge::model::NoLookup;
-use sidechain_edge::room::Room;
+use sidechain_edge::limits;
+use sidechain_edge::model::{NoLookup, Session, StrokeStream};
+use sidechain_edge::room::{CanvasRoom, Room};
 
 struct Counting;
 
@@ -96,21 +97,12 @@ fn worst_case_rooms_stay_within_the_budget() {
     report.push(("text 1 MiB, 1,000 replacements of 65,000 chars", awake, waking, catch_up));
     drop((woke, store));
 
-    // 2. A canvas at its 16 MiB limit, stroke data made of numbers (a Value tree would need ~24
-    //    bytes per number on wasm32, ~500 MiB for this canvas).
-    let numbers: Vec<u32> = (0..6_400).map(|i| 1000 + i % 9000).collect();
-    let strokes = sidechain_edge::limits::MAX_CANVAS_BYTES / (serde_json::to_string(&numbers).unwrap().len() + 1);
-    let frames = || (1..=strokes as u64).map(|seq| (seq, json!({"type": "stroke_create", "stroke_id": format!("s{seq}"), "data": numbers})));
-    let (room, awake) = peak_during(|| drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), None));
-    assert_eq!(room.doc().canvas().len(), strokes);
-    let (_, catch_up_awake) = peak_during(|| room.catch_up(&me, None, &[me.clone()], None));
-    drop(room);
-    let mut store = MemoryStore::default();
-    drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), Some(&mut store));
-    let (woke, waking) = peak_during(|| Room::<sidechain_edge::doc::CanvasDoc>::restore("canvas:c", store.stored()).unwrap());
-    let (_, catch_up) = peak_during(|| woke.catch_up(&me, None, &[me.clone()], None));
-    report.push(("canvas 16 MiB (initial_state while awake)", awake, waking, catch_up.max(catch_up_awake)));
-    drop((woke, store));
+    // 2. A canvas at §8's limits: 100,000 strokes and 64 MiB of stroke data (points, so a Value
+    //    tree would be ~24 bytes per number on wasm32). The room keeps only the index; the data
+    //    is in storage and a catch-up streams it in pages (each frame dropped once sent, as the
+    //    host's ws.send copies it out of the wasm heap).
+    let (awake, waking, catch_up, index) = full_canvas(&me);
+    report.push(("canvas 100,000 strokes / 64 MiB (index awake / woken)", awake.max(index), waking, catch_up));
 
     // 3. A post liked, commented and unliked by 50,000 distinct users: the caches stay bounded.
     let (room, awake) = peak_during(|| {
@@ -141,3 +133,52 @@ fn worst_case_rooms_stay_within_the_budget() {
     }
 }
 
+
+/// One stroke of exactly `bytes` bytes of JSON: a polyline of points, padded by a colour string.
+fn stroke_data(i: usize, bytes: usize) -> serde_json::Value {
+    let (x, y) = ((i % 400) as f64 * 250.0, (i / 400) as f64 * 250.0);
+    let points: Vec<[f64; 2]> = (0..24).map(|k| [x + k as f64 * 7.25, y + (k % 5) as f64 * 3.5]).collect();
+    let mut data = json!({"points": points, "width": 3, "color": ""});
+    let pad = bytes - data.to_string().len();
+    data["color"] = json!("#".repeat(pad));
+    data
+}
+
+/// The full canvas: (awake peak, waking peak, streamed catch-up peak, index retained).
+fn full_canvas(me: &Session) -> (usize, usize, usize, usize) {
+    let per_stroke = limits::MAX_CANVAS_BYTES / limits::MAX_STROKES;
+    let per_op = 80; // about 54 KB a frame, under the 64 KiB frame limit
+    let frames = || {
+        (0..limits::MAX_STROKES / per_op).map(move |k| {
+            let ops: Vec<serde_json::Value> = (k * per_op..(k + 1) * per_op)
+                .map(|i| json!({"type": "stroke_create", "stroke_id": format!("stroke-{i:06}"), "data": stroke_data(i, per_stroke)}))
+                .collect();
+            (k as u64 + 1, json!({"ops": ops}))
+        })
+    };
+    let (room, awake) = peak_during(|| drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), None));
+    assert_eq!(room.doc().canvas().len(), limits::MAX_STROKES);
+    drop(room);
+    let mut store = MemoryStore::default();
+    drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), Some(&mut store));
+    let data: usize = store.strokes.values().map(|s| s.data.get().len()).sum();
+    assert!(data > 63 * MIB && data <= limits::MAX_CANVAS_BYTES, "{data} bytes of stroke data");
+    let before = CURRENT.load(Relaxed);
+    let (woke, waking) = peak_during(|| CanvasRoom::restore("canvas:c", store.stored()).unwrap());
+    let index = CURRENT.load(Relaxed) - before;
+    let plan = StrokeStream::CatchUp { reply_to: None };
+    let (frames_sent, everything) = peak_during(|| {
+        let mut n = 0;
+        woke.stream(me, None, &plan, &[me.clone()], &store, &mut |m| {
+            assert!(m.payload_json().len() <= limits::STROKE_PAGE_BYTES + 64 * 1024);
+            n += 1;
+        })
+        .unwrap();
+        n
+    });
+    assert!(frames_sent >= 9, "64 MiB in pages of 8 MiB, then sync_status: {frames_sent}");
+    let screen = sidechain_edge::geom::Rect::from_view(10_000.0, 10_000.0, 1920.0, 1080.0);
+    let (_, in_view) = peak_during(|| woke.stream(me, screen.as_ref(), &plan, &[me.clone()], &store, &mut drop).unwrap());
+    println!("canvas: index retained after waking {:.1} MiB; streaming everything {:.1} MiB, a screen-sized view {:.1} MiB (peaks)", index as f64 / MIB as f64, everything as f64 / MIB as f64, in_view as f64 / MIB as f64);
+    (awake, waking, everything.max(in_view), index)
+}

@@ -191,11 +191,14 @@ fn stats_keep_live_rooms_and_the_last_minute() {
     let s = StatsStore::new(MemorySql::new());
     s.ensure_schema().unwrap();
     let tally = Tally { messages: 5, operations: 2, ..Tally::default() };
-    s.record(&Report { document_id: "a".into(), connections: Some(3), at: 100_000, tally: tally.clone() }).unwrap();
-    s.record(&Report { document_id: "b".into(), connections: Some(1), at: 100_500, tally }).unwrap();
+    s.record(&Report { document_id: "a".into(), connections: Some(3), at: 100_000, seq: 0, tally: tally.clone() }).unwrap();
+    s.record(&Report { document_id: "b".into(), connections: Some(1), at: 100_500, seq: 0, tally }).unwrap();
     // A report older than the stored one does not win; a close empties the room.
-    s.record(&Report { document_id: "a".into(), connections: Some(9), at: 90_000, tally: Tally::default() }).unwrap();
-    s.record(&Report { document_id: "b".into(), connections: Some(0), at: 101_000, tally: Tally::default() }).unwrap();
+    s.record(&Report { document_id: "a".into(), connections: Some(9), at: 90_000, seq: 0, tally: Tally::default() }).unwrap();
+    s.record(&Report { document_id: "b".into(), connections: Some(0), at: 101_000, seq: 0, tally: Tally::default() }).unwrap();
+    // Same millisecond: the room's counter orders them; an emptied room is not revived.
+    s.record(&Report { document_id: "c".into(), connections: Some(0), at: 102_000, seq: 7, tally: Tally::default() }).unwrap();
+    s.record(&Report { document_id: "c".into(), connections: Some(2), at: 102_000, seq: 6, tally: Tally::default() }).unwrap();
     let snap = s.snapshot(105_000).unwrap();
     assert_eq!((snap.connections, snap.active_documents, snap.last_minute.messages), (3, 1, 10));
     assert_eq!(s.snapshot(200_000).unwrap().last_minute.messages, 0, "a minute later the tallies have aged out");

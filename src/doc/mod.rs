@@ -3,6 +3,7 @@
 //! [`Document`] only parses its own primitives, steps its state, and snapshots and restores it.
 
 pub mod canvas;
+pub mod canvas_plan;
 pub mod post;
 pub mod text;
 
@@ -10,6 +11,7 @@ use serde::Serializer;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::geom::Reach;
 use crate::protocol::{DocKind, Failure, Outgoing};
 use crate::model::{Actor, LogEntry, Lookup, Notification, OpLog, OpRequest, SavedRoom, SinceSnapshot, Write};
 
@@ -56,6 +58,8 @@ pub struct Applied<C> {
     pub summary_changed: bool,
     /// Messages for every socket, the submitter included, after the ack.
     pub to_all: Vec<Outgoing>,
+    /// Which sockets the operation's broadcast is for (canvas: by viewport, §8).
+    pub reach: Reach,
 }
 
 pub trait Document: Sized {
@@ -66,6 +70,9 @@ pub trait Document: Sized {
     type Cached;
     /// The name of the state field in `initial_state` and `GET /documents/{id}`.
     const STATE_FIELD: &'static str;
+    /// The state lives in storage, not in the room (canvas): catching up is streamed by the
+    /// host (`FollowUps::stream`) and [`Document::serialize_state`] cannot be used.
+    const STREAMS_STATE: bool = false;
 
     /// Parses the kind-specific part of an operation (the flat form or `ops: [...]`).
     fn parse_op(op: &Map<String, Value>) -> Result<Self::Op, Failure>;

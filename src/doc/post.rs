@@ -150,6 +150,7 @@ impl Document for PostDoc {
             notifications,
             summary_changed: true,
             to_all: vec![Outgoing::new("engagement_update", &counts_json)],
+            reach: crate::geom::Reach::All,
         }))
     }
 

@@ -101,6 +101,7 @@ impl Document for TextDoc {
             notifications: vec![],
             summary_changed: false,
             to_all: vec![],
+            reach: crate::geom::Reach::All,
         }))
     }
 

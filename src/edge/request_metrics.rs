@@ -47,7 +47,7 @@ pub fn request(env: &Env, ctx: &Context, path: &str, status: u16, code: Option<&
         Some(std::mem::take(&mut p.0))
     });
     if let Some(tally) = due {
-        let report = Report { document_id: ISOLATE.with(String::clone), connections: None, at: now_ms(), tally };
+        let report = Report { document_id: ISOLATE.with(String::clone), connections: None, at: now_ms(), seq: 0, tally };
         let env = env.clone();
         ctx.wait_until(async move { stats::client::report(&env, &report).await });
     }

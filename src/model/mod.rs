@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::geom::Rect;
 use crate::ot::canvas::Stroke;
+use crate::ot::canvas_index::StrokeRow;
 use crate::ot::engagement::{CommentRecord, UserState};
 use crate::protocol::Outgoing;
 
@@ -213,6 +215,23 @@ pub struct FollowUps {
     pub counts_changed: bool,
     /// Owner notifications were queued in the outbox.
     pub notifications_queued: bool,
+    /// Canvas: stroke data the host streams to the sender from storage, after `to_sender`
+    /// (through `CanvasRoom::stream`), because it may be larger than the room's memory.
+    pub stream: Option<StrokeStream>,
+    /// Coalesced awareness: call the room's `tick_awareness` at this time (a timer, not an
+    /// alarm: nothing is written for it).
+    pub awareness_due: Option<u64>,
+}
+
+/// Stroke data a canvas socket must be sent from storage (§8).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrokeStream {
+    /// Catching up (connect, or a `sync` older than the log): `initial_state` with the strokes
+    /// in the socket's viewport, further pages as `strokes_in_view`, then `sync_status`.
+    CatchUp { reply_to: Option<String> },
+    /// The socket asked for viewport `to` (None: everything): the strokes that entered it, as
+    /// `strokes_in_view`. The host keeps `to` as the socket's viewport from now on.
+    Viewport { to: Option<Rect>, reply_to: Option<String> },
 }
 
 impl FollowUps {
@@ -224,6 +243,11 @@ impl FollowUps {
         };
         self.counts_changed |= o.counts_changed;
         self.notifications_queued |= o.notifications_queued;
+        self.stream = o.stream.or(self.stream.take());
+        self.awareness_due = match (self.awareness_due, o.awareness_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -253,12 +277,22 @@ pub struct SavedRoom {
     /// Text content, or the counters as JSON for a post.
     pub snapshot: String,
     pub owner: Option<String>,
-    /// A canvas's strokes (its state lives in rows, current with every op).
-    pub strokes: Vec<(String, Stroke)>,
+    /// A canvas's index rows, one per stroke (its state lives in rows, current with every op);
+    /// never the stroke data, which is read through [`Lookup::strokes`] when needed.
+    pub stroke_rows: Vec<StrokeRow>,
     /// The retained log tail, in version order; it covers every version after the snapshot.
     pub tail: Vec<LogEntry>,
     pub awareness: Vec<(String, AwarenessEntry)>,
     pub typing: Vec<(String, TypingEntry)>,
+}
+
+impl SavedRoom {
+    /// Keeps the awareness and typing rows of live sockets only: a socket that vanished while
+    /// the room was away (hibernation, restart) must not show its cursor or typing flag.
+    pub fn retain_live(&mut self, live: &[&str]) {
+        self.awareness.retain(|(sid, _)| live.contains(&sid.as_str()));
+        self.typing.retain(|(sid, _)| live.contains(&sid.as_str()));
+    }
 }
 
 /// Operations and log bytes since the last snapshot.
@@ -278,6 +312,13 @@ pub trait Lookup {
     fn client(&self, client_id: &str) -> StoreRead<ClientRecord>;
     fn engagement_user(&self, user_id: &str) -> StoreRead<UserState>;
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord>;
+
+    /// Canvas: calls `each(stroke_id, data_json)` for each listed stroke that exists (the data
+    /// exactly as last written by `Write::PutStroke`), in any order. `ids` hold at most [`crate::limits::STROKE_READ_IDS`] ids, so one `IN (…)` query fits SQLite's
+    /// bound-parameter limit. One row at a time keeps memory flat.
+    fn strokes(&self, _ids: &[&str], _each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
+        Err("this store holds no stroke data".into())
+    }
 }
 
 /// For rooms that live only in memory (tests, benchmarks): nothing was stored before.
@@ -292,5 +333,8 @@ impl Lookup for NoLookup {
     }
     fn comment(&self, _: &str) -> StoreRead<CommentRecord> {
         Ok(None)
+    }
+    fn strokes(&self, _: &[&str], _: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
+        Ok(())
     }
 }

@@ -2,13 +2,19 @@
 //! concurrent creates both stand (distinct ids), of two concurrent updates the later client
 //! timestamp wins (ties: larger client_id), delete beats update, `clear_all` removes the strokes
 //! that exist when it is applied, and an op on a missing stroke is a `noop`.
+//!
+//! The canvas in memory is only an index ([`CanvasIndex`]): the rules above need each stroke's
+//! last writer, never its data, which stays in storage (§8).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::canvas_index::{CanvasIndex, Entry, StrokeRow};
+use crate::geom::{stroke_bbox, Rect, Reach};
 use crate::limits;
 use crate::protocol::{opt_str, Code, Failure};
 
@@ -16,6 +22,7 @@ use crate::protocol::{opt_str, Code, Failure};
 /// cost ~24 bytes per number on wasm32 (a full 16 MiB canvas would need hundreds of MiB).
 pub type Data = Box<RawValue>;
 
+/// A stroke as written to storage: its data and its index columns.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stroke {
     pub data: Data,
@@ -23,11 +30,30 @@ pub struct Stroke {
     pub version: u64,
     pub timestamp: u64,
     pub client_id: String,
+    /// The box of `data` (§8); `None`: always in view. Rows from before 1.2 lack it: see
+    /// [`Stroke::row`].
+    #[serde(default)]
+    pub bbox: Option<Rect>,
 }
 
 impl PartialEq for Stroke {
     fn eq(&self, o: &Self) -> bool {
-        self.data.get() == o.data.get() && self.version == o.version && self.timestamp == o.timestamp && self.client_id == o.client_id
+        self.data.get() == o.data.get() && self.version == o.version && self.timestamp == o.timestamp && self.client_id == o.client_id && self.bbox == o.bbox
+    }
+}
+
+impl Stroke {
+    /// The index row of this stroke (the box recomputed from the data, so rows written before
+    /// boxes were stored convert too).
+    pub fn row(&self, stroke_id: &str) -> StrokeRow {
+        StrokeRow {
+            stroke_id: stroke_id.to_string(),
+            bbox: stroke_bbox(self.data.get()),
+            version: self.version,
+            timestamp: self.timestamp,
+            client_id: self.client_id.clone(),
+            bytes: self.data.get().len() as u32,
+        }
     }
 }
 
@@ -54,6 +80,20 @@ impl PartialEq for CanvasOp {
 }
 
 impl CanvasOp {
+    pub fn data(&self) -> Option<&Data> {
+        match self {
+            CanvasOp::Create { data, .. } | CanvasOp::Update { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    pub fn stroke_id(&self) -> Option<&str> {
+        match self {
+            CanvasOp::Create { stroke_id, .. } | CanvasOp::Update { stroke_id, .. } | CanvasOp::Delete { stroke_id } => Some(stroke_id),
+            CanvasOp::ClearAll => None,
+        }
+    }
+
     /// The wire form, as applied.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -130,129 +170,151 @@ pub enum StrokeChange {
     Clear,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What an applied operation did: the primitives that took effect (empty: a noop), the changes
+/// to store, and who must hear of it (the boxes of its strokes before and after it).
+#[derive(Debug)]
+pub struct Outcome {
+    pub applied: Vec<CanvasOp>,
+    pub changes: Vec<StrokeChange>,
+    pub reach: Reach,
+}
+
+#[derive(Debug, Default)]
 pub struct Canvas {
-    strokes: BTreeMap<String, Stroke>,
-    bytes: usize,
+    index: CanvasIndex,
 }
 
 /// How to undo one primitive when the whole operation is refused.
 enum Undo {
-    Restore(String, Option<Stroke>),
-    Unclear(BTreeMap<String, Stroke>, usize),
+    Restore(String, Option<Entry>),
+    Unclear(CanvasIndex),
 }
 
 impl Canvas {
-    pub fn from_strokes(strokes: impl IntoIterator<Item = (String, Stroke)>) -> Canvas {
-        let strokes: BTreeMap<String, Stroke> = strokes.into_iter().collect();
-        let bytes = strokes.values().map(|s| s.data.get().len()).sum();
-        Canvas { strokes, bytes }
+    pub fn from_rows(rows: Vec<StrokeRow>) -> Result<Canvas, String> {
+        Ok(Canvas { index: CanvasIndex::from_rows(rows)? })
     }
 
     pub fn len(&self) -> usize {
-        self.strokes.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.strokes.is_empty()
+        self.index.is_empty()
     }
 
-    /// Serialises `{stroke_id: data}` as in `initial_state`, straight from the stored text.
-    pub fn serialize_strokes<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.strokes.iter().map(|(k, st)| (k, &st.data)))
-    }
-
-    fn put(&mut self, id: &str, stroke: Stroke) -> Option<Stroke> {
-        self.bytes += stroke.data.get().len();
-        let old = self.strokes.insert(id.to_string(), stroke);
-        if let Some(old) = &old {
-            self.bytes -= old.data.get().len();
-        }
-        old
-    }
-
-    fn remove(&mut self, id: &str) -> Option<Stroke> {
-        let old = self.strokes.remove(id);
-        if let Some(old) = &old {
-            self.bytes -= old.data.get().len();
-        }
-        old
+    pub fn index(&self) -> &CanvasIndex {
+        &self.index
     }
 
     /// Applies `ops` in sequence as one operation, each primitive seeing the ones before it (an
-    /// operation's own earlier write is never "concurrent"). Returns the primitives that took
-    /// effect (empty: a noop) and the changes to store; a limit breach leaves the canvas untouched.
-    pub fn apply(&mut self, ops: Vec<CanvasOp>, w: &Writer) -> Result<(Vec<CanvasOp>, Vec<StrokeChange>), Failure> {
+    /// operation's own earlier write is never "concurrent"). A limit breach leaves the canvas
+    /// untouched.
+    pub fn apply(&mut self, ops: Vec<CanvasOp>, w: &Writer) -> Result<Outcome, Failure> {
         let mut applied = Vec::new();
         let mut undo = Vec::new();
         let mut mine: std::collections::HashSet<String> = Default::default();
+        // Each touched stroke's box before the operation (outer None: it did not exist).
+        let mut before: HashMap<String, Option<Option<Rect>>> = HashMap::new();
+        let mut cleared = false;
+        let mut boxes = Vec::new();
         for op in ops {
-            let effective = match &op {
-                CanvasOp::Create { stroke_id, .. } => !self.strokes.contains_key(stroke_id),
-                CanvasOp::Update { stroke_id, .. } => match self.strokes.get(stroke_id) {
-                    Some(_) if mine.contains(stroke_id) => true,
-                    // Written after this op's base: concurrent, so the later timestamp wins.
-                    Some(s) if s.version > w.base_version => (w.timestamp, w.client_id) > (s.timestamp, s.client_id.as_str()),
-                    Some(_) => true,
-                    None => false,
-                },
-                CanvasOp::Delete { stroke_id } => self.strokes.contains_key(stroke_id),
-                CanvasOp::ClearAll => !self.strokes.is_empty(),
-            };
-            if !effective {
+            if !self.effective(&op, w, &mine) {
                 continue;
             }
-            undo.push(self.step(&op, w));
+            if let Some(id) = op.stroke_id() {
+                if !cleared && !before.contains_key(id) {
+                    before.insert(id.to_string(), self.index.get(id).map(|e| e.bbox));
+                }
+            }
+            cleared |= matches!(op, CanvasOp::ClearAll);
+            let bbox = op.data().and_then(|d| stroke_bbox(d.get()));
+            undo.push(self.step(&op, bbox, w));
+            boxes.push(bbox);
             if let CanvasOp::Create { stroke_id, .. } | CanvasOp::Update { stroke_id, .. } = &op {
                 mine.insert(stroke_id.clone());
             }
             applied.push(op);
         }
-        let breach = if self.strokes.len() > limits::MAX_STROKES {
-            Some("the canvas would exceed 10,000 strokes")
-        } else if self.bytes > limits::MAX_CANVAS_BYTES {
-            Some("the canvas would exceed 16 MiB of stroke data")
-        } else {
-            None
-        };
-        if let Some(why) = breach {
+        if let Err(f) = self.check_limits() {
             for u in undo.into_iter().rev() {
                 match u {
-                    Undo::Restore(id, Some(s)) => {
-                        self.put(&id, s);
+                    Undo::Restore(id, Some(e)) => {
+                        self.index.put(&id, e);
                     }
                     Undo::Restore(id, None) => {
-                        self.remove(&id);
+                        self.index.remove(&id);
                     }
-                    Undo::Unclear(strokes, bytes) => *self = Canvas { strokes, bytes },
+                    Undo::Unclear(index) => self.index = index,
                 }
             }
-            return Err(Failure::new(Code::TooLarge, why));
+            return Err(f);
         }
-        let changes = applied.iter().map(|op| self.change_of(op, w)).collect();
-        Ok((applied, changes))
+        let reach = if cleared { Reach::All } else { self.reach(before) };
+        let changes = applied.iter().zip(boxes).map(|(op, bbox)| Self::change_of(op, bbox, w)).collect();
+        Ok(Outcome { applied, changes, reach })
     }
 
-    fn stroke(&self, data: &Data, w: &Writer) -> Stroke {
-        Stroke { data: data.clone(), version: w.version, timestamp: w.timestamp, client_id: w.client_id.to_string() }
+    fn effective(&self, op: &CanvasOp, w: &Writer, mine: &std::collections::HashSet<String>) -> bool {
+        match op {
+            CanvasOp::Create { stroke_id, .. } => !self.index.contains(stroke_id),
+            CanvasOp::Update { stroke_id, .. } => match self.index.get(stroke_id) {
+                Some(_) if mine.contains(stroke_id) => true,
+                // Written after this op's base: concurrent, so the later timestamp wins.
+                Some(s) if s.version > w.base_version => (w.timestamp, w.client_id) > (s.timestamp, &*s.client_id),
+                Some(_) => true,
+                None => false,
+            },
+            CanvasOp::Delete { stroke_id } => self.index.contains(stroke_id),
+            CanvasOp::ClearAll => !self.index.is_empty(),
+        }
     }
 
-    fn step(&mut self, op: &CanvasOp, w: &Writer) -> Undo {
+    fn check_limits(&self) -> Result<(), Failure> {
+        if self.index.len() > limits::MAX_STROKES {
+            return Err(Failure::new(Code::TooLarge, format!("the canvas would exceed {} strokes", limits::MAX_STROKES)));
+        }
+        if self.index.bytes() > limits::MAX_CANVAS_BYTES as u64 {
+            return Err(Failure::new(Code::TooLarge, format!("the canvas would exceed {} MiB of stroke data", limits::MAX_CANVAS_BYTES >> 20)));
+        }
+        Ok(())
+    }
+
+    /// The boxes of the touched strokes before and after; a stroke without a box is everywhere.
+    fn reach(&self, before: HashMap<String, Option<Option<Rect>>>) -> Reach {
+        let mut boxes = Vec::with_capacity(before.len() * 2);
+        for (id, was) in before {
+            let now = self.index.get(&id).map(|e| e.bbox);
+            for b in [was, now].into_iter().flatten() {
+                match b {
+                    Some(r) => boxes.push(r),
+                    None => return Reach::All,
+                }
+            }
+        }
+        Reach::Touching(boxes)
+    }
+
+    fn entry(data: &Data, bbox: Option<Rect>, w: &Writer) -> Entry {
+        Entry { bbox, version: w.version, timestamp: w.timestamp, client_id: Rc::from(w.client_id), bytes: data.get().len() as u32 }
+    }
+
+    fn step(&mut self, op: &CanvasOp, bbox: Option<Rect>, w: &Writer) -> Undo {
         match op {
             CanvasOp::Create { stroke_id, data } | CanvasOp::Update { stroke_id, data } => {
-                Undo::Restore(stroke_id.clone(), self.put(stroke_id, self.stroke(data, w)))
+                Undo::Restore(stroke_id.clone(), self.index.put(stroke_id, Self::entry(data, bbox, w)))
             }
-            CanvasOp::Delete { stroke_id } => Undo::Restore(stroke_id.clone(), self.remove(stroke_id)),
-            CanvasOp::ClearAll => {
-                let old = std::mem::take(self);
-                Undo::Unclear(old.strokes, old.bytes)
-            }
+            CanvasOp::Delete { stroke_id } => Undo::Restore(stroke_id.clone(), self.index.remove(stroke_id)),
+            CanvasOp::ClearAll => Undo::Unclear(std::mem::take(&mut self.index)),
         }
     }
 
-    fn change_of(&self, op: &CanvasOp, w: &Writer) -> StrokeChange {
+    fn change_of(op: &CanvasOp, bbox: Option<Rect>, w: &Writer) -> StrokeChange {
         match op {
-            CanvasOp::Create { stroke_id, data } | CanvasOp::Update { stroke_id, data } => StrokeChange::Put(stroke_id.clone(), self.stroke(data, w)),
+            CanvasOp::Create { stroke_id, data } | CanvasOp::Update { stroke_id, data } => StrokeChange::Put(
+                stroke_id.clone(),
+                Stroke { data: data.clone(), version: w.version, timestamp: w.timestamp, client_id: w.client_id.to_string(), bbox },
+            ),
             CanvasOp::Delete { stroke_id } => StrokeChange::Remove(stroke_id.clone()),
             CanvasOp::ClearAll => StrokeChange::Clear,
         }

@@ -1,6 +1,7 @@
 //! Operational-transform engines, one per document kind, and parsing of their primitives.
 
 pub mod canvas;
+pub mod canvas_index;
 pub mod engagement;
 pub mod text;
 

@@ -34,6 +34,13 @@ pub trait DynRoom {
     fn submit_text(&mut self, actor: &Actor, client_id: &str, version: u64, prims: Vec<crate::ot::text::TextPrimitive>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure>;
     fn expire_typing(&mut self, now: u64) -> Effects;
     fn next_typing_deadline(&self) -> Option<u64>;
+    /// Coalesced awareness (§8): relays at most every 50 ms per socket, storage at most once a
+    /// second. Turn on only where the host honours `FollowUps::awareness_due`.
+    fn coalesce_awareness(&mut self, on: bool);
+    /// Due awareness relays and checkpoint, at the time `FollowUps::awareness_due` named.
+    fn tick_awareness(&mut self, now: u64) -> Effects;
+    /// The canvas room behind this one, for what only canvases do (streaming stroke data).
+    fn as_canvas(&self) -> Option<&super::CanvasRoom>;
 }
 
 impl<D: Document + 'static> DynRoom for Room<D>
@@ -101,6 +108,15 @@ where
     }
     fn next_typing_deadline(&self) -> Option<u64> {
         Room::next_typing_deadline(self)
+    }
+    fn coalesce_awareness(&mut self, on: bool) {
+        Room::coalesce_awareness(self, on)
+    }
+    fn tick_awareness(&mut self, now: u64) -> Effects {
+        Room::tick_awareness(self, now)
+    }
+    fn as_canvas(&self) -> Option<&super::CanvasRoom> {
+        (self as &dyn std::any::Any).downcast_ref()
     }
 }
 

@@ -4,7 +4,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::Room;
-use crate::model::{AwarenessEntry, Effects, Lookup, OpRequest, Session, TypingEntry, Write};
+use crate::model::{AwarenessEntry, Effects, Lookup, OpRequest, Session, StrokeStream, TypingEntry, Write};
 use crate::doc::Document;
 use crate::limits;
 use crate::protocol::{opt_u64, parse_frame, Code, Failure, Frame, Outgoing};
@@ -23,6 +23,11 @@ impl<D: Document> Room<D> {
             Err((f, id)) => return Effects::reply(Outgoing::error(&f, id, None)),
         };
         let reply_to = frame.id.clone();
+        if D::STREAMS_STATE && frame.kind == "operation" && frame.payload.is_empty() {
+            if let Some(effects) = self.plan_frame(me, text, reply_to.clone(), now, lookup) {
+                return effects;
+            }
+        }
         match self.dispatch(me, frame, now, present, lookup) {
             Ok(effects) => effects,
             Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
@@ -40,7 +45,7 @@ impl<D: Document> Room<D> {
             "sync" => {
                 let since = opt_u64(p, "since").map_err(|f| (f, None))?;
                 let since = since.ok_or_else(|| (Failure::bad("since is required"), None))?;
-                Ok(Effects { to_sender: self.catch_up(me, Some(since), present, reply_to), ..Effects::default() })
+                Ok(self.catch_up_effects(me, Some(since), present, reply_to))
             }
             "awareness" => {
                 let state = p.get("state").ok_or_else(|| (Failure::bad("state is required"), None))?;
@@ -52,6 +57,10 @@ impl<D: Document> Room<D> {
                     return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
                 }
                 let state = RawValue::from_string(text).map_err(|e| (Failure::bad(e.to_string()), None))?;
+                if self.relay.on {
+                    let state = (state.get() != "null").then_some(state);
+                    return Ok(self.awareness_coalesced(me, state, now));
+                }
                 let mut effects = Effects::default();
                 if state.get() == "null" {
                     if self.awareness.remove(&me.session_id).is_some() {
@@ -88,12 +97,32 @@ impl<D: Document> Room<D> {
                 Ok(effects)
             }
             "ping" => Ok(Effects::reply(Outgoing::reply("pong", reply_to, json!({})))),
+            // The host streams what entered the view (`CanvasRoom::stream`) and keeps the new
+            // viewport in the socket's attachment.
+            "viewport" if D::STREAMS_STATE => {
+                let to = super::viewport::parse_viewport_payload(p).map_err(|f| (f, None))?;
+                let mut effects = Effects::default();
+                effects.follow_ups.stream = Some(StrokeStream::Viewport { to, reply_to });
+                Ok(effects)
+            }
+            "viewport" => Err((Failure::new(Code::UnknownType, "viewport is a canvas message"), None)),
             other => Err((Failure::new(Code::UnknownType, format!("unknown message type {other:?}")), None)),
         }
     }
 }
 
 impl<D: Document> Room<D> {
+    /// The canvas plan's `operation` shape (§8, `doc::canvas_plan`); `None` if the frame is not one.
+    fn plan_frame(&mut self, me: &Session, text: &str, reply_to: Option<String>, now: u64, lookup: &dyn Lookup) -> Option<Effects> {
+        let frame: serde_json::Map<String, Value> = serde_json::from_str(text).ok()?;
+        let op = crate::doc::canvas_plan::plan_operation(&frame, &me.client_id)?;
+        let submitted = op.and_then(|op| OpRequest::parse::<D>(&op, None)).map_err(|f| (f, None));
+        Some(match submitted.and_then(|req| self.submit_frame(me, req, reply_to.clone(), now, lookup)) {
+            Ok(effects) => effects,
+            Err((f, op_id)) => Effects::reply(Outgoing::error(&f, reply_to, op_id)),
+        })
+    }
+
     fn submit_frame(&mut self, me: &Session, req: OpRequest<D::Op>, reply_to: Option<String>, now: u64, lookup: &dyn Lookup) -> Result<Effects, (Failure, Option<String>)> {
         let actor = me.actor();
         let seq = req.seq;

@@ -7,10 +7,13 @@
 //! delivers the messages; tests drive the same functions directly.
 //! What differs between document kinds lives behind [`Document`].
 
+mod awareness;
+mod canvas;
 mod dyn_room;
 mod frames;
 mod sessions;
 mod submit;
+pub mod viewport;
 
 use std::collections::BTreeMap;
 
@@ -35,6 +38,8 @@ pub struct Room<D: Document> {
     /// Client records read from storage, kept current by this room's own writes.
     clients: BoundedMap<ClientRecord>,
     awareness: BTreeMap<String, AwarenessEntry>,
+    /// Coalesced awareness relays and checkpoints (off unless the host turns it on).
+    relay: awareness::Coalescer,
     typing: BTreeMap<String, TypingEntry>,
 }
 
@@ -56,6 +61,7 @@ impl<D: Document> Room<D> {
             log: OpLog::default(),
             clients: BoundedMap::new(limits::CACHED_CLIENTS),
             awareness: stored.awareness.into_iter().collect(),
+            relay: Default::default(),
             typing: stored.typing.into_iter().collect(),
         };
         for entry in stored.tail {

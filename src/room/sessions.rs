@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::{Room, StateOf};
-use crate::model::{Effects, Lookup, Session, Write};
+use crate::model::{Effects, Lookup, Session, StrokeStream, Write};
 use crate::doc::Document;
 use crate::protocol::{Failure, Outgoing};
 
@@ -24,22 +24,26 @@ struct AwarenessView<'a> {
 }
 
 /// `initial_state`: the state field is named by the document kind, so it is written by hand.
-struct InitialState<'a, D: Document> {
+pub(super) struct InitialState<'a, D: Document> {
     room: &'a Room<D>,
     users: Vec<UserView<'a>>,
     role: &'static str,
     session_id: &'a str,
+    /// Without the state field (a canvas appends its strokes from storage).
+    pub(super) without_state: bool,
 }
 
 impl<D: Document> Serialize for InitialState<'_, D> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let r = self.room;
-        let mut m = s.serialize_map(Some(8))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("document_id", &r.document_id)?;
         m.serialize_entry("kind", D::KIND.as_str())?;
         m.serialize_entry("version", &r.version)?;
-        m.serialize_entry(D::STATE_FIELD, &StateOf(&r.doc))?;
+        if !self.without_state {
+            m.serialize_entry(D::STATE_FIELD, &StateOf(&r.doc))?;
+        }
         m.serialize_entry("users", &self.users)?;
         let awareness: Vec<AwarenessView> =
             r.awareness.values().map(|a| AwarenessView { client_id: &a.client_id, user_id: &a.user_id, state: &a.state }).collect();
@@ -52,22 +56,34 @@ impl<D: Document> Serialize for InitialState<'_, D> {
 
 impl<D: Document> Room<D> {
     /// Messages for a socket that has just connected (or asked to `sync`): a replay since `since`
-    /// when possible, else the full state; then `sync_status`.
+    /// when possible, else the full state; then `sync_status`. A kind whose state streams from
+    /// storage (canvas) gets nothing here without a replay: see [`Room::catch_up_effects`].
     pub fn catch_up(&self, me: &Session, since: Option<u64>, present: &[Session], reply_to: Option<String>) -> Vec<Outgoing> {
+        self.catch_up_effects(me, since, present, reply_to).to_sender
+    }
+
+    /// [`Room::catch_up`] as effects: for a canvas without a replay, a `StrokeStream::CatchUp`
+    /// follow-up the host runs through `CanvasRoom::stream`.
+    pub fn catch_up_effects(&self, me: &Session, since: Option<u64>, present: &[Session], reply_to: Option<String>) -> Effects {
         let mut out = Vec::new();
         match since.and_then(|v| self.ops_since(v)) {
             Some(ops) => out.extend(ops.map(|e| e.broadcast("sync_operation", &self.document_id, reply_to.clone()))),
+            None if D::STREAMS_STATE => {
+                let mut effects = Effects::default();
+                effects.follow_ups.stream = Some(StrokeStream::CatchUp { reply_to });
+                return effects;
+            }
             None => out.push(Outgoing::reply_sized("initial_state", reply_to.clone(), self.initial_state(me, present))),
         }
-        out.push(Outgoing::reply(
-            "sync_status",
-            reply_to,
-            json!({"document_id": self.document_id, "status": "synced", "version": self.version}),
-        ));
-        out
+        out.push(self.sync_status(reply_to));
+        Effects { to_sender: out, ..Effects::default() }
     }
 
-    fn initial_state<'a>(&'a self, me: &'a Session, present: &'a [Session]) -> InitialState<'a, D> {
+    pub(super) fn sync_status(&self, reply_to: Option<String>) -> Outgoing {
+        Outgoing::reply("sync_status", reply_to, json!({"document_id": self.document_id, "status": "synced", "version": self.version}))
+    }
+
+    pub(super) fn initial_state<'a>(&'a self, me: &'a Session, present: &'a [Session]) -> InitialState<'a, D> {
         let mut users: Vec<UserView> = Vec::new();
         for s in present {
             match users.iter_mut().find(|u| u.user_id == s.user_id) {
@@ -76,7 +92,7 @@ impl<D: Document> Room<D> {
                 None => users.push(UserView { user_id: &s.user_id, name: &s.name, client_ids: vec![&s.client_id] }),
             }
         }
-        InitialState { room: self, users, role: if me.can_write { "write" } else { "read" }, session_id: &me.session_id }
+        InitialState { room: self, users, role: if me.can_write { "write" } else { "read" }, session_id: &me.session_id, without_state: false }
     }
 
     /// Checks that `me.client_id` may be used by `me.user_id` here and claims it if it is new;
@@ -88,7 +104,7 @@ impl<D: Document> Room<D> {
 
     /// A socket joined: catch it up, and tell the others when its client is new to the room.
     pub fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects {
-        let mut effects = Effects { to_sender: self.catch_up(me, since, present, None), ..Effects::default() };
+        let mut effects = self.catch_up_effects(me, since, present, None);
         let already_here = present.iter().any(|s| s.client_id == me.client_id && s.session_id != me.session_id);
         if !already_here {
             effects.to_others.push(Outgoing::new("join", user_payload(me)));
@@ -99,7 +115,8 @@ impl<D: Document> Room<D> {
     /// A socket left (cleanly or not). `remaining` excludes it.
     pub fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects {
         let mut effects = Effects::default();
-        if self.awareness.remove(&me.session_id).is_some() {
+        let had_state = self.awareness.remove(&me.session_id).is_some();
+        if self.forget_awareness(&me.session_id) || had_state {
             effects.writes.push(Write::DeleteAwareness(me.session_id.clone()));
         }
         if self.typing.remove(&me.session_id).is_some() {

@@ -188,7 +188,7 @@ impl<D: Document> Room<D> {
 
     /// Versions, logs, acks and broadcasts an operation the document applied.
     fn append(&mut self, o: Origin, applied: Applied<D::Cached>) -> Submitted {
-        let Applied { ops, cached, transformed, transformed_position, writes, notifications, summary_changed, to_all } = applied;
+        let Applied { ops, cached, transformed, transformed_position, writes, notifications, summary_changed, to_all, reach } = applied;
         self.version += 1;
         let entry = Rc::new(LogEntry {
             version: self.version,
@@ -213,7 +213,9 @@ impl<D: Document> Room<D> {
         effects.follow_ups.notifications_queued = !notifications.is_empty();
         effects.writes.extend(notifications.into_iter().map(Write::QueueNotification));
         effects.writes.push(self.record_client(&entry.client_id, &o.actor.user_id, o.seq, Some(self.version)));
-        effects.to_others.push(entry.broadcast("operation", &self.document_id, None));
+        let mut broadcast = entry.broadcast("operation", &self.document_id, None);
+        broadcast.reach = reach;
+        effects.to_others.push(broadcast);
         self.since_snapshot.ops += 1;
         self.since_snapshot.bytes += entry.weight();
         if let Some(content) = self.doc.snapshot(self.since_snapshot) {

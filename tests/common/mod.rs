@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 use sidechain_edge::limits;
 use sidechain_edge::ot::canvas::Stroke;
+use sidechain_edge::ot::canvas_index::StrokeRow;
 use sidechain_edge::ot::engagement::{CommentRecord, UserState};
 use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::model::{ClientRecord, Effects, LogEntry, Lookup, SavedRoom, Session, StoreRead, Write};
@@ -44,7 +45,8 @@ pub struct MemoryStore {
     pub clients: HashMap<String, ClientRecord>,
     pub users: HashMap<String, UserState>,
     pub comments: HashMap<String, CommentRecord>,
-    pub strokes: BTreeMap<String, String>,
+    /// The strokes table: one row per stroke, its data and index columns.
+    pub strokes: BTreeMap<String, Stroke>,
 }
 
 impl Lookup for MemoryStore {
@@ -56,6 +58,15 @@ impl Lookup for MemoryStore {
     }
     fn comment(&self, id: &str) -> StoreRead<CommentRecord> {
         Ok(self.comments.get(id).cloned())
+    }
+    fn strokes(&self, ids: &[&str], each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
+        assert!(ids.len() <= limits::STROKE_READ_IDS, "one read binds at most {} ids", limits::STROKE_READ_IDS);
+        for id in ids {
+            if let Some(st) = self.strokes.get(*id) {
+                each(id, st.data.get());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -78,7 +89,7 @@ impl MemoryStore {
                     self.comments.insert(id.clone(), c.clone());
                 }
                 Write::PutStroke(id, st) => {
-                    self.strokes.insert(id.clone(), serde_json::to_string(st).unwrap());
+                    self.strokes.insert(id.clone(), st.clone());
                 }
                 Write::RemoveStroke(id) => {
                     self.strokes.remove(id);
@@ -100,12 +111,29 @@ impl MemoryStore {
             rows.push(row);
         }
         let tail: Vec<LogEntry> = rows.into_iter().rev().map(|r| serde_json::from_str(r).unwrap()).collect();
-        let strokes: Vec<(String, Stroke)> = self.strokes.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap())).collect();
+        SavedRoom { stroke_rows: self.stroke_rows(), ..self.stored_without_strokes(tail) }
+    }
+
+    /// The index rows a canvas wakes from: `SELECT stroke_id, min_x, …, bytes FROM strokes`.
+    pub fn stroke_rows(&self) -> Vec<StrokeRow> {
+        self.strokes
+            .iter()
+            .map(|(id, st)| StrokeRow {
+                stroke_id: id.clone(),
+                bbox: st.bbox,
+                version: st.version,
+                timestamp: st.timestamp,
+                client_id: st.client_id.clone(),
+                bytes: st.data.get().len() as u32,
+            })
+            .collect()
+    }
+
+    fn stored_without_strokes(&self, tail: Vec<LogEntry>) -> SavedRoom {
         SavedRoom {
             incarnation: self.incarnation.clone(),
             snapshot_version: self.snapshot_version,
             snapshot: self.snapshot.clone(),
-            strokes,
             tail,
             ..SavedRoom::default()
         }

@@ -4,11 +4,13 @@
 use serde_json::json;
 use worker::{Request, Response, WebSocket, WebSocketIncomingMessage, WebSocketPair};
 
-use super::host::session_of;
+use super::host::{attachment_of, Attachment};
 use super::metrics::REPORT_INTERVAL_MS;
 use super::DocumentRoom;
 use crate::metrics::Report;
+use crate::geom::Rect;
 use crate::model::{Actor, Session};
+use crate::room::viewport::parse_viewport_query;
 use crate::objects::{channel, stats};
 use crate::protocol::{Code, Failure, Outgoing};
 use crate::runtime::clock::{clock_ms, new_session_id, now_ms};
@@ -16,40 +18,54 @@ use crate::runtime::http::{ApiError, ApiResult};
 use crate::runtime::log;
 use crate::runtime::sockets::{close, send};
 
-/// `?client_id=…&since=…` of a connect.
-fn connect_query(req: &Request) -> Result<(String, Option<u64>), ApiError> {
+/// What a connect asks for: `?client_id=…&since=…&batch=1&viewport=x,y,w,h`.
+struct ConnectQuery {
+    client_id: String,
+    since: Option<u64>,
+    batch: bool,
+    viewport: Option<Rect>,
+}
+
+fn connect_query(req: &Request) -> Result<ConnectQuery, ApiError> {
     let url = req.url()?;
     let get = |k: &str| url.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
     let client_id = get("client_id").ok_or_else(|| ApiError::bad_request("client_id is required"))?;
     let since = get("since").map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request("since must be a non-negative integer"))).transpose()?;
-    Ok((client_id, since))
+    let viewport = get("viewport").map(|v| parse_viewport_query(&v)).transpose()?;
+    Ok(ConnectQuery { client_id, since, batch: get("batch").as_deref() == Some("1"), viewport })
 }
 
 impl DocumentRoom {
     pub(super) async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
-        let (client_id, since) = connect_query(req)?;
-        let me = Session { session_id: new_session_id(), client_id, user_id: actor.user_id, name: actor.name, can_write: actor.can_write };
+        let q = connect_query(req)?;
+        let me = Session { session_id: new_session_id(), client_id: q.client_id, user_id: actor.user_id, name: actor.name, can_write: actor.can_write };
         // The client_id is checked and claimed before the socket is accepted (§1 [1.1]).
-        let claimed = match self.host.with_room(|room, store| room.admit(&me, store))? {
+        let mut effects = match self.host.with_room(|room, store| room.admit(&me, store))? {
             Ok(effects) => effects,
             Err(f) => {
-                self.metrics.refused_connection(f.code.as_str());
+                self.host.metrics.refused_connection(f.code.as_str());
                 self.report_soon().await;
                 return Err(f.into());
             }
         };
-        self.host.commit(claimed, None).map_err(ApiError::internal)?;
         let pair = WebSocketPair::new()?;
-        self.host.accept(&pair.server, &me)?;
+        let order = self.host.next_order();
+        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: q.viewport, batch: q.batch }, order)?;
         let present = self.host.sessions();
-        let effects = self.host.with_room(|room, _| room.connect(&me, since, &present))?;
-        self.after_commit(effects, Some((&pair.server, &me))).await;
-        self.report_room_change(&me.user_id, &present);
+        let connected = self.host.with_room(|room, _| room.connect(&me, q.since, &present))?;
+        effects.to_sender = connected.to_sender;
+        effects.to_others = connected.to_others;
+        effects.follow_ups = connected.follow_ups;
+        effects.writes.extend(connected.writes);
+        if let Ok(follow) = self.host.commit_now(order, effects, (&pair.server, &me)) {
+            self.schedule(follow).await;
+        }
+        self.report_room_change(&me.user_id);
         Ok(Response::from_websocket(pair.client)?)
     }
 
     pub(super) async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
-        let Some(me) = session_of(ws) else {
+        let Some(me) = attachment_of(ws).map(|a| a.session) else {
             let _ = ws.close(Some(close::UNAVAILABLE), Some("socket has no session"));
             return;
         };
@@ -65,17 +81,23 @@ impl DocumentRoom {
         let started = clock_ms();
         let present = self.host.sessions();
         match self.host.with_room(|room, store| room.on_frame(&me, &text, now_ms(), &present, store)) {
+            // Stored strokes stream in the same step as the commit (a viewport, a sync).
+            Ok(effects) if effects.follow_ups.stream.is_some() => {
+                if let Ok(follow) = self.host.commit_now(self.host.next_order(), effects, (ws, &me)) {
+                    self.schedule(follow).await;
+                }
+            }
             Ok(effects) => {
-                self.after_commit(effects, Some((ws, &me))).await;
+                self.commit(effects, Some(&me)).await;
             }
             Err(e) => send(ws, Outgoing::error(&Failure::new(Code::Internal, e.message), None, None)),
         }
-        self.metrics.message(clock_ms() - started);
+        self.host.metrics.message(clock_ms() - started);
         self.report_soon().await;
     }
 
     pub(super) async fn on_close(&self, ws: &WebSocket, code: usize, clean: bool) {
-        if let Some(me) = session_of(ws) {
+        if let Some(me) = attachment_of(ws).map(|a| a.session) {
             let document_id = self.host.store().document_id().ok().flatten();
             log::event("close", &[
                 ("document_id", json!(document_id)),
@@ -91,29 +113,31 @@ impl DocumentRoom {
     }
 
     pub(super) async fn drop_socket(&self, ws: &WebSocket) {
-        let Some(me) = session_of(ws) else { return };
+        let Some(me) = attachment_of(ws).map(|a| a.session) else { return };
         self.budgets.forget(&me.session_id);
         self.host.remove_socket(&me.session_id);
         let remaining = self.host.sessions();
         if let Ok(effects) = self.host.with_room(|room, _| room.disconnect(&me, &remaining)) {
-            self.after_commit(effects, None).await;
+            self.commit(effects, None).await;
         }
-        self.report_room_change(&me.user_id, &remaining);
+        self.report_room_change(&me.user_id);
     }
 
     /// The alarm reports the tally once per interval.
     async fn report_soon(&self) {
-        if self.metrics.needs_alarm() {
+        if self.host.metrics.needs_alarm() {
             self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
         }
     }
 
     /// Tells the user's channel how many sockets they hold here (so presence reaches this room)
     /// and the stats how many sockets the room holds — after the response, never before it.
-    fn report_room_change(&self, user_id: &str, present: &[Session]) {
+    fn report_room_change(&self, user_id: &str) {
         let Ok(Some(document_id)) = self.host.store().document_id() else { return };
+        let present = self.host.sessions();
         let connections = present.iter().filter(|s| s.user_id == user_id).count() as u32;
-        let report = Report { document_id: document_id.clone(), connections: Some(present.len() as u32), at: now_ms(), tally: self.metrics.take() };
+        let (at, seq) = (now_ms(), self.host.next_order());
+        let report = Report { document_id: document_id.clone(), connections: Some(present.len() as u32), at, seq, tally: self.host.metrics.take() };
         let env = self.env.clone();
         let user_id = user_id.to_string();
         self.host.state().wait_until(async move {

@@ -2,11 +2,9 @@
 //! follow-ups); this file turns that into alarm times, and the alarm into named duties, each
 //! independent of the others' failures.
 
-use worker::WebSocket;
-
 use super::DocumentRoom;
 use crate::limits;
-use crate::model::{Effects, Session};
+use crate::model::{Effects, FollowUps, Session};
 use crate::runtime::clock::now_ms;
 use crate::runtime::log;
 
@@ -14,14 +12,21 @@ use crate::runtime::log;
 const RETRY_MS: u64 = 5_000;
 
 impl DocumentRoom {
-    /// Commits the effects, then schedules their follow-ups. False when the commit failed (the
-    /// sender has been told; nothing was sent to anyone else).
-    pub(super) async fn after_commit(&self, effects: Effects, sender: Option<(&WebSocket, &Session)>) -> bool {
-        let follow = effects.follow_ups.clone();
-        self.metrics.observe(&effects);
-        if self.host.commit(effects, sender).is_err() {
-            return false;
+    /// Commits an event's effects with the next group commit (`group_commit.rs`), then
+    /// schedules what follows it. False when the commit failed (nothing was applied).
+    pub(super) async fn commit(&self, effects: Effects, sender: Option<&Session>) -> bool {
+        match super::group_commit::commit(&self.host, effects, sender).await {
+            Ok(follow) => {
+                self.schedule(follow).await;
+                true
+            }
+            Err(_) => false,
         }
+    }
+
+    /// What follows a commit: the history flush, the counts cache, the owner outbox, typing
+    /// deadlines, and the in-memory timers (coalesced awareness).
+    pub(super) async fn schedule(&self, follow: FollowUps) {
         let now = now_ms();
         if !follow.appended.is_empty() {
             self.host.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
@@ -35,14 +40,18 @@ impl DocumentRoom {
         if let Some(deadline) = follow.typing_deadline {
             self.host.schedule_alarm(deadline).await;
         }
-        true
+        if let Some(at) = follow.awareness_due {
+            self.host.timer_at(at);
+        }
+        // A commit may also have held something back for a timer (coalesced counts, announcements).
+        super::timers::start(&self.host);
     }
 
     /// The alarm: every duty runs, and the next alarm is the earliest any of them asks for.
     pub(super) async fn run_alarm(&self) {
         self.host.alarm_cleared();
         let next = [
-            self.expire_typing(),
+            self.expire_typing().await,
             self.deliver_outbox().await,
             self.flush_counts_cache().await,
             self.flush_history_duty().await,
@@ -54,10 +63,10 @@ impl DocumentRoom {
     }
 
     /// `stopped_typing` for every typing flag past its deadline; the next deadline.
-    fn expire_typing(&self) -> Option<u64> {
+    async fn expire_typing(&self) -> Option<u64> {
         // A room that cannot load must not block the other duties.
         let effects = self.host.with_room(|room, _| room.expire_typing(now_ms())).ok()?;
-        let _ = self.host.commit(effects, None);
+        self.commit(effects, None).await;
         self.host.with_room(|room, _| room.next_typing_deadline()).ok().flatten()
     }
 
@@ -73,10 +82,10 @@ impl DocumentRoom {
 
     /// Reports what the room handled since the last report.
     async fn report_tally(&self) -> Option<u64> {
-        let tally = self.metrics.take();
+        let tally = self.host.metrics.take();
         let Ok(Some(document_id)) = self.host.store().document_id() else { return None };
         if !tally.is_empty() {
-            let report = crate::metrics::Report { document_id, connections: None, at: now_ms(), tally };
+            let report = crate::metrics::Report { document_id, connections: None, at: now_ms(), seq: 0, tally };
             crate::objects::stats::client::report(&self.env, &report).await;
         }
         None

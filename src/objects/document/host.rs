@@ -1,29 +1,77 @@
 //! The runtime side of one room (tldraw's TLSocketRoom around the pure TLSyncRoom): the room
-//! rebuilt lazily from storage, the room's sockets decoded once per wake, commits (writes durable
-//! before any message leaves) and the alarm time.
+//! rebuilt lazily from storage, the room's sockets decoded once per wake, the queue of events
+//! waiting for the next commit (`group_commit.rs`) and the alarm time.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use worker::{State, WebSocket};
 
+use super::metrics::RoomMetrics;
 use super::storage::RoomStore;
+use crate::geom::Rect;
 use crate::model::{Effects, Session};
-use crate::protocol::{Code, Failure, Outgoing};
+use crate::protocol::Outgoing;
+use crate::room::viewport::Announcer;
 use crate::room::{restore_room, DynRoom};
 use crate::runtime::clock::{frame_id, now_ms};
 use crate::runtime::http::ApiError;
-use crate::runtime::sockets::{send, send_text};
+use crate::runtime::sockets::send_text;
 use crate::runtime::sql_worker::ObjectSql;
+
+/// What a socket keeps in its hibernation attachment: its session, plus how it is served.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Attachment {
+    #[serde(flatten)]
+    pub session: Session,
+    /// Canvas: the socket's viewport (None: everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewport: Option<Rect>,
+    /// `?batch=1`: operations come as `operations` frames (§9).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
+}
+
+/// A socket of the room.
+pub struct Peer {
+    pub ws: WebSocket,
+    pub att: Attachment,
+    /// The order of the event that connected it (0: connected before this wake).
+    pub since: u64,
+}
+
+/// An event waiting for the commit: its effects, who sent it, and who waits for the outcome.
+pub struct Pending {
+    pub order: u64,
+    pub sender: Option<Session>,
+    pub effects: Effects,
+    pub done: Option<futures_channel::oneshot::Sender<Result<crate::model::FollowUps, String>>>,
+}
 
 pub struct RoomHost {
     state: State,
+    /// What the room handled, for the metrics.
+    pub metrics: RoomMetrics,
     store: RoomStore<ObjectSql>,
     room: RefCell<Option<Box<dyn DynRoom>>>,
-    /// The room's sockets and their sessions, decoded once per wake instead of per message.
-    sockets: RefCell<Option<Vec<(WebSocket, Session)>>>,
+    peers: RefCell<Option<Vec<Peer>>>,
     /// The alarm time we know is set, so the hot path rarely asks storage.
     alarm_at: Cell<Option<u64>>,
+    /// Events applied in memory, waiting for the next commit, in arrival order.
+    pub(super) queue: RefCell<Vec<Pending>>,
+    /// A commit is being made durable: new events wait for the next one.
+    pub(super) committing: Cell<bool>,
+    order: Cell<u64>,
+    /// Canvas: versions sockets skipped, announced at most once a second.
+    pub(super) announcer: RefCell<Announcer>,
+    /// The earliest in-memory timer due (awareness relays, version announcements, held counts),
+    /// and whether a handler is already waiting for timers.
+    timer_due: Cell<Option<u64>>,
+    pub(super) timers_running: Cell<bool>,
+    /// The latest `engagement_update` held back by the 100 ms coalescing, and when one last left.
+    pub(super) held_counts: RefCell<Option<Outgoing>>,
+    pub(super) counts_sent_at: Cell<u64>,
 }
 
 impl RoomHost {
@@ -32,7 +80,22 @@ impl RoomHost {
         if let Err(e) = store.ensure_schema() {
             crate::runtime::log::error("schema", e, &[("object", "document".into())]);
         }
-        RoomHost { state, store, room: RefCell::new(None), sockets: RefCell::new(None), alarm_at: Cell::new(None) }
+        RoomHost {
+            state,
+            metrics: RoomMetrics::default(),
+            store,
+            room: RefCell::new(None),
+            peers: RefCell::new(None),
+            alarm_at: Cell::new(None),
+            queue: RefCell::new(Vec::new()),
+            committing: Cell::new(false),
+            order: Cell::new(0),
+            announcer: RefCell::new(Announcer::default()),
+            timer_due: Cell::new(None),
+            timers_running: Cell::new(false),
+            held_counts: RefCell::new(None),
+            counts_sent_at: Cell::new(0),
+        }
     }
 
     pub fn state(&self) -> &State {
@@ -43,103 +106,97 @@ impl RoomHost {
         &self.store
     }
 
+    /// The next event's place in arrival order.
+    pub fn next_order(&self) -> u64 {
+        self.order.set(self.order.get() + 1);
+        self.order.get()
+    }
+
     /// Runs `f` on the room, loading it from storage first if this instance has none.
     pub fn with_room<T>(&self, f: impl FnOnce(&mut dyn DynRoom, &RoomStore<ObjectSql>) -> T) -> Result<T, ApiError> {
         let mut slot = self.room.borrow_mut();
         if slot.is_none() {
             let document_id = self.store.document_id()?.ok_or_else(|| ApiError::internal("room has no document id"))?;
             let mut saved = self.store.load()?;
-            // Awareness and typing of sockets that vanished while we were away are stale.
-            let live: Vec<String> = self.sessions().into_iter().map(|s| s.session_id).collect();
-            saved.awareness.retain(|(sid, _)| live.contains(sid));
-            saved.typing.retain(|(sid, _)| live.contains(sid));
-            *slot = Some(restore_room(&document_id, saved).map_err(ApiError::internal)?);
+            let live = self.sessions().into_iter().map(|s| s.session_id).collect::<Vec<_>>();
+            saved.retain_live(&live.iter().map(String::as_str).collect::<Vec<_>>());
+            let mut room = restore_room(&document_id, saved).map_err(ApiError::internal)?;
+            // Cursors are relayed every 50 ms at most and never stored per frame (§8); the
+            // host's timers (`timers.rs`) deliver what the room holds back.
+            room.coalesce_awareness(true);
+            *slot = Some(room);
         }
         let room = slot.as_mut().ok_or_else(|| ApiError::internal("room missing"))?;
         Ok(f(room.as_mut(), &self.store))
     }
 
-    /// Forgets the in-memory room and sockets (the document was deleted).
-    pub fn forget(&self) {
+    /// Forgets the in-memory room: it ran ahead of storage (a failed commit); the next event
+    /// rebuilds it from what is durable.
+    pub fn drop_room(&self) {
         *self.room.borrow_mut() = None;
-        *self.sockets.borrow_mut() = None;
+    }
+
+    /// Forgets everything in memory (the document was deleted).
+    pub fn forget(&self) {
+        self.drop_room();
+        *self.peers.borrow_mut() = None;
+        self.queue.borrow_mut().clear();
         self.alarm_at.set(None);
     }
 
-    fn ensure_sockets(&self) {
-        if self.sockets.borrow().is_some() {
+    fn ensure_peers(&self) {
+        if self.peers.borrow().is_some() {
             return;
         }
-        let all = self.state.get_websockets().into_iter().filter_map(|ws| session_of(&ws).map(|s| (ws, s))).collect();
-        *self.sockets.borrow_mut() = Some(all);
+        let all = self.state.get_websockets().into_iter().filter_map(|ws| attachment_of(&ws).map(|att| Peer { ws, att, since: 0 })).collect();
+        *self.peers.borrow_mut() = Some(all);
+    }
+
+    /// Runs `f` on the room's sockets.
+    pub fn with_peers<T>(&self, f: impl FnOnce(&mut Vec<Peer>) -> T) -> T {
+        self.ensure_peers();
+        let mut peers = self.peers.borrow_mut();
+        f(peers.get_or_insert_with(Vec::new))
     }
 
     /// Sessions of every socket in the room.
     pub fn sessions(&self) -> Vec<Session> {
-        self.ensure_sockets();
-        self.sockets.borrow().iter().flatten().map(|(_, s)| s.clone()).collect()
+        self.with_peers(|p| p.iter().map(|p| p.att.session.clone()).collect())
     }
 
     pub fn socket_count(&self) -> usize {
-        self.ensure_sockets();
-        self.sockets.borrow().as_ref().map_or(0, Vec::len)
+        self.with_peers(|p| p.len())
     }
 
-    /// Accepts a socket into the hibernation API with its session as attachment.
-    pub fn accept(&self, ws: &WebSocket, session: &Session) -> worker::Result<()> {
+    /// Accepts a socket into the hibernation API; `since` is the order of its connect event.
+    pub fn accept(&self, ws: &WebSocket, att: &Attachment, since: u64) -> worker::Result<()> {
         self.state.accept_web_socket(ws);
-        ws.serialize_attachment(session)?;
-        self.ensure_sockets();
-        if let Some(all) = self.sockets.borrow_mut().as_mut() {
-            all.push((ws.clone(), session.clone()));
-        }
+        ws.serialize_attachment(att)?;
+        self.with_peers(|p| p.push(Peer { ws: ws.clone(), att: att.clone(), since }));
         Ok(())
     }
 
     pub fn remove_socket(&self, session_id: &str) {
-        self.ensure_sockets();
-        if let Some(all) = self.sockets.borrow_mut().as_mut() {
-            all.retain(|(_, s)| s.session_id != session_id);
-        }
+        self.with_peers(|p| p.retain(|p| p.att.session.session_id != session_id));
+        self.announcer.borrow_mut().forget(session_id);
     }
 
-    /// Persists the effects' writes, then sends their messages. If the write fails the in-memory
-    /// room is dropped (it ran ahead of storage) and the sender gets `internal`; nothing is sent.
-    /// No await between the write and the sends: the output gate holds these messages until the
-    /// write is durable, and no other event can slip in and reorder versions.
-    pub fn commit(&self, effects: Effects, sender: Option<(&WebSocket, &Session)>) -> Result<(), String> {
-        if let Err(e) = self.store.persist(&effects.writes) {
-            *self.room.borrow_mut() = None;
-            if let Some((ws, _)) = sender {
-                send(ws, Outgoing::error(&Failure::new(Code::Internal, format!("storage write failed: {e}")), None, None));
+    /// Keeps a socket's new viewport in memory and in its attachment.
+    pub fn set_viewport(&self, session_id: &str, viewport: Option<Rect>) {
+        self.with_peers(|peers| {
+            if let Some(p) = peers.iter_mut().find(|p| p.att.session.session_id == session_id) {
+                p.att.viewport = viewport;
+                let _ = p.ws.serialize_attachment(&p.att);
             }
-            return Err(e.to_string());
-        }
-        if let Some((ws, _)) = sender {
-            effects.to_sender.into_iter().for_each(|m| send(ws, m));
-        }
-        let sender_id = sender.map(|(_, s)| s.session_id.as_str());
-        if !effects.to_others.is_empty() {
-            self.ensure_sockets();
-            let sockets = self.sockets.borrow();
-            for m in effects.to_others {
-                // One frame text for every recipient.
-                let frame = m.into_frame(&frame_id(), now_ms());
-                for (ws, _) in sockets.iter().flatten().filter(|(_, s)| Some(s.session_id.as_str()) != sender_id) {
-                    send_text(ws, &frame);
-                }
-            }
-        }
-        Ok(())
+        });
     }
 
-    /// Sends one message to every socket of the room.
+    /// Sends one message to every socket of the room now (room events, presence).
     pub fn broadcast(&self, m: Outgoing) {
         let frame = m.into_frame(&frame_id(), now_ms());
-        self.ensure_sockets();
-        for (ws, _) in self.sockets.borrow().iter().flatten() {
-            send_text(ws, &frame);
-        }
+        self.with_peers(|p| p.iter().for_each(|p| {
+            send_text(&p.ws, &frame);
+        }));
     }
 
     /// Makes sure an alarm fires no later than `at` (epoch ms).
@@ -160,13 +217,27 @@ impl RoomHost {
         }
     }
 
+    /// Asks for the in-memory timers to run at `at` (the earliest asked wins).
+    pub fn timer_at(&self, at: u64) {
+        self.timer_due.set(Some(self.timer_due.get().map_or(at, |t| t.min(at))));
+    }
+
+    pub fn timer_pending(&self) -> bool {
+        self.timer_due.get().is_some()
+    }
+
+    /// The timer time, if one is due; cleared.
+    pub fn take_timer(&self) -> Option<u64> {
+        self.timer_due.take()
+    }
+
     /// The alarm fired (or was deleted): nothing is known to be set.
     pub fn alarm_cleared(&self) {
         self.alarm_at.set(None);
     }
 }
 
-/// The session of `ws`, from its attachment (only the sender's is decoded per message).
-pub fn session_of(ws: &WebSocket) -> Option<Session> {
-    ws.deserialize_attachment::<Session>().ok().flatten()
+/// The attachment of `ws` (only the sender's is decoded per message).
+pub fn attachment_of(ws: &WebSocket) -> Option<Attachment> {
+    ws.deserialize_attachment::<Attachment>().ok().flatten()
 }

@@ -10,27 +10,33 @@ pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
 mod connections;
+pub mod delivery;
 #[cfg(target_arch = "wasm32")]
 mod duties;
 #[cfg(target_arch = "wasm32")]
 mod engagement;
+#[cfg(target_arch = "wasm32")]
+mod group_commit;
 #[cfg(target_arch = "wasm32")]
 mod history;
 #[cfg(target_arch = "wasm32")]
 mod host;
 #[cfg(target_arch = "wasm32")]
 mod requests;
+#[cfg(target_arch = "wasm32")]
+mod timers;
 
 #[cfg(target_arch = "wasm32")]
 pub use object::DocumentRoom;
 
 #[cfg(target_arch = "wasm32")]
 mod object {
+    use std::rc::Rc;
+
     use worker::{durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
 
     use super::client::*;
     use super::host::RoomHost;
-    use super::metrics::RoomMetrics;
     use crate::runtime::clock::new_incarnation;
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::rpc::{read, reply, reply_raw, Call, Incoming};
@@ -39,16 +45,15 @@ mod object {
     #[durable_object]
     pub struct DocumentRoom {
         pub(super) env: Env,
-        pub(super) host: RoomHost,
+        pub(super) host: Rc<RoomHost>,
         pub(super) budgets: Budgets,
-        pub(super) metrics: RoomMetrics,
     }
 
     impl DurableObject for DocumentRoom {
         fn new(state: State, env: Env) -> Self {
             answer_pings_while_asleep(&state);
             let budgets = Budgets::from_env(&env);
-            DocumentRoom { env, host: RoomHost::new(state), budgets, metrics: RoomMetrics::default() }
+            DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {

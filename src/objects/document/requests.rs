@@ -23,7 +23,7 @@ impl DocumentRoom {
     pub(super) async fn apply(&self, actor: &Actor, req: Apply) -> ApiResult {
         let done = self.host.with_room(|room, store| room.submit_json(actor, &req.operation, now_ms(), store))??;
         let ack = done.ack.payload_json().to_string();
-        if !self.after_commit(done.effects, None).await {
+        if !self.commit(done.effects, None).await {
             return Err(not_applied());
         }
         Ok(json_text_response(202, &ack)?)
@@ -48,7 +48,7 @@ impl DocumentRoom {
         let client_id = format!("http:{}", actor.user_id);
         let done = self.host.with_room(|room, store| room.submit_text(actor, &client_id, version, prims, now_ms(), store))??;
         let ack = done.ack();
-        if !self.after_commit(done.effects, None).await {
+        if !self.commit(done.effects, None).await {
             return Err(not_applied());
         }
         let content = self.host.with_room(|r, _| r.text())?.unwrap_or_default();
@@ -57,9 +57,23 @@ impl DocumentRoom {
 
     /// The state with its version; the state is spliced in as JSON text, never parsed again.
     pub(super) fn read_document(&self, document_id: &str) -> Result<RawJson, ApiError> {
-        let (version, kind, (field, state), updated_at) = self.host.with_room(|r, _| (r.version(), r.kind(), r.state(), r.updated_at()))?;
+        let (version, kind, updated_at) = self.host.with_room(|r, _| (r.version(), r.kind(), r.updated_at()))?;
         let head = json!({"document_id": document_id, "kind": kind.as_str(), "version": version, "updated_at": updated_at}).to_string();
-        Ok(RawJson(format!("{},{}:{}}}", &head[..head.len() - 1], json!(field), state)))
+        let mut body = format!("{},", &head[..head.len() - 1]);
+        self.host.with_room(|r, store| match r.as_canvas() {
+            // A canvas's strokes are read from storage, page by page, never held whole.
+            Some(canvas) => {
+                body.push_str("\"strokes\":");
+                canvas.write_state(None, store, &mut |chunk| body.push_str(chunk))
+            }
+            None => {
+                let (field, state) = r.state();
+                body.push_str(&format!("{}:{}", json!(field), state));
+                Ok(())
+            }
+        })??;
+        body.push('}');
+        Ok(RawJson(body))
     }
 
     pub(super) fn broadcast(&self, document_id: &str, req: Broadcast) -> Broadcasted {
@@ -85,7 +99,7 @@ impl DocumentRoom {
             "storage_bytes": store.database_size(),
             "last_activity": updated_at,
             "kv_writes": store.meta_u64("kv_writes")?,
-            "since_wake": self.metrics.document_json(),
+            "since_wake": self.host.metrics.document_json(),
         }))
     }
 

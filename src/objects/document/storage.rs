@@ -4,13 +4,16 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::geom::{stroke_bbox, Rect};
 use crate::limits;
 use crate::model::{ClientRecord, LogEntry, Lookup, Notification, SavedRoom, StoreRead, Write};
+use crate::ot::canvas::Stroke;
+use crate::ot::canvas_index::StrokeRow;
 use crate::ot::engagement::{CommentRecord, UserState};
 use crate::runtime::sql::{meta, Sql, SqlResult, SqlValue};
 
 /// The document object's schema migrations, oldest first (append only; `crate::schema`).
-pub const MIGRATIONS: &[&str] = &[SCHEMA_1];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -22,6 +25,21 @@ CREATE TABLE IF NOT EXISTS engagement_users (user_id TEXT PRIMARY KEY, state TEX
 CREATE TABLE IF NOT EXISTS comments (comment_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (event_id TEXT PRIMARY KEY, notification TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS strokes (stroke_id TEXT PRIMARY KEY, stroke TEXT NOT NULL);
+";
+
+/// 2: a canvas's strokes as an index the room keeps in memory (box, last writer, size) beside
+/// the data it reads from storage when a socket needs it (§8). Rows of the first table are
+/// converted on the next load (`convert_v1_strokes`): the box is computed from the data.
+const SCHEMA_2: &str = "
+CREATE TABLE IF NOT EXISTS strokes_v2 (
+  stroke_id TEXT PRIMARY KEY,
+  data      TEXT NOT NULL,
+  min_x REAL, min_y REAL, max_x REAL, max_y REAL,
+  version   INTEGER NOT NULL,
+  timestamp INTEGER NOT NULL,
+  client_id TEXT NOT NULL,
+  bytes     INTEGER NOT NULL
+);
 ";
 
 fn parse<T: DeserializeOwned>(s: &str) -> SqlResult<T> {
@@ -108,10 +126,38 @@ impl<S: Sql> RoomStore<S> {
             snapshot_version,
             snapshot,
             owner: self.meta("owner_id")?,
-            strokes: parse_all(keyed("SELECT stroke_id, stroke FROM strokes")?)?,
+            stroke_rows: self.stroke_rows()?,
             tail,
             awareness: parse_all(keyed("SELECT session_id, entry FROM awareness")?)?,
             typing: parse_all(keyed("SELECT session_id, entry FROM typing")?)?,
+        })
+    }
+
+    /// A canvas's index rows, never the stroke data (100,000 strokes are ~20 MiB of index and
+    /// up to 64 MiB of data).
+    fn stroke_rows(&self) -> SqlResult<Vec<StrokeRow>> {
+        self.convert_v1_strokes()?;
+        let rows = self.sql.query("SELECT stroke_id, min_x, min_y, max_x, max_y, version, timestamp, client_id, bytes FROM strokes_v2", vec![])?;
+        Ok(rows.into_iter().filter_map(stroke_row).collect())
+    }
+
+    /// Strokes stored before the index (one JSON row each) move to `strokes_v2`, once.
+    fn convert_v1_strokes(&self) -> SqlResult<()> {
+        if self.sql.first_int("SELECT 1 FROM strokes LIMIT 1", vec![])?.is_none() {
+            return Ok(());
+        }
+        let old = self.sql.query("SELECT stroke_id, stroke FROM strokes", vec![])?;
+        let writes: Vec<Write> = old
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.first()?.text()?.to_string();
+                let stroke: Stroke = serde_json::from_str(r.get(1)?.text()?).ok()?;
+                Some(Write::PutStroke(id, stroke))
+            })
+            .collect();
+        self.sql.transaction(&mut || {
+            writes.iter().try_for_each(|w| apply_write(&self.sql, w))?;
+            self.sql.run("DELETE FROM strokes", vec![])
         })
     }
 
@@ -204,6 +250,41 @@ impl<S: Sql> Lookup for RoomStore<S> {
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord> {
         self.one("SELECT record FROM comments WHERE comment_id = ?", comment_id)
     }
+    fn strokes(&self, ids: &[&str], each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; ids.len()].join(",");
+        let args = ids.iter().map(|&id| SqlValue::from(id)).collect();
+        let rows = self.sql.query(&format!("SELECT stroke_id, data FROM strokes_v2 WHERE stroke_id IN ({marks})"), args).map_err(|e| e.0)?;
+        for r in &rows {
+            if let (Some(id), Some(data)) = (r.first().and_then(SqlValue::text), r.get(1).and_then(SqlValue::text)) {
+                each(id, data);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An index row read back (`stroke_rows`).
+fn stroke_row(r: Vec<SqlValue>) -> Option<StrokeRow> {
+    let real = |i: usize| match r.get(i)? {
+        SqlValue::Real(f) => Some(*f),
+        SqlValue::Int(n) => Some(*n as f64),
+        _ => None,
+    };
+    let bbox = match (real(1), real(2), real(3), real(4)) {
+        (Some(a), Some(b), Some(c), Some(d)) => Rect::new(a, b, c, d),
+        _ => None,
+    };
+    Some(StrokeRow {
+        stroke_id: r.first()?.text()?.to_string(),
+        bbox,
+        version: r.get(5)?.int()? as u64,
+        timestamp: r.get(6)?.int()? as u64,
+        client_id: r.get(7)?.text()?.to_string(),
+        bytes: r.get(8)?.int()? as u32,
+    })
 }
 
 /// Keyed tables hold one JSON document per key.
@@ -230,8 +311,26 @@ fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
         Write::PutEngagementUser(uid, state) => upsert(sql, "engagement_users", "user_id, state", uid, state),
         Write::PutComment(id, record) => upsert(sql, "comments", "comment_id, record", id, record),
         Write::QueueNotification(n) => upsert(sql, "outbox", "event_id, notification", &n.event_id, n),
-        Write::PutStroke(id, stroke) => upsert(sql, "strokes", "stroke_id, stroke", id, stroke),
-        Write::RemoveStroke(id) => delete(sql, "strokes", "stroke_id", id),
-        Write::ClearStrokes => sql.run("DELETE FROM strokes", vec![]),
+        Write::PutStroke(id, s) => {
+            let b = s.bbox.or_else(|| stroke_bbox(s.data.get()));
+            let coord = |f: fn(&Rect) -> f64| b.as_ref().map_or(SqlValue::Null, |r| SqlValue::Real(f(r)));
+            sql.run(
+                "INSERT OR REPLACE INTO strokes_v2 (stroke_id, data, min_x, min_y, max_x, max_y, version, timestamp, client_id, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    id.as_str().into(),
+                    s.data.get().into(),
+                    coord(|r| r.min_x),
+                    coord(|r| r.min_y),
+                    coord(|r| r.max_x),
+                    coord(|r| r.max_y),
+                    int(s.version),
+                    int(s.timestamp),
+                    s.client_id.as_str().into(),
+                    int(s.data.get().len() as u64),
+                ],
+            )
+        }
+        Write::RemoveStroke(id) => delete(sql, "strokes_v2", "stroke_id", id),
+        Write::ClearStrokes => sql.run("DELETE FROM strokes_v2", vec![]),
     }
 }

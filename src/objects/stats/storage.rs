@@ -5,10 +5,13 @@
 use crate::metrics::{room_size_bucket, Report, ShardSnapshot, Tally};
 use crate::runtime::sql::{Sql, SqlResult, SqlValue};
 
-pub const MIGRATIONS: &[&str] = &["
-CREATE TABLE IF NOT EXISTS live (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS spans (start INTEGER PRIMARY KEY, tally TEXT NOT NULL);
-"];
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS live (document_id TEXT PRIMARY KEY, connections INTEGER NOT NULL, at INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS spans (start INTEGER PRIMARY KEY, tally TEXT NOT NULL);",
+    // 2: reports of one millisecond are ordered by the room's counter, and an emptied room
+    // keeps a row (0 connections) so a report that crossed it on the way cannot revive it.
+    "ALTER TABLE live ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;",
+];
 
 /// Tallies are kept in 10-second spans; "the last minute" is the spans that started within it.
 const SPAN_MS: u64 = 10_000;
@@ -29,17 +32,15 @@ impl<S: Sql> StatsStore<S> {
     }
 
     pub fn record(&self, r: &Report) -> SqlResult<()> {
-        let at = SqlValue::from(r.at);
-        match r.connections {
-            Some(0) => self.sql.run("DELETE FROM live WHERE document_id = ? AND at <= ?", vec![r.document_id.as_str().into(), at])?,
+        if let Some(n) = r.connections {
             // A report older than the one stored (they can cross) does not win.
-            Some(n) => self.sql.run(
-                "INSERT INTO live (document_id, connections, at) VALUES (?, ?, ?) \
-                 ON CONFLICT (document_id) DO UPDATE SET connections = excluded.connections, at = excluded.at \
-                 WHERE excluded.at >= live.at",
-                vec![r.document_id.as_str().into(), (n as i64).into(), at],
-            )?,
-            None => {}
+            self.sql.run(
+                "INSERT INTO live (document_id, connections, at, seq) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (document_id) DO UPDATE SET connections = excluded.connections, at = excluded.at, seq = excluded.seq \
+                 WHERE excluded.at > live.at OR (excluded.at = live.at AND excluded.seq >= live.seq)",
+                vec![r.document_id.as_str().into(), (n as i64).into(), r.at.into(), r.seq.into()],
+            )?;
+            self.sql.run("DELETE FROM live WHERE connections = 0 AND at < ?", vec![r.at.saturating_sub(KEPT_MS).into()])?;
         }
         if r.tally.is_empty() {
             return Ok(());
@@ -54,7 +55,7 @@ impl<S: Sql> StatsStore<S> {
 
     pub fn snapshot(&self, now: u64) -> SqlResult<ShardSnapshot> {
         let mut s = ShardSnapshot::default();
-        for row in self.sql.query("SELECT connections FROM live", vec![])? {
+        for row in self.sql.query("SELECT connections FROM live WHERE connections > 0", vec![])? {
             let n = row.first().and_then(SqlValue::int).unwrap_or(0) as u64;
             s.connections += n;
             s.active_documents += 1;

@@ -1,0 +1,191 @@
+//! Group commit (§9). Each event is applied to the room in memory at once, in arrival order, and
+//! queued; the queue is written in ONE storage transaction, then delivered in version order. A
+//! lone writer's event is committed at once; events that arrive while a commit is being made
+//! durable wait for it and go together in the next one. Acks and broadcasts leave only after
+//! their commit (the runtime's output gate holds them until it is durable), so a crash loses only
+//! unacked work; a commit that fails acks nothing, and the room is rebuilt from storage.
+//!
+//! Events that stream stored data (a connect, a viewport change) commit whatever is queued at
+//! once, with themselves last, and stream in the same step: storage then holds exactly what the
+//! room holds in memory.
+
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use worker::WebSocket;
+
+use super::delivery::{plan, Queued, Recipient};
+use super::host::{Pending, RoomHost};
+use crate::model::{Effects, FollowUps, Session, StrokeStream};
+use crate::protocol::{Code, Failure, Outgoing};
+use crate::room::viewport::Announce;
+use crate::runtime::clock::{frame_id, now_ms};
+use crate::runtime::log;
+use crate::runtime::sockets::{close, send, send_text};
+
+/// How a commit ended for one event: its follow-ups, or the storage error.
+pub type Receipt = oneshot::Receiver<Result<FollowUps, String>>;
+
+/// Queues an event's effects for the next commit and drives commits while events wait; the
+/// event's follow-ups once its commit is made and its messages sent.
+pub async fn commit(host: &Rc<RoomHost>, effects: Effects, sender: Option<&Session>) -> Result<FollowUps, String> {
+    let receipt = host.enqueue(host.next_order(), effects, sender);
+    if !host.committing.get() {
+        drain(host).await;
+    }
+    receipt.await.unwrap_or_else(|_| Err("the commit was abandoned".into()))
+}
+
+/// Commits batch after batch until nothing waits; each time a commit is durable, what arrived
+/// meanwhile forms the next batch.
+async fn drain(host: &RoomHost) {
+    host.committing.set(true);
+    loop {
+        let batch = std::mem::take(&mut *host.queue.borrow_mut());
+        if batch.is_empty() {
+            break;
+        }
+        host.commit_batch(batch);
+        if let Err(e) = host.state().storage().sync().await {
+            log::error("storage_sync", e, &[]);
+        }
+    }
+    host.committing.set(false);
+}
+
+impl RoomHost {
+    fn enqueue(&self, order: u64, effects: Effects, sender: Option<&Session>) -> Receipt {
+        let (done, receipt) = oneshot::channel();
+        self.queue.borrow_mut().push(Pending { order, sender: sender.cloned(), effects, done: Some(done) });
+        receipt
+    }
+
+    /// Commits everything queued and then `last` (an event that streams stored data), now, in
+    /// this step; its stream follows its messages. Its follow-ups, or the storage error.
+    pub fn commit_now(&self, order: u64, last: Effects, sender: (&WebSocket, &Session)) -> Result<FollowUps, String> {
+        let mut receipt = self.enqueue(order, last, Some(sender.1));
+        let batch = std::mem::take(&mut *self.queue.borrow_mut());
+        let stream = batch.last().and_then(|p| p.effects.follow_ups.stream.clone());
+        self.commit_batch(batch);
+        let outcome = receipt.try_recv().ok().flatten().unwrap_or_else(|| Err("the commit was abandoned".into()));
+        if let (Ok(_), Some(plan)) = (&outcome, stream) {
+            self.stream(sender.0, sender.1, &plan);
+        }
+        outcome
+    }
+
+    /// Writes the batch in one transaction, then delivers it; each event's waiter gets its follow-ups.
+    fn commit_batch(&self, mut batch: Vec<Pending>) {
+        let writes: Vec<_> = batch.iter_mut().flat_map(|p| std::mem::take(&mut p.effects.writes)).collect();
+        if let Err(e) = self.store().persist(&writes) {
+            return self.fail_batch(batch, &e.to_string());
+        }
+        for p in &batch {
+            self.metrics.observe(&p.effects);
+        }
+        self.deliver(&mut batch);
+        for mut p in batch {
+            if let Some(done) = p.done.take() {
+                let _ = done.send(Ok(std::mem::take(&mut p.effects.follow_ups)));
+            }
+        }
+    }
+
+    /// The room ran ahead of storage: it is dropped (the next event rebuilds it from what is
+    /// durable), every sender hears `internal`, nothing else is sent.
+    fn fail_batch(&self, batch: Vec<Pending>, error: &str) {
+        self.drop_room();
+        log::error("commit", error, &[("events", batch.len().into())]);
+        let failure = Failure::new(Code::Internal, "storage write failed; nothing was applied");
+        for mut p in batch {
+            if let Some(me) = &p.sender {
+                let ws = self.with_peers(|peers| peers.iter().find(|x| x.att.session.session_id == me.session_id).map(|x| x.ws.clone()));
+                if let Some(ws) = ws {
+                    send(&ws, Outgoing::error(&failure, None, None));
+                }
+            }
+            if let Some(done) = p.done.take() {
+                let _ = done.send(Err(error.to_string()));
+            }
+        }
+    }
+
+    /// Sends every socket its frames of the batch (`delivery::plan`), and announces versions
+    /// that canvas viewports skipped.
+    fn deliver(&self, batch: &mut [Pending]) {
+        let mut queued: Vec<Queued> = batch
+            .iter_mut()
+            .map(|p| Queued {
+                order: p.order,
+                sender: p.sender.as_ref().map(|s| s.session_id.clone()),
+                to_sender: std::mem::take(&mut p.effects.to_sender),
+                to_others: std::mem::take(&mut p.effects.to_others),
+            })
+            .collect();
+        let document_id = self.with_room(|r, _| r.document_id().to_string()).unwrap_or_default();
+        let now = now_ms();
+        self.coalesce_counts(&mut queued, now);
+        self.with_peers(|peers| {
+            let recipients: Vec<Recipient> = peers
+                .iter()
+                .map(|p| Recipient { session_id: &p.att.session.session_id, since: p.since, batch: p.att.batch, viewport: p.att.viewport.as_ref() })
+                .collect();
+            let plan = plan(&document_id, &queued, &recipients, now, &mut frame_id);
+            for (peer, frames) in peers.iter().zip(&plan.frames) {
+                frames.iter().for_each(|f| {
+                    send_text(&peer.ws, f);
+                });
+            }
+            let mut announcer = self.announcer.borrow_mut();
+            for (i, version) in plan.delivered {
+                announcer.delivered(&peers[i].att.session.session_id, version);
+            }
+            for (i, version) in plan.skipped {
+                match announcer.skipped(&peers[i].att.session.session_id, &document_id, version, now) {
+                    Announce::Now(m) => send(&peers[i].ws, m),
+                    Announce::At(at) => self.timer_at(at),
+                    Announce::Pending => {}
+                }
+            }
+        });
+    }
+
+    /// §9: `engagement_update` at most once per 100 ms, the latest counts winning: inside that
+    /// window the batch's latest is held for the timer, and the batch sends none.
+    fn coalesce_counts(&self, queued: &mut [Queued], now: u64) {
+        let is_counts = |m: &Outgoing| m.kind == "engagement_update";
+        let latest = queued.iter().rev().find_map(|q| q.to_others.iter().chain(&q.to_sender).find(|m| is_counts(m)).cloned());
+        let Some(latest) = latest else { return };
+        let due = self.counts_sent_at.get() + crate::limits::ENGAGEMENT_UPDATE_EVERY_MS;
+        if now >= due {
+            self.counts_sent_at.set(now);
+            *self.held_counts.borrow_mut() = None;
+            return;
+        }
+        *self.held_counts.borrow_mut() = Some(latest);
+        self.timer_at(due);
+        for q in queued.iter_mut() {
+            q.to_sender.retain(|m| !is_counts(m));
+            q.to_others.retain(|m| !is_counts(m));
+        }
+    }
+
+    /// Streams stored strokes to `ws` (canvas connect, `sync`, viewport change); on a storage
+    /// failure the socket gets the error and is closed, so it reconnects and catches up.
+    fn stream(&self, ws: &WebSocket, me: &Session, plan: &StrokeStream) {
+        let old = self.with_peers(|p| p.iter().find(|p| p.att.session.session_id == me.session_id).and_then(|p| p.att.viewport));
+        let present = self.sessions();
+        let streamed = self.with_room(|room, store| match room.as_canvas() {
+            Some(canvas) => canvas.stream(me, old.as_ref(), plan, &present, store, &mut |m| send(ws, m)),
+            None => Ok(()),
+        });
+        if let Err(f) = streamed.map_err(|e| Failure::new(Code::Internal, e.message)).and_then(|r| r) {
+            send(ws, Outgoing::error(&f, None, None));
+            let _ = ws.close(Some(close::UNAVAILABLE), Some("reconnect to catch up"));
+            return;
+        }
+        if let StrokeStream::Viewport { to, .. } = plan {
+            self.set_viewport(&me.session_id, *to);
+        }
+    }
+}
