@@ -5,10 +5,11 @@
 // Usage: node bench/ws-replay.mjs [maxOpsPerTrace] [tracesDir]   (CPU_ONLY=1: just the 8,000 ops)
 // Traces come from data/editing-traces/ in this repository; a directory given as the second
 // argument or in SIDECHAIN_TRACES_DIR (e.g. a full checkout of the editing-traces collection) wins.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { api, Client, startWorker, token } from "../miniflare-tests/helpers.mjs";
+import { workerdCpuMs } from "./proc-cpu.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const limit = Number(process.argv[2] && process.argv[2] !== "all" ? process.argv[2] : Infinity);
@@ -28,31 +29,6 @@ function loadTrace(name) {
     ]))
     .filter((ops) => ops.length);
   return { end: t.endContent, txns };
-}
-
-/** CPU time (user + system, ms) of the workerd processes this benchmark started, from /proc. */
-function workerdCpuMs() {
-  const tick = 10; // USER_HZ is 100 on Linux
-  const procs = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  const parent = new Map();
-  const stats = new Map();
-  for (const pid of procs) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parent.set(pid, rest[1]);
-      stats.set(pid, { comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpu: (Number(rest[11]) + Number(rest[12])) * tick });
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  const mine = (pid) => {
-    for (let p = pid; p && p !== "0" && p !== "1"; p = parent.get(p)) if (p === String(process.pid)) return true;
-    return false;
-  };
-  let total = 0;
-  for (const [pid, s] of stats) if (s.comm.startsWith("workerd") && mine(pid)) total += s.cpu;
-  return total;
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

@@ -76,6 +76,9 @@ pub struct Tally {
     pub errors: BTreeMap<String, u64>,
     pub apply_us: Histogram,
     pub sync_lag: Histogram,
+    /// Events per group commit (§9).
+    #[serde(default)]
+    pub batch_events: Histogram,
     /// The largest wasm memory of a reporting isolate, bytes.
     pub memory_bytes: u64,
 }
@@ -100,6 +103,7 @@ impl Tally {
         }
         self.apply_us.merge(&o.apply_us);
         self.sync_lag.merge(&o.sync_lag);
+        self.batch_events.merge(&o.batch_events);
         self.memory_bytes = self.memory_bytes.max(o.memory_bytes);
     }
 }

@@ -42,7 +42,7 @@ pub struct Plan {
     pub frames: Vec<Vec<Rc<str>>>,
     /// (recipient, version) of operations outside its viewport.
     pub skipped: Vec<(usize, u64)>,
-    /// (recipient, version) of operations it got.
+    /// (recipient, version) of operations it got (sockets with a viewport only).
     pub delivered: Vec<(usize, u64)>,
 }
 
@@ -110,6 +110,15 @@ fn last_engagement(events: &[Queued]) -> Option<usize> {
 /// Plans the delivery of one commit's events to `recipients`.
 pub fn plan(document_id: &str, events: &[Queued], recipients: &[Recipient], now: u64, ids: &mut dyn FnMut() -> String) -> Plan {
     let latest_counts = last_engagement(events);
+    // Versions matter only to sockets with a viewport (announcements); read each once.
+    let viewports = recipients.iter().any(|r| r.viewport.is_some());
+    let versions: HashMap<(usize, usize), u64> = if viewports {
+        let ops = events.iter().enumerate().flat_map(|(e, q)| q.to_others.iter().enumerate().filter(|(_, m)| m.kind == "operation").map(move |(i, m)| ((e, i), m)));
+        ops.map(|(key, m)| (key, version_of(m))).collect()
+    } else {
+        HashMap::new()
+    };
+    let version = |key: (usize, usize)| versions.get(&key).copied().unwrap_or(0);
     let mut frames = Frames { document_id, now, ids, shared: HashMap::new(), runs: HashMap::new() };
     let mut plan = Plan { frames: Vec::with_capacity(recipients.len()), ..Plan::default() };
     for (r_index, r) in recipients.iter().enumerate() {
@@ -129,8 +138,8 @@ pub fn plan(document_id: &str, events: &[Queued], recipients: &[Recipient], now:
                         }
                     }
                 }
-                if let Some(i) = own_op {
-                    plan.delivered.push((r_index, version_of(&e.to_others[i])));
+                if let (Some(i), Some(_)) = (own_op, r.viewport) {
+                    plan.delivered.push((r_index, version((e_index, i))));
                 }
                 continue;
             }
@@ -138,12 +147,12 @@ pub fn plan(document_id: &str, events: &[Queued], recipients: &[Recipient], now:
                 let is_op = m.kind == "operation";
                 if !m.reach.reaches(r.viewport) {
                     if is_op {
-                        plan.skipped.push((r_index, version_of(m)));
+                        plan.skipped.push((r_index, version((e_index, m_index))));
                     }
                     continue;
                 }
-                if is_op {
-                    plan.delivered.push((r_index, version_of(m)));
+                if is_op && r.viewport.is_some() {
+                    plan.delivered.push((r_index, version((e_index, m_index))));
                 }
                 if is_op && r.batch {
                     run.push((e_index, m_index));

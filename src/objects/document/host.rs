@@ -3,6 +3,7 @@
 //! waiting for the next commit (`group_commit.rs`) and the alarm time.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,8 @@ pub struct RoomHost {
     store: RoomStore<ObjectSql>,
     room: RefCell<Option<Box<dyn DynRoom>>>,
     peers: RefCell<Option<Vec<Peer>>>,
+    /// The peers' sessions, shared by every message until a socket comes or goes.
+    sessions: RefCell<Option<Rc<Vec<Session>>>>,
     /// The alarm time we know is set, so the hot path rarely asks storage.
     alarm_at: Cell<Option<u64>>,
     /// Events applied in memory, waiting for the next commit, in arrival order.
@@ -86,6 +89,7 @@ impl RoomHost {
             store,
             room: RefCell::new(None),
             peers: RefCell::new(None),
+            sessions: RefCell::new(None),
             alarm_at: Cell::new(None),
             queue: RefCell::new(Vec::new()),
             committing: Cell::new(false),
@@ -118,8 +122,8 @@ impl RoomHost {
         if slot.is_none() {
             let document_id = self.store.document_id()?.ok_or_else(|| ApiError::internal("room has no document id"))?;
             let mut saved = self.store.load()?;
-            let live = self.sessions().into_iter().map(|s| s.session_id).collect::<Vec<_>>();
-            saved.retain_live(&live.iter().map(String::as_str).collect::<Vec<_>>());
+            let sessions = self.sessions();
+            saved.retain_live(&sessions.iter().map(|s| s.session_id.as_str()).collect::<Vec<_>>());
             let mut room = restore_room(&document_id, saved).map_err(ApiError::internal)?;
             // Cursors are relayed every 50 ms at most and never stored per frame (§8); the
             // host's timers (`timers.rs`) deliver what the room holds back.
@@ -140,6 +144,7 @@ impl RoomHost {
     pub fn forget(&self) {
         self.drop_room();
         *self.peers.borrow_mut() = None;
+        *self.sessions.borrow_mut() = None;
         self.queue.borrow_mut().clear();
         self.alarm_at.set(None);
     }
@@ -160,8 +165,13 @@ impl RoomHost {
     }
 
     /// Sessions of every socket in the room.
-    pub fn sessions(&self) -> Vec<Session> {
-        self.with_peers(|p| p.iter().map(|p| p.att.session.clone()).collect())
+    pub fn sessions(&self) -> Rc<Vec<Session>> {
+        if let Some(s) = self.sessions.borrow().as_ref() {
+            return s.clone();
+        }
+        let s = Rc::new(self.with_peers(|p| p.iter().map(|p| p.att.session.clone()).collect::<Vec<_>>()));
+        *self.sessions.borrow_mut() = Some(s.clone());
+        s
     }
 
     pub fn socket_count(&self) -> usize {
@@ -173,11 +183,13 @@ impl RoomHost {
         self.state.accept_web_socket(ws);
         ws.serialize_attachment(att)?;
         self.with_peers(|p| p.push(Peer { ws: ws.clone(), att: att.clone(), since }));
+        *self.sessions.borrow_mut() = None;
         Ok(())
     }
 
     pub fn remove_socket(&self, session_id: &str) {
         self.with_peers(|p| p.retain(|p| p.att.session.session_id != session_id));
+        *self.sessions.borrow_mut() = None;
         self.announcer.borrow_mut().forget(session_id);
     }
 

@@ -50,6 +50,11 @@ impl RoomMetrics {
         }
     }
 
+    /// One group commit of `events` events.
+    pub fn commit(&self, events: usize) {
+        self.both(|t| t.batch_events.record(events as u64));
+    }
+
     /// One client message handled in `ms`.
     pub fn message(&self, ms: f64) {
         let us = (ms.max(0.0) * 1000.0) as u64;
@@ -89,6 +94,8 @@ impl RoomMetrics {
             "apply_time_ms": {"p50": ms(t.apply_us.quantile(0.5)), "p99": ms(t.apply_us.quantile(0.99))},
             "sync_lag_versions": {"p50": t.sync_lag.quantile(0.5), "p99": t.sync_lag.quantile(0.99)},
             "errors_by_code": t.errors,
+            "commits": t.batch_events.total(),
+            "events_per_commit": {"p50": t.batch_events.quantile(0.5), "p99": t.batch_events.quantile(0.99)},
         })
     }
 }
