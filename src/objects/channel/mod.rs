@@ -53,7 +53,8 @@ mod object {
     impl DurableObject for UserChannel {
         fn new(state: State, env: Env) -> Self {
             answer_pings_while_asleep(&state);
-            let store = ChannelStore::new(ObjectSql::new(state.storage()));
+            let lapse = env.var(crate::runtime::bindings::PRESENCE_LAPSE_MS).ok().and_then(|v| v.to_string().parse().ok());
+            let store = ChannelStore::new(ObjectSql::new(state.storage())).with_report_lapse(lapse.unwrap_or(crate::presence::REPORT_LAPSE_MS));
             if let Err(e) = store.ensure_schema() {
                 log::error("schema", e, &[("object", "channel".into())]);
             }
@@ -79,6 +80,8 @@ mod object {
                 Ok(frame) => match frame.kind.as_str() {
                     "ping" => send(&ws, Outgoing::reply("pong", frame.id, json!({}))),
                     "watch_presence" => self.watch(&ws, &me.user_id, frame).await,
+                    "presence" => self.presence_frame(&ws, &me.user_id, frame).await,
+                    "playback" => self.playback(&ws, &me.user_id, frame).await,
                     "notification_read" => self.read_from_socket(&ws, &me.user_id, frame).await,
                     other => {
                         let f = Failure::new(Code::UnknownType, format!("{other:?} is not handled on the personal channel"));
@@ -87,6 +90,12 @@ mod object {
                 },
             }
             Ok(())
+        }
+
+        /// A presence lease or a room report lapsed (§5.6).
+        async fn alarm(&self) -> Result<Response> {
+            self.lapse().await;
+            Response::ok("")
         }
 
         async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
@@ -116,6 +125,7 @@ mod object {
                 AddWatcher::PATH => reply(&self.add_watcher(read(&mut req).await?)?),
                 PushPresence::PATH => reply(&self.push_presence(read(&mut req).await?)?),
                 RoomSockets::PATH => reply(&self.room_sockets(read(&mut req).await?).await?),
+                SetAudience::PATH => reply(&self.set_audience(read(&mut req).await?).await?),
                 _ => Err(ApiError::not_found("no such channel call")),
             }
         }

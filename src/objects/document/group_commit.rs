@@ -9,6 +9,7 @@
 //! once, with themselves last, and stream in the same step: storage then holds exactly what the
 //! room holds in memory.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
@@ -21,7 +22,7 @@ use crate::protocol::{Code, Failure, Outgoing};
 use crate::room::viewport::Announce;
 use crate::runtime::clock::{frame_id, now_ms};
 use crate::runtime::log;
-use crate::runtime::sockets::{close, send, send_text};
+use crate::runtime::sockets::{close, send, SharedFrame};
 
 /// How long the committing task waits for more events before the next commit.
 const GATHER_MS: u64 = 4;
@@ -138,10 +139,12 @@ impl RoomHost {
                 .map(|p| Recipient { session_id: &p.att.session.session_id, since: p.since, batch: p.att.batch, viewport: p.att.viewport.as_ref() })
                 .collect();
             let plan = plan(&document_id, &queued, &recipients, now, &mut frame_id);
+            // Each distinct text crosses into JavaScript once, however many sockets get it.
+            let mut shared: HashMap<*const u8, SharedFrame> = HashMap::new();
             for (peer, frames) in peers.iter().zip(&plan.frames) {
-                frames.iter().for_each(|f| {
-                    send_text(&peer.ws, f);
-                });
+                for f in frames {
+                    shared.entry(f.as_ptr()).or_insert_with(|| SharedFrame::new(f)).send(&peer.ws);
+                }
             }
             let mut announcer = self.announcer.borrow_mut();
             for (i, version) in plan.delivered {
