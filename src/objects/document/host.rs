@@ -77,6 +77,13 @@ pub struct RoomHost {
     pub(super) counts_sent_at: Cell<u64>,
     /// When the room last renewed its presence and stats reports (`reports.rs`).
     pub(super) reports_renewed_at: Cell<u64>,
+    /// The KV counts are known stale (a cache write is scheduled); a post's counts.
+    pub(super) kv_dirty: Cell<bool>,
+    /// An owner-outbox delivery is running; another was asked for meanwhile.
+    pub(super) outbox_busy: Cell<bool>,
+    pub(super) outbox_again: Cell<bool>,
+    /// Who sent the recent events (hashes of session ids): how long to gather a batch.
+    pub(super) recent_senders: RefCell<std::collections::VecDeque<u64>>,
 }
 
 impl RoomHost {
@@ -102,6 +109,10 @@ impl RoomHost {
             held_counts: RefCell::new(None),
             counts_sent_at: Cell::new(0),
             reports_renewed_at: Cell::new(0),
+            kv_dirty: Cell::new(false),
+            outbox_busy: Cell::new(false),
+            outbox_again: Cell::new(false),
+            recent_senders: RefCell::new(std::collections::VecDeque::with_capacity(64)),
         }
     }
 
