@@ -139,8 +139,8 @@ export function applyOps(text, ops) {
 
 /** A WebSocket client with an inbox and awaitable message matching. */
 export class Client {
-  static async open(url, docId, { tok, clientId, since, expectFail = false } = {}) {
-    const qs = new URLSearchParams();
+  static async open(url, docId, { tok, clientId, since, expectFail = false, query = {} } = {}) {
+    const qs = new URLSearchParams(query);
     if (tok) qs.set("token", tok);
     if (clientId !== undefined) qs.set("client_id", clientId);
     if (since !== undefined) qs.set("since", String(since));

@@ -48,6 +48,15 @@ pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, A
     if let Some(since) = query_u64(req, "since")? {
         path.push_str(&format!("&since={since}"));
     }
+    // §9 `?batch=1` and §8 `?viewport=x,y,w,h` (checked here, so a bad one is a clear 400).
+    if query(req, "batch")?.as_deref() == Some("1") {
+        path.push_str("&batch=1");
+    }
+    if let Some(viewport) = query(req, "viewport")? {
+        crate::room::viewport::parse_viewport_query(&viewport)?;
+        path.push_str("&viewport=");
+        path.extend(percent_encoding::utf8_percent_encode(&viewport, percent_encoding::NON_ALPHANUMERIC));
+    }
     relay_upgrade(rpc::upgrade(&object(env, id, &actor), &path, req).await?).await
 }
 

@@ -47,36 +47,7 @@ impl<D: Document> Room<D> {
                 let since = since.ok_or_else(|| (Failure::bad("since is required"), None))?;
                 Ok(self.catch_up_effects(me, Some(since), present, reply_to))
             }
-            "awareness" => {
-                let state = p.get("state").ok_or_else(|| (Failure::bad("state is required"), None))?;
-                if !(state.is_object() || state.is_null()) {
-                    return Err((Failure::bad("state must be an object or null"), None));
-                }
-                let text = state.to_string();
-                if text.len() > limits::MAX_AWARENESS_BYTES {
-                    return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
-                }
-                let state = RawValue::from_string(text).map_err(|e| (Failure::bad(e.to_string()), None))?;
-                if self.relay.on {
-                    let state = (state.get() != "null").then_some(state);
-                    return Ok(self.awareness_coalesced(me, state, now));
-                }
-                let mut effects = Effects::default();
-                if state.get() == "null" {
-                    if self.awareness.remove(&me.session_id).is_some() {
-                        effects.writes.push(Write::DeleteAwareness(me.session_id.clone()));
-                    }
-                } else {
-                    let entry = AwarenessEntry { client_id: me.client_id.clone(), user_id: me.user_id.clone(), state: state.clone() };
-                    self.awareness.insert(me.session_id.clone(), entry.clone());
-                    effects.writes.push(Write::PutAwareness(me.session_id.clone(), entry));
-                }
-                effects.to_others.push(Outgoing::new(
-                    "awareness",
-                    json!({"client_id": me.client_id, "user_id": me.user_id, "state": state}),
-                ));
-                Ok(effects)
-            }
+            "awareness" => self.awareness_frame(me, p, now),
             "typing" => {
                 let entry = TypingEntry { user_id: me.user_id.clone(), name: me.name.clone(), deadline: now + limits::TYPING_TIMEOUT_MS };
                 let was_typing = self.typing.insert(me.session_id.clone(), entry.clone()).is_some();
@@ -108,6 +79,38 @@ impl<D: Document> Room<D> {
             "viewport" => Err((Failure::new(Code::UnknownType, "viewport is a canvas message"), None)),
             other => Err((Failure::new(Code::UnknownType, format!("unknown message type {other:?}")), None)),
         }
+    }
+
+    /// `awareness`: a state of at most 2 KiB (or null to clear it), relayed to the others.
+    fn awareness_frame(&mut self, me: &Session, p: &serde_json::Map<String, serde_json::Value>, now: u64) -> Result<Effects, (Failure, Option<String>)> {
+        let state = p.get("state").ok_or_else(|| (Failure::bad("state is required"), None))?;
+        if !(state.is_object() || state.is_null()) {
+            return Err((Failure::bad("state must be an object or null"), None));
+        }
+        let text = state.to_string();
+        if text.len() > limits::MAX_AWARENESS_BYTES {
+            return Err((Failure::new(Code::TooLarge, "awareness state exceeds 2 KiB"), None));
+        }
+        let state = RawValue::from_string(text).map_err(|e| (Failure::bad(e.to_string()), None))?;
+        if self.relay.on {
+            let state = (state.get() != "null").then_some(state);
+            return Ok(self.awareness_coalesced(me, state, now));
+        }
+        let mut effects = Effects::default();
+        if state.get() == "null" {
+            if self.awareness.remove(&me.session_id).is_some() {
+                effects.writes.push(Write::DeleteAwareness(me.session_id.clone()));
+            }
+        } else {
+            let entry = AwarenessEntry { client_id: me.client_id.clone(), user_id: me.user_id.clone(), state: state.clone() };
+            self.awareness.insert(me.session_id.clone(), entry.clone());
+            effects.writes.push(Write::PutAwareness(me.session_id.clone(), entry));
+        }
+        effects.to_others.push(Outgoing::new(
+            "awareness",
+            json!({"client_id": me.client_id, "user_id": me.user_id, "state": state}),
+        ));
+        Ok(effects)
     }
 }
 
