@@ -19,6 +19,10 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// The server could not set the socket up; the client should reconnect.
     pub const UNAVAILABLE: u16 = 1011;
+    /// The token expired (or an in-band `auth` was refused) (§5.5 [1.2]).
+    pub const TOKEN_EXPIRED: u16 = 4401;
+    /// The user lost access: revoked, or a new token without a read grant (§5.5 [1.2]).
+    pub const FORBIDDEN: u16 = 4403;
     /// The document was deleted.
     pub const DELETED: u16 = 4404;
 
@@ -50,14 +54,21 @@ pub fn answer_pings_while_asleep(state: &State) {
     }
 }
 
-/// 426 unless the request asks for a WebSocket upgrade.
-pub fn require_upgrade(req: &Request) -> Result<(), ApiError> {
-    let is_ws = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    if is_ws {
-        Ok(())
-    } else {
-        Err(ApiError::new(426, "upgrade_required", "this endpoint takes WebSocket upgrades only"))
-    }
+/// Whether the request asks for a WebSocket upgrade; without one, a socket URL is a probe that
+/// answers what the upgrade would get (§5.5 [1.2]).
+pub fn is_upgrade(req: &Request) -> bool {
+    req.headers().get("upgrade").ok().flatten().is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}
+
+/// The answer of a probe that found nothing to refuse.
+pub fn probe_ok() -> Result<worker::Response, ApiError> {
+    Ok(super::http::json_text_response(200, r#"{"ok":true}"#)?)
+}
+
+/// 429 `too_many_connections` (§5.1 [1.2]).
+pub fn too_many_connections(limit: usize, place: &str) -> ApiError {
+    ApiError::new(429, "too_many_connections", format!("at most {limit} open sockets per user {place}; close one first"))
+        .with_details(serde_json::json!({"retry_after": 5, "limit": limit}))
 }
 
 /// Per-socket message budgets (§3.4). Kept in memory: an object only hibernates when its sockets

@@ -56,6 +56,7 @@ impl DocumentRoom {
             self.flush_counts_cache().await,
             self.flush_history_duty().await,
             self.report_tally().await,
+            self.expire_sockets().await,
         ];
         if let Some(at) = next.into_iter().flatten().min() {
             self.host.schedule_alarm(at).await;
