@@ -27,12 +27,14 @@ mod object {
 
     use super::client::*;
     use super::storage::ChannelStore;
-    use crate::protocol::{parse_frame, Code, Failure, Outgoing};
+    use crate::protocol::{parse_frame, Code, Failure, Frame, Outgoing};
     use crate::runtime::clock::now_ms;
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::log;
     use crate::runtime::rpc::{read, reply, Call, Done, Incoming};
-    use crate::runtime::sockets::{answer_pings_while_asleep, close, send, Budgets};
+    use crate::runtime::sockets::{answer_pings_while_asleep, close, is_upgrade, probe_ok, send, too_many_connections, Budgets};
+    use crate::limits;
+    use std::cell::Cell;
     use crate::runtime::sql_worker::ObjectSql;
 
     /// A channel socket's attachment.
@@ -42,12 +44,23 @@ mod object {
         pub session_id: String,
     }
 
+    /// `notification_read` names at most 100 ids a frame (§5.1 [1.2]); more marks nothing.
+    fn read_ids_fit(frame: &Frame) -> std::result::Result<(), Failure> {
+        let n = frame.payload.get("event_ids").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+        if n > limits::MAX_READ_IDS_PER_FRAME {
+            return Err(Failure::new(Code::TooLarge, format!("at most {} event ids per notification_read frame ({n} sent); nothing was marked", limits::MAX_READ_IDS_PER_FRAME)));
+        }
+        Ok(())
+    }
+
     #[durable_object]
     pub struct UserChannel {
         pub(in crate::objects::channel) state: State,
         pub(in crate::objects::channel) env: Env,
         pub(in crate::objects::channel) store: ChannelStore<ObjectSql>,
         budgets: Budgets,
+        /// When the last `watch_presence` was accepted (at most one a second, §5.1 [1.2]).
+        watched_at: Cell<u64>,
     }
 
     impl DurableObject for UserChannel {
@@ -58,7 +71,7 @@ mod object {
                 log::error("schema", e, &[("object", "channel".into())]);
             }
             let budgets = Budgets::from_env(&env);
-            UserChannel { state, env, store, budgets }
+            UserChannel { state, env, store, budgets, watched_at: Cell::new(0) }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {
@@ -71,15 +84,22 @@ mod object {
                 return Ok(());
             };
             let Some(me) = ws.deserialize_attachment::<ChannelSession>().ok().flatten() else { return Ok(()) };
-            if !self.budgets.admit(&ws, &me.session_id, &text) {
+            // One budget per user, shared by all their channel sockets (§5.1 [1.2]).
+            if !self.budgets.admit(&ws, &me.user_id, &text) {
                 return Ok(());
             }
             match parse_frame(&text) {
                 Err((f, id)) => send(&ws, Outgoing::error(&f, id, None)),
                 Ok(frame) => match frame.kind.as_str() {
                     "ping" => send(&ws, Outgoing::reply("pong", frame.id, json!({}))),
-                    "watch_presence" => self.watch(&ws, &me.user_id, frame).await,
-                    "notification_read" => self.read_from_socket(&ws, &me.user_id, frame).await,
+                    "watch_presence" => match self.watch_allowed() {
+                        Ok(()) => self.watch(&ws, &me.user_id, frame).await,
+                        Err((f, ms)) => send(&ws, Outgoing::error_with(&f, frame.id, None, Some(ms))),
+                    },
+                    "notification_read" => match read_ids_fit(&frame) {
+                        Ok(()) => self.read_from_socket(&ws, &me.user_id, frame).await,
+                        Err(f) => send(&ws, Outgoing::error(&f, frame.id, None)),
+                    },
                     other => {
                         let f = Failure::new(Code::UnknownType, format!("{other:?} is not handled on the personal channel"));
                         send(&ws, Outgoing::error(&f, frame.id, None));
@@ -105,7 +125,7 @@ mod object {
         async fn route(&self, mut req: Request) -> ApiResult {
             let call = Incoming::of(&req)?;
             match call.path.as_str() {
-                CONNECT_PATH => self.open_socket(&call.actor()),
+                CONNECT_PATH => self.open_socket(&req, &call.actor()),
                 PushNotification::PATH => reply(&self.receive(&read(&mut req).await?)?),
                 TellCount::PATH => {
                     self.tell_count(read::<TellCount>(&mut req).await?.count);
@@ -121,7 +141,14 @@ mod object {
         }
 
         /// Opens a socket; after the 101 it registers with the inbox shard and gets what was kept.
-        fn open_socket(&self, actor: &crate::model::Actor) -> ApiResult {
+        /// At most 16 per user (§5.1 [1.2]); without `Upgrade`, a probe of that (§5.5 [1.2]).
+        fn open_socket(&self, req: &Request, actor: &crate::model::Actor) -> ApiResult {
+            if self.state.get_websockets().len() >= limits::MAX_SOCKETS_PER_USER_CHANNEL && !actor.is_service {
+                return Err(too_many_connections(limits::MAX_SOCKETS_PER_USER_CHANNEL, "on the personal channel"));
+            }
+            if !is_upgrade(req) {
+                return probe_ok();
+            }
             let pair = WebSocketPair::new()?;
             self.state.accept_web_socket(&pair.server);
             let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string() };
@@ -137,10 +164,22 @@ mod object {
             Ok(Response::from_websocket(pair.client)?)
         }
 
+        /// `watch_presence` at most once a second (§5.1 [1.2]); otherwise the wait left, in ms.
+        fn watch_allowed(&self) -> std::result::Result<(), (Failure, u64)> {
+            let (now, last) = (now_ms(), self.watched_at.get());
+            let due = last + limits::WATCH_PRESENCE_EVERY_MS;
+            if last > 0 && now < due {
+                return Err((Failure::new(Code::RateLimited, "watch_presence is accepted at most once a second"), due - now));
+            }
+            self.watched_at.set(now);
+            Ok(())
+        }
+
         /// A socket went: the user may be offline for presence, and for deliveries.
         async fn closed(&self, ws: &WebSocket) {
             if self.state.get_websockets().iter().all(|s| s == ws) {
                 if let Some(me) = ws.deserialize_attachment::<ChannelSession>().ok().flatten() {
+                    self.budgets.forget(&me.user_id);
                     self.detach(&me.user_id);
                 }
             }
