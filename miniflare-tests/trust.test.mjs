@@ -169,6 +169,20 @@ describe("§5.5 live authorization", () => {
     renewed.close();
   });
 
+  it("the personal channel's sockets live no longer than their token either", async () => {
+    const exp = nowSecs() + 2;
+    const lapsing = await Client.open(w.url, null, { tok: token("chan-user", {}, { exp }) });
+    const renewed = await Client.open(w.url, null, { tok: token("chan-user", {}, { exp }) });
+    const ok = await ask(renewed, { type: "auth", id: "a1", payload: { token: token("chan-user", {}) } });
+    assert.equal(ok.type, "auth_ok");
+    assert.equal(await lapsing.closedBy(15_000), 4401);
+    assert.equal(lapsing.closeFrame.reason, "token_expired");
+    assert.equal(renewed.closeFrame, undefined);
+    assert.equal((await ask(renewed, { type: "ping", id: "p" })).type, "pong");
+    renewed.send({ type: "auth", id: "a2", payload: { token: token("intruder", {}) } });
+    assert.equal(await renewed.closedBy(), 4401);
+  });
+
   it("auth with another sub or a bad token closes 4401; new grants apply at once", async () => {
     const a = await Client.join(w.url, doc, { tok: token("grantee"), clientId: "g1" });
     a.send({ type: "auth", id: "x", payload: { token: token("someone-else") } });

@@ -11,10 +11,6 @@ export class Channel extends Connection {
     this.notifications = [];
   }
 
-  probePath() {
-    return "/api/v1/users/_probe/presence";
-  }
-
   onOpen() {
     this.markReady();
     if (this.watched.size) this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });

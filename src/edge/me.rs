@@ -25,7 +25,8 @@ fn actor(who: &Identity, can_write: bool) -> Actor {
 pub async fn channel(req: &Request, env: &Env, who: Result<Identity, crate::runtime::http::ApiError>) -> ApiResult {
     let who = who?;
     let me = actor(&who, true);
-    relay_upgrade(rpc::upgrade(&object(env, &who.user_id, Some(&me)), channel::CONNECT_PATH, req).await?).await
+    let path = format!("{}?exp={}", channel::CONNECT_PATH, who.exp);
+    relay_upgrade(rpc::upgrade(&object(env, &who.user_id, Some(&me)), &path, req).await?).await
 }
 
 /// `PUT /api/v1/me/presence`: stored on the caller's channel, pushed to watchers and rooms.

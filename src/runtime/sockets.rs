@@ -65,6 +65,19 @@ pub fn probe_ok() -> Result<worker::Response, ApiError> {
     Ok(super::http::json_text_response(200, r#"{"ok":true}"#)?)
 }
 
+/// When a socket whose token expires at `exp` (seconds; 0: never) must be gone (ms): 60 s later,
+/// or `TOKEN_GRACE_MS` in tests (§5.5 [1.2]).
+pub fn expiry_due(env: &Env, exp: u64) -> Option<u64> {
+    let grace = super::bindings::string(env, bindings::TOKEN_GRACE_MS).and_then(|v| v.parse().ok()).unwrap_or(crate::limits::TOKEN_GRACE_MS);
+    (exp > 0).then(|| exp.saturating_mul(1000).saturating_add(grace))
+}
+
+/// The `exp` the Worker put in a connect's query (`&exp=`), 0 when absent.
+pub fn connect_exp(req: &Request) -> u64 {
+    let url = req.url().ok();
+    url.and_then(|u| u.query_pairs().find(|(k, _)| k == "exp").and_then(|(_, v)| v.parse().ok())).unwrap_or(0)
+}
+
 /// 429 `too_many_connections` (§5.1 [1.2]).
 pub fn too_many_connections(limit: usize, place: &str) -> ApiError {
     ApiError::new(429, "too_many_connections", format!("at most {limit} open sockets per user {place}; close one first"))

@@ -8,6 +8,8 @@ pub mod client;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
+mod expiry;
+#[cfg(target_arch = "wasm32")]
 mod inbox_link;
 #[cfg(target_arch = "wasm32")]
 mod legacy_inbox;
@@ -32,7 +34,7 @@ mod object {
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::log;
     use crate::runtime::rpc::{read, reply, Call, Done, Incoming};
-    use crate::runtime::sockets::{answer_pings_while_asleep, close, is_upgrade, probe_ok, send, too_many_connections, Budgets};
+    use crate::runtime::sockets::{answer_pings_while_asleep, close, connect_exp, is_upgrade, probe_ok, send, too_many_connections, Budgets};
     use crate::limits;
     use std::cell::Cell;
     use crate::runtime::sql_worker::ObjectSql;
@@ -42,6 +44,9 @@ mod object {
     pub(in crate::objects::channel) struct ChannelSession {
         pub user_id: String,
         pub session_id: String,
+        /// The token's `exp` (seconds; 0: none): the alarm closes the socket after it (§5.5 [1.2]).
+        #[serde(default)]
+        pub exp: u64,
     }
 
     /// `notification_read` names at most 100 ids a frame (§5.1 [1.2]); more marks nothing.
@@ -92,6 +97,7 @@ mod object {
                 Err((f, id)) => send(&ws, Outgoing::error(&f, id, None)),
                 Ok(frame) => match frame.kind.as_str() {
                     "ping" => send(&ws, Outgoing::reply("pong", frame.id, json!({}))),
+                    "auth" => self.renew(&ws, me, frame).await,
                     "watch_presence" => match self.watch_allowed() {
                         Ok(()) => self.watch(&ws, &me.user_id, frame).await,
                         Err((f, ms)) => send(&ws, Outgoing::error_with(&f, frame.id, None, Some(ms))),
@@ -119,13 +125,23 @@ mod object {
             self.closed(&ws).await;
             Ok(())
         }
+
+        async fn alarm(&self) -> Result<Response> {
+            self.expire_sockets().await;
+            Response::ok("")
+        }
     }
 
     impl UserChannel {
         async fn route(&self, mut req: Request) -> ApiResult {
             let call = Incoming::of(&req)?;
             match call.path.as_str() {
-                CONNECT_PATH => self.open_socket(&req, &call.actor()),
+                CONNECT_PATH => {
+                    let exp = connect_exp(&req);
+                    let answer = self.open_socket(&req, &call.actor(), exp)?;
+                    self.arm_expiry(exp).await;
+                    Ok(answer)
+                }
                 PushNotification::PATH => reply(&self.receive(&read(&mut req).await?)?),
                 TellCount::PATH => {
                     self.tell_count(read::<TellCount>(&mut req).await?.count);
@@ -142,7 +158,7 @@ mod object {
 
         /// Opens a socket; after the 101 it registers with the inbox shard and gets what was kept.
         /// At most 16 per user (§5.1 [1.2]); without `Upgrade`, a probe of that (§5.5 [1.2]).
-        fn open_socket(&self, req: &Request, actor: &crate::model::Actor) -> ApiResult {
+        fn open_socket(&self, req: &Request, actor: &crate::model::Actor, exp: u64) -> ApiResult {
             if self.state.get_websockets().len() >= limits::MAX_SOCKETS_PER_USER_CHANNEL && !actor.is_service {
                 return Err(too_many_connections(limits::MAX_SOCKETS_PER_USER_CHANNEL, "on the personal channel"));
             }
@@ -151,7 +167,7 @@ mod object {
             }
             let pair = WebSocketPair::new()?;
             self.state.accept_web_socket(&pair.server);
-            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string() };
+            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), exp };
             pair.server.serialize_attachment(&session)?;
             self.store.remember_user(&actor.user_id)?;
             self.store.touch(now_ms())?;

@@ -16,7 +16,7 @@ use crate::protocol::{DocKind, Failure, Frame, Outgoing};
 use crate::runtime::bindings;
 use crate::runtime::clock::now_ms;
 use crate::runtime::http::ApiError;
-use crate::runtime::sockets::{close, send};
+use crate::runtime::sockets::{close, expiry_due, send};
 
 /// What an `auth` frame leads to.
 enum Renewal {
@@ -80,14 +80,9 @@ impl DocumentRoom {
         Ok(Revoked { user_id: req.user_id, until })
     }
 
-    /// How long after `exp` a socket may stay (60 s; `TOKEN_GRACE_MS` in tests).
-    fn grace_ms(&self) -> u64 {
-        bindings::string(&self.env, bindings::TOKEN_GRACE_MS).and_then(|v| v.parse().ok()).unwrap_or(limits::TOKEN_GRACE_MS)
-    }
-
     /// When a socket whose token expires at `exp` (seconds) must be gone.
     pub(super) fn expiry_due(&self, exp: u64) -> Option<u64> {
-        (exp > 0).then(|| exp.saturating_mul(1000).saturating_add(self.grace_ms()))
+        expiry_due(&self.env, exp)
     }
 
     /// The alarm's duty: closes sockets past their token's expiry (4401); the next such time.
