@@ -272,6 +272,30 @@ describe("§5.5 private posts", () => {
   });
 });
 
+describe("§5.1 history pages", () => {
+  it("a page of 1,000 planted 30 KiB operations stops at 4 MiB and says more follow", async () => {
+    const doc = "canvas:planted";
+    const svc = serviceToken();
+    const n = 150;
+    const data = "x".repeat(30 * 1024);
+    for (let i = 1; i <= n; i++) {
+      const operation = { document_id: doc, client_id: "planter", seq: i, type: "stroke_create", stroke_id: `s${i}`, data: `${i}${data}` };
+      const r = await api(w.url, "/api/v1/operations/apply", { method: "POST", tok: svc, body: { operation } });
+      assert.equal(r.status, 202, r.text);
+    }
+    const first = await api(w.url, `/api/v1/operations/history/${doc}?limit=1000`, { tok: svc });
+    assert.equal(first.status, 200);
+    const bytes = first.json.operations.reduce((t, o) => t + Buffer.byteLength(JSON.stringify(o.ops)), 0);
+    assert.ok(bytes <= 4 * 1024 * 1024, `page carries ${bytes} bytes of ops`);
+    assert.ok(first.json.operations.length < n && first.json.operations.length > 100, `${first.json.operations.length} ops`);
+    assert.equal(first.json.has_more, true);
+    const rest = await api(w.url, `/api/v1/operations/history/${doc}?limit=1000&since=${first.json.next_since}`, { tok: svc });
+    assert.equal(rest.json.has_more, false);
+    const versions = [...first.json.operations, ...rest.json.operations].map((o) => o.version);
+    assert.deepEqual(versions, Array.from({ length: n }, (_, i) => i + 1), "every op once, in order");
+  });
+});
+
 describe("§5.1 service tokens", () => {
   it("service tokens have their own 6,000 a minute per sub, not the users' 100", async () => {
     const svc = token("backend", {}, { role: "service" });

@@ -151,6 +151,7 @@ export class Connection extends Emitter {
       }
       if (msg.type === "pong") return;
       if (msg.type === "auth_ok") return this.#renewed(msg.payload ?? {});
+      if (msg.type === "error" && msg.reply_to && msg.reply_to === this.authId) return this.#renewalRefused(msg.payload ?? {}, token);
       this.onMessage(msg);
     };
     ws.onerror = (ev) => {
@@ -203,12 +204,20 @@ export class Connection extends Emitter {
     this.refreshTimer = setTimeout(async () => {
       try {
         const fresh = await this.client._getToken(true);
-        if (this.connected) this.send("auth", { token: fresh });
+        if (this.connected) this.authId = this.send("auth", { token: fresh });
       } catch (e) {
         this.emit("error", { code: "token_failed", message: String(e?.message ?? e) });
         this.#armRefresh(token); // try again later; the server closes with 4401 if it is too late
       }
     }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  /** An `auth` answered with an error (e.g. the token function gave no later token): said, and
+   * tried again a little later; the server closes with 4401 if it never gets one. */
+  #renewalRefused(payload, token) {
+    this.emit("error", { code: payload.code ?? "token_failed", message: `token renewal refused: ${payload.message ?? ""}` });
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.#armRefresh(token), 5_000);
   }
 
   /** `auth_ok` {exp}: the socket lives on with the new token; the next renewal is planned. */

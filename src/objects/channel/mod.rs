@@ -139,7 +139,9 @@ mod object {
                 CONNECT_PATH => {
                     let exp = connect_exp(&req);
                     let answer = self.open_socket(&req, &call.actor(), exp)?;
-                    self.arm_expiry(exp).await;
+                    if is_upgrade(&req) {
+                        self.arm_expiry(exp).await;
+                    }
                     Ok(answer)
                 }
                 PushNotification::PATH => reply(&self.receive(&read(&mut req).await?)?),
