@@ -88,6 +88,18 @@ describe("§5.1 per-user socket limits", () => {
     for (const c of [...socks, calm]) c.close();
   });
 
+  it("a user who keeps flooding loses every socket there (1008), not just the one that flooded", async () => {
+    const doc = "channel:flood:description";
+    const tok = token("spammer");
+    const [a, b] = [await Client.join(w.url, doc, { tok, clientId: "a" }), await Client.join(w.url, doc, { tok, clientId: "b" })];
+    for (let i = 0; i < 400; i++) a.send({ type: "ping", id: `f${i}` });
+    assert.equal(await a.closedBy(), 1008);
+    // The shared budget was not reset by that close: b's next message finds it spent.
+    b.send({ type: "ping", id: "after" });
+    assert.equal(await b.closedBy(), 1008);
+    assert.equal(b.inbox.some((m) => m.reply_to === "after" && m.type === "pong"), false);
+  });
+
   it("the 17th socket on the personal channel is refused; notification_read and watch_presence are bounded", async () => {
     const tok = token("many-tabs");
     const open = [];

@@ -84,7 +84,8 @@ pub fn too_many_connections(limit: usize, place: &str) -> ApiError {
         .with_details(serde_json::json!({"retry_after": 5, "limit": limit}))
 }
 
-/// Per-socket message budgets (§3.4). Kept in memory: an object only hibernates when its sockets
+/// Message budgets (§3.4), per key: since v1.2 a user (on a document, on the channel), shared by
+/// all of their sockets there (§5.1). Kept in memory: an object only hibernates when its sockets
 /// are quiet, and a quiet socket has a full budget anyway.
 pub struct Budgets {
     rate: SocketRate,
@@ -114,8 +115,9 @@ impl Budgets {
                 send(ws, Outgoing::error_with(&f, id, None, Some(retry_after_ms)));
                 false
             }
+            // The budget is kept (not reset): the key's other sockets sharing it are closed too on
+            // their next refused message, and never get a fresh burst from a close.
             Admit::Close => {
-                self.forget(key);
                 let _ = ws.close(Some(close::POLICY), Some("rate limit exceeded"));
                 false
             }
