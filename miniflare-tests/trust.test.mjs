@@ -122,6 +122,29 @@ describe("§5.1 per-user socket limits", () => {
   });
 });
 
+describe("§5.1 watch_presence", () => {
+  it("a watch list replaces the last one: a user dropped from it pushes nothing more", async () => {
+    const me = await Client.open(w.url, null, { tok: token("wx", {}) });
+    const first = await ask(me, { type: "watch_presence", id: "w1", payload: { user_ids: ["wb"] } });
+    assert.equal(first.payload.user_id, "wb");
+    // The next list is taken once the second since the last is over; the refusal says when.
+    let next = await ask(me, { type: "watch_presence", id: "w2", payload: { user_ids: ["wc"] } });
+    for (let n = 3; next.type === "error"; n++) {
+      assert.equal(next.payload.code, "rate_limited");
+      await new Promise((res) => setTimeout(res, next.payload.retry_after_ms));
+      next = await ask(me, { type: "watch_presence", id: `w${n}`, payload: { user_ids: ["wc"] } });
+    }
+    assert.equal(next.payload.user_id, "wc");
+    // wb's change is pushed (synchronously, within its PUT) before wc's: only wc's arrives.
+    const put = (u, status) => api(w.url, "/api/v1/me/presence", { method: "PUT", tok: token(u, {}), body: { status, in_studio: false } });
+    assert.equal((await put("wb", "away")).status, 200);
+    assert.equal((await put("wc", "away")).status, 200);
+    const pushed = await me.next((m) => m.type === "presence" && !m.reply_to);
+    assert.equal(pushed.payload.user_id, "wc");
+    me.close();
+  });
+});
+
 /** Probes until the answer has `status` (a close reaches the object asynchronously). */
 async function waitForProbe(doc, tok, clientId, status) {
   for (let i = 0; i < 200; i++) {

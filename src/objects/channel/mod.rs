@@ -152,6 +152,7 @@ mod object {
                 ReadPresence::PATH => reply(&self.presence_for(&call.actor(), read(&mut req).await?)?),
                 SetPresence::PATH => reply(&self.set_presence(&call.actor(), read(&mut req).await?).await?),
                 AddWatcher::PATH => reply(&self.add_watcher(read(&mut req).await?)?),
+                Unwatch::PATH => reply(&self.remove_watcher(read(&mut req).await?)?),
                 PushPresence::PATH => reply(&self.push_presence(read(&mut req).await?)?),
                 RoomSockets::PATH => reply(&self.room_sockets(read(&mut req).await?).await?),
                 _ => Err(ApiError::not_found("no such channel call")),
