@@ -70,17 +70,17 @@ describe("§5.1 per-user socket limits", () => {
     const socks = [];
     for (let i = 0; i < 4; i++) socks.push(await Client.join(w.url, doc, { tok, clientId: `f${i}` }));
     const calm = await Client.join(w.url, doc, { tok: token("calm"), clientId: "calm" });
-    // 4 × 40 frames: within each socket's own burst of 100, but far over the user's.
+    // 4 × 60 frames: within each socket's own burst of 100, but far over the user's.
     const answers = await Promise.all(
       socks.map(async (c, s) => {
-        const ids = Array.from({ length: 40 }, (_, i) => `s${s}-${i}`);
+        const ids = Array.from({ length: 60 }, (_, i) => `s${s}-${i}`);
         for (const id of ids) c.send({ type: "ping", id });
         return Promise.all(ids.map((id) => c.next((m) => m.reply_to === id)));
       }),
     );
     const all = answers.flat();
     const refused = all.filter((m) => m.type === "error" && m.payload.code === "rate_limited");
-    assert.ok(refused.length >= 30, `refused ${refused.length} of 160`);
+    assert.ok(refused.length >= 60, `refused ${refused.length} of 240`);
     assert.ok(refused.every((m) => m.payload.retry_after_ms > 0));
     assert.ok(all.every((m) => m.type === "pong" || refused.includes(m)), "every frame got a pong or rate_limited");
     // The other user's budget is their own.
@@ -94,10 +94,12 @@ describe("§5.1 per-user socket limits", () => {
     const [a, b] = [await Client.join(w.url, doc, { tok, clientId: "a" }), await Client.join(w.url, doc, { tok, clientId: "b" })];
     for (let i = 0; i < 400; i++) a.send({ type: "ping", id: `f${i}` });
     assert.equal(await a.closedBy(), 1008);
-    // The shared budget was not reset by that close: b's next message finds it spent.
-    b.send({ type: "ping", id: "after" });
+    // The shared budget was not reset by that close: what b sends next finds it spent (a token
+    // or two may have come back meanwhile, at 20 a second), and b is closed at the first refusal.
+    for (let i = 0; i < 30; i++) b.send({ type: "ping", id: `after-${i}` });
     assert.equal(await b.closedBy(), 1008);
-    assert.equal(b.inbox.some((m) => m.reply_to === "after" && m.type === "pong"), false);
+    const pongs = b.inbox.filter((m) => m.type === "pong" && m.reply_to?.startsWith("after-")).length;
+    assert.ok(pongs < 30, `${pongs} of 30 answered`);
   });
 
   it("the 17th socket on the personal channel is refused; notification_read and watch_presence are bounded", async () => {
