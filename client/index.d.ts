@@ -254,14 +254,25 @@ export interface Notification {
   [k: string]: unknown;
 }
 
+/** A watched user's playback (`playback_started` / `playback_stopped` on the wire). */
+export interface Playback {
+  user_id: string;
+  state: "started" | "stopped";
+  track_id: string | null;
+  position_ms: number | null;
+}
+
 export declare class Channel extends Connection<
-  ConnectionEvents & { notification: Notification; notification_count: { unread: number }; presence: Presence; activity: unknown; message: unknown }
+  ConnectionEvents & { notification: Notification; notification_count: { unread: number }; presence: Presence; playback: Playback; activity: unknown; message: unknown }
 > {
   readonly presence: Map<string, Presence>;
   readonly notifications: Notification[];
   readonly unread: number | null;
   watchPresence(userIds: string[]): void;
-  setPresence(p: { status: "online" | "away" | "offline"; in_studio: boolean; daw_type?: string; visible?: boolean }): Promise<unknown>;
+  /** `ttl` (1–300 s): a lease; the status holds without any open socket until it lapses. */
+  setPresence(p: { status: "online" | "away" | "offline"; in_studio: boolean; daw_type?: string; visible?: boolean; ttl?: number }): Promise<unknown>;
+  /** Pushed to the user's watchers within their presence audience as `playback`. */
+  setPlayback(state: "started" | "stopped", opts?: { trackId?: string; positionMs?: number }): void;
   markRead(eventIds: string[] | "all"): Promise<unknown>;
 }
 

@@ -70,7 +70,7 @@ describe("history shards", () => {
       const cols = (await db.prepare("SELECT name FROM pragma_table_info('operations')").all()).results.map((r) => r.name);
       assert.ok(cols.includes("incarnation"), cols.join());
     }
-    const h = await api(w.url, "/health");
+    const h = await api(w.url, "/health", { tok: serviceToken() });
     assert.equal(h.status, 200, h.text);
     assert.deepEqual([h.json.d1, h.json.d1_databases], ["ok", { DB: "ok", HISTORY_1: "ok" }]);
   });

@@ -3,7 +3,7 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { createInterface } from "node:readline";
-import { startWorker, api, token, Client } from "./helpers.mjs";
+import { startWorker, api, token, serviceToken, Client } from "./helpers.mjs";
 
 describe("operations", () => {
   const lines = [];
@@ -57,9 +57,14 @@ describe("operations", () => {
     assert.deepEqual([closed.document_id, closed.user_id], ["logdoc", "logger"]);
   });
 
-  it("/health says whether D1 and KV answer", async () => {
-    const h = await api(w.url, "/health");
+  it("/health says whether D1 and KV answer, to a service token only (§5.7)", async () => {
+    const h = await api(w.url, "/health", { tok: serviceToken() });
     assert.equal(h.status, 200);
     assert.deepEqual([h.json.status, h.json.d1, h.json.kv], ["ok", "ok", "ok"]);
+    for (const tok of [undefined, token("someone")]) {
+      const plain = await api(w.url, "/health", { tok });
+      assert.equal(plain.status, 200);
+      assert.deepEqual(Object.keys(plain.json).sort(), ["status", "version"]);
+    }
   });
 });

@@ -356,6 +356,22 @@ describe("SDK: awareness, typing, posts, canvas, channel", () => {
     assert.equal(n.actor.id, "fan");
   });
 
+  it("channel: a lease holds presence without sockets, and playback reaches watchers (§5.6)", async () => {
+    const producer = make(w.url, token("sdk-producer"), "prod-web");
+    await producer.channel().setPresence({ status: "online", in_studio: true, daw_type: "FL Studio", ttl: 90 });
+    const fan = make(w.url, token("sdk-fan"), "fan-web").channel();
+    await fan.whenSynced();
+    const seen = new Promise((resolve) => fan.on("presence", (p) => p.user_id === "sdk-producer" && resolve(p)));
+    fan.watchPresence(["sdk-producer"]);
+    const p = await seen;
+    assert.deepEqual([p.status, p.in_studio, p.daw_type], ["online", true, "FL Studio"]);
+    const ch = producer.channel();
+    await ch.whenSynced();
+    const heard = new Promise((resolve) => fan.on("playback", resolve));
+    ch.setPlayback("started", { trackId: "loop-9", positionMs: 640 });
+    assert.deepEqual(await heard, { user_id: "sdk-producer", track_id: "loop-9", position_ms: 640, state: "started" });
+  });
+
   it("the package is importable by its name (client/package.json exports), types included", async () => {
     const mod = await import("@sidechain/realtime");
     assert.equal(mod.SidechainClient, SidechainClient);

@@ -97,3 +97,27 @@ pub const HISTORY_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// unless `until` says otherwise.
 pub const TOKEN_GRACE_MS: u64 = 60_000;
 pub const REVOKE_DEFAULT_MS: u64 = 24 * 3600 * 1000;
+
+/// The longest a document waits for more events before its next group commit (§9).
+pub const GATHER_MAX_MS: u64 = 4;
+
+/// How long to gather the next batch, from how many sockets sent the recent events: a lone
+/// writer's latency stays one commit; a crowd (each waiting for its own ack) is gathered for up
+/// to 4 ms, so one commit and one frame per socket serve many events.
+pub fn gather_ms(distinct_recent_senders: usize) -> u64 {
+    match distinct_recent_senders {
+        0..=4 => 0,
+        n => (n as u64 / 8).clamp(1, GATHER_MAX_MS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gather_ms;
+
+    #[test]
+    fn a_lone_writer_never_waits_and_a_crowd_waits_at_most_4_ms() {
+        assert_eq!([gather_ms(0), gather_ms(1), gather_ms(4)], [0, 0, 0]);
+        assert_eq!([gather_ms(5), gather_ms(16), gather_ms(64), gather_ms(1000)], [1, 2, 4, 4]);
+    }
+}

@@ -8,6 +8,13 @@ use crate::protocol::{Failure, opt_str};
 pub const STATUSES: [&str; 3] = ["online", "away", "offline"];
 /// Users one `watch_presence` may name.
 pub const MAX_WATCHED: usize = 100;
+/// A presence lease's `ttl`, in seconds (§5.6).
+pub const LEASE_TTL_SECS: std::ops::RangeInclusive<u64> = 1..=300;
+/// Users a presence audience may name (§5.6).
+pub const MAX_AUDIENCE: usize = 5_000;
+/// How often a room renews what it reported, and when an unrenewed report lapses (§5.6).
+pub const REPORT_RENEW_MS: u64 = 60_000;
+pub const REPORT_LAPSE_MS: u64 = 180_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
@@ -18,6 +25,9 @@ pub struct Presence {
     /// `false` hides the user: everyone else sees `offline` (§4.5 [1.1]).
     #[serde(default = "visible_by_default")]
     pub visible: bool,
+    /// With `ttl` (§5.6): the status holds without any socket until then (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<u64>,
 }
 
 fn visible_by_default() -> bool {
@@ -46,7 +56,24 @@ impl Presence {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(Failure::bad("visible must be a boolean")),
         };
-        Ok(Presence { status: status.to_string(), in_studio, daw_type, last_active: now_ms, visible })
+        let lease_until = match obj.get("ttl") {
+            None | Some(Value::Null) => None,
+            Some(t) => match t.as_u64().filter(|t| LEASE_TTL_SECS.contains(t)) {
+                Some(secs) => Some(now_ms + secs * 1000),
+                None => return Err(Failure::bad("ttl must be an integer number of seconds from 1 to 300")),
+            },
+        };
+        Ok(Presence { status: status.to_string(), in_studio, daw_type, last_active: now_ms, visible, lease_until })
+    }
+
+    /// Whether a lease keeps the stated status without any socket at `now`.
+    pub fn leased(&self, now: u64) -> bool {
+        self.lease_until.is_some_and(|until| until > now)
+    }
+
+    /// What someone outside the user's audience reads: offline, nothing else.
+    pub fn hidden(user_id: &str) -> Value {
+        Presence::shown(user_id, None, false, 0, false)
     }
 
     /// The `presence` payload others see: `offline` whenever the user has no open socket or
@@ -78,6 +105,40 @@ impl Presence {
             }),
         }
     }
+}
+
+/// `playback` from the user's channel (§5.6) → the frame type and payload pushed to watchers.
+pub fn parse_playback(user_id: &str, payload: &serde_json::Map<String, Value>) -> Result<(&'static str, Value), Failure> {
+    let kind = match opt_str(payload, "state")? {
+        Some("started") => "playback_started",
+        Some("stopped") => "playback_stopped",
+        _ => return Err(Failure::bad("state must be \"started\" or \"stopped\"")),
+    };
+    let track_id = opt_str(payload, "track_id")?;
+    if track_id.is_some_and(|t| t.is_empty() || t.len() > 256) {
+        return Err(Failure::bad("track_id must have 1 to 256 bytes"));
+    }
+    let position_ms = match payload.get("position_ms") {
+        None | Some(Value::Null) => None,
+        Some(p) => Some(p.as_u64().ok_or_else(|| Failure::bad("position_ms must be a non-negative integer"))?),
+    };
+    Ok((kind, json!({"user_id": user_id, "track_id": track_id, "position_ms": position_ms})))
+}
+
+/// `PUT /api/v1/users/{id}/presence-audience`: the user ids, or None for everyone.
+pub fn parse_audience(body: &Value) -> Result<Option<Vec<String>>, Failure> {
+    let ids = match body.get("user_ids") {
+        Some(Value::Null) => return Ok(None),
+        Some(Value::Array(ids)) => ids,
+        _ => return Err(Failure::bad("user_ids must be an array of user ids or null")),
+    };
+    if ids.len() > MAX_AUDIENCE {
+        return Err(Failure::new(crate::protocol::Code::TooLarge, format!("an audience names at most {MAX_AUDIENCE} users")));
+    }
+    ids.iter()
+        .map(|v| v.as_str().filter(|s| !s.is_empty() && s.len() <= 256).map(str::to_string).ok_or_else(|| Failure::bad("every user id must be a non-empty string")))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The user ids of a `watch_presence` payload.
@@ -145,6 +206,35 @@ mod tests {
         let own = Presence::shown("u", Some(&p), true, 500, true);
         assert_eq!((own["status"].as_str(), own["visible"].as_bool()), (Some("online"), Some(false)));
         assert!(Presence::parse(&json!({"status": "online", "visible": "no"}), 0).is_err());
+    }
+
+    #[test]
+    fn a_lease_holds_for_its_ttl_only() {
+        let p = Presence::parse(&json!({"status": "online", "in_studio": true, "ttl": 90}), 1_000).unwrap();
+        assert_eq!(p.lease_until, Some(91_000));
+        assert!(p.leased(90_999) && !p.leased(91_000));
+        assert!(!Presence::parse(&json!({"status": "online"}), 0).unwrap().leased(0));
+        for bad in [json!(0), json!(301), json!(1.5), json!("90"), json!(-1)] {
+            assert!(Presence::parse(&json!({"status": "online", "ttl": bad}), 0).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn playback_and_audiences_are_validated() {
+        let started = json!({"state": "started", "track_id": "t1", "position_ms": 1500});
+        let (kind, payload) = parse_playback("u", started.as_object().unwrap()).unwrap();
+        assert_eq!((kind, payload), ("playback_started", json!({"user_id": "u", "track_id": "t1", "position_ms": 1500})));
+        assert_eq!(parse_playback("u", json!({"state": "stopped"}).as_object().unwrap()).unwrap().0, "playback_stopped");
+        for bad in [json!({}), json!({"state": "paused"}), json!({"state": "started", "position_ms": -3}), json!({"state": "started", "track_id": 5})] {
+            assert!(parse_playback("u", bad.as_object().unwrap()).is_err(), "{bad}");
+        }
+        assert_eq!(parse_audience(&json!({"user_ids": null})).unwrap(), None);
+        assert_eq!(parse_audience(&json!({"user_ids": ["a"]})).unwrap(), Some(vec!["a".to_string()]));
+        let too_many: Vec<String> = (0..=MAX_AUDIENCE).map(|i| i.to_string()).collect();
+        assert_eq!(parse_audience(&json!({"user_ids": too_many})).unwrap_err().code, crate::protocol::Code::TooLarge);
+        for bad in [json!({}), json!({"user_ids": "a"}), json!({"user_ids": [1]}), json!({"user_ids": [""]})] {
+            assert!(parse_audience(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

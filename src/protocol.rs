@@ -166,7 +166,9 @@ impl Outgoing {
             #[serde(skip_serializing_if = "Option::is_none")]
             retry_after_ms: Option<u64>,
         }
-        Outgoing::reply("error", reply_to, ErrorPayload { code: f.code.as_str(), message: &f.message, operation_id, retry_after_ms })
+        // §5.7: an internal failure's detail (storage text) is for the log, never the client.
+        let message = if f.code == Code::Internal { "internal error" } else { &f.message };
+        Outgoing::reply("error", reply_to, ErrorPayload { code: f.code.as_str(), message, operation_id, retry_after_ms })
     }
 
     /// The payload's JSON text.
@@ -307,5 +309,19 @@ pub fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a 
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(Failure::bad(format!("{key} must be a string"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_never_carries_its_detail_to_the_client() {
+        let f = Failure::new(Code::Internal, "storage read failed: SQLITE_BUSY in table ops_log");
+        let frame = Outgoing::error(&f, Some("m1".into()), None).into_frame("f1", 1);
+        assert!(frame.contains("\"internal error\"") && !frame.contains("SQLITE"), "{frame}");
+        let bad = Outgoing::error(&Failure::bad("seq must be an integer"), None, None).into_frame("f2", 1);
+        assert!(bad.contains("seq must be an integer"), "other codes keep their message: {bad}");
     }
 }

@@ -203,3 +203,17 @@ fn stats_keep_live_rooms_and_the_last_minute() {
     assert_eq!((snap.connections, snap.active_documents, snap.last_minute.messages), (3, 1, 10));
     assert_eq!(s.snapshot(200_000).unwrap().last_minute.messages, 0, "a minute later the tallies have aged out");
 }
+
+#[test]
+fn a_room_count_not_renewed_lapses() {
+    let s = StatsStore::new(MemorySql::new()).with_lapse(180_000);
+    s.ensure_schema().unwrap();
+    let live = |doc: &str, n: u32, at: u64| Report { document_id: doc.into(), connections: Some(n), at, seq: 0, tally: Tally::default() };
+    s.record(&live("restarted", 4, 100_000)).unwrap();
+    s.record(&live("renewed", 2, 100_000)).unwrap();
+    s.record(&live("renewed", 2, 160_000)).unwrap();
+    assert_eq!(s.snapshot(270_000).unwrap().connections, 6);
+    // 3 minutes after its last report, a room whose sockets vanished with its runtime stops counting.
+    let snap = s.snapshot(280_001).unwrap();
+    assert_eq!((snap.connections, snap.active_documents), (2, 1));
+}

@@ -48,6 +48,9 @@ export class Channel extends Connection {
         return this.emit("presence", p);
       case "activity_update":
         return this.emit("activity", p);
+      case "playback_started":
+      case "playback_stopped":
+        return this.emit("playback", { ...p, state: msg.type === "playback_started" ? "started" : "stopped" });
       case "error":
         if (p.code === "rate_limited") this.backOffFor(Number(p.retry_after_ms ?? 1000), () => this._sendWatch());
         return this.emit("error", p);
@@ -62,9 +65,20 @@ export class Channel extends Connection {
     this._sendWatch();
   }
 
-  /** PUT /api/v1/me/presence: {status: 'online'|'away'|'offline', in_studio, daw_type?, visible?} */
+  /**
+   * PUT /api/v1/me/presence: {status: 'online'|'away'|'offline', in_studio, daw_type?, visible?, ttl?}.
+   * With `ttl` (1–300 s) the status holds without any open socket until the lease lapses.
+   */
   setPresence(presence) {
     return this.client.api("/api/v1/me/presence", { method: "PUT", body: presence });
+  }
+
+  /** Tells the user's watchers (within their presence audience) that playback started or stopped. */
+  setPlayback(state, { trackId, positionMs } = {}) {
+    const payload = { state };
+    if (trackId !== undefined) payload.track_id = trackId;
+    if (positionMs !== undefined) payload.position_ms = positionMs;
+    this.send("playback", payload);
   }
 
   markRead(eventIds) {

@@ -9,10 +9,10 @@ use super::documents::relay_upgrade;
 use super::request::{query_u64, read_json};
 use crate::auth::Identity;
 use crate::model::Actor;
-use crate::objects::channel::client::{self as channel, object, ReadPresence, SetPresence, TellCount};
+use crate::objects::channel::client::{self as channel, object, ReadPresence, SetAudience, SetPresence, TellCount};
 use crate::objects::channel::mark_read as mark_read_in_shard;
 use crate::objects::inbox_shard::client::{call_for, MarkRead, ReadPage};
-use crate::runtime::http::{json_response, ApiResult};
+use crate::runtime::http::{json_response, ApiError, ApiResult};
 use crate::runtime::log;
 use crate::runtime::rpc;
 
@@ -35,6 +35,18 @@ pub async fn set_presence(req: &mut Request, env: &Env, who: &Identity) -> ApiRe
     let me = actor(who, true);
     let shown = rpc::call(&object(env, &who.user_id, Some(&me)), &SetPresence { body }).await?;
     Ok(json_response(200, &shown)?)
+}
+
+/// `PUT /api/v1/users/{id}/presence-audience` (service, §5.6): who may watch or read the
+/// user's presence (`{"user_ids":[…]}`), or everyone (`null`).
+pub async fn set_audience(req: &mut Request, env: &Env, who: &Identity, user_id: &str) -> ApiResult {
+    if !who.is_service {
+        return Err(ApiError::forbidden("only a service token sets a presence audience"));
+    }
+    let body = read_json(req).await?;
+    crate::presence::parse_audience(&body)?;
+    let set = SetAudience { user_id: user_id.to_string(), body };
+    Ok(json_response(200, &channel::call(env, user_id, &set).await?)?)
 }
 
 /// `GET /api/v1/users/{id}/presence`.

@@ -24,7 +24,7 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
     let retry_after = result.as_ref().err().filter(|e| e.status == 429).map(|e| e.details.as_ref().and_then(|d| d["retry_after"].as_u64()).unwrap_or(1));
     let resp = match result {
         Ok(r) => r,
-        Err(e) => e.into_response()?,
+        Err(e) => without_detail(e, &request_id).into_response()?,
     };
     let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
     request_metrics::request(&env, &ctx, &path, resp.status_code(), code.as_deref(), duration_ms);
@@ -62,6 +62,16 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
     Ok(resp.with_headers(headers))
 }
 
+/// §5.7: an `internal` error's detail (runtime, SQL or binding text) goes to the log line only;
+/// the client gets "internal error" and the request id to quote.
+fn without_detail(e: ApiError, request_id: &str) -> ApiError {
+    if e.code != "internal" {
+        return e;
+    }
+    log::error("internal", &e.message, &[("request_id", json!(request_id))]);
+    ApiError::internal("internal error").with_details(json!({"request_id": request_id}))
+}
+
 /// Routes one request; also returns the rate-limit decision (API routes, for the headers) and
 /// the authenticated user (for the log line).
 async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Option<String>) {
@@ -80,7 +90,11 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Opt
         return (Response::empty().map(|r| r.with_status(204)).map_err(Into::into), None, None);
     }
     match segs.as_slice() {
-        ["health"] if method == Method::Get => (health::health(env).await, None, None),
+        ["health"] if method == Method::Get => {
+            // §5.7: the checks (and binding names) are for service tokens only.
+            let service = authenticate(&req, env, false).is_ok_and(|who| who.is_service);
+            (health::health(env, service).await, None, None)
+        }
         ["ws", "documents", id] if method == Method::Get => {
             let (who, rate) = upgrade_gate(&req, env).await;
             let user = who.as_ref().ok().map(|w| w.user_id.clone());
@@ -141,6 +155,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         ["operations", "apply"] | ["errors", "batch"] => &[Post],
         ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
         ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
+        ["users", _, "presence-audience"] => &[Put],
         ["me", "presence"] => &[Put],
         ["documents", _] => &[Get, Delete],
         ["documents", _, "broadcast"] | ["documents", _, "revoke"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
@@ -176,6 +191,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Post, ["documents", id, "broadcast"]) => publish::broadcast(req, env, &who, id).await,
         (Post, ["documents", id, "revoke"]) => documents::revoke(req, env, &who, id).await,
         (Get, ["users", id, "presence"]) => me::get_presence(env, &who, id).await,
+        (Put, ["users", id, "presence-audience"]) => me::set_audience(req, env, &who, id).await,
         (Put, ["posts", id]) => posts::register(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => posts::counts(env, &who, id).await,
         (_, ["posts", id, collection]) => posts::act(req, env, &who, id, collection, None).await,

@@ -27,6 +27,9 @@ pub const SOCKET_RATE_PER_SEC: &str = "SOCKET_RATE_PER_SEC";
 pub const SOCKET_BURST: &str = "SOCKET_BURST";
 /// Tests only: how long after its token's `exp` a socket may stay (ms; default 60 s).
 pub const TOKEN_GRACE_MS: &str = "TOKEN_GRACE_MS";
+/// Milliseconds after which an unrenewed room report lapses (§5.6: 3 minutes; rooms renew at a
+/// third of it). Only tests of the lapse set it.
+pub const PRESENCE_LAPSE_MS: &str = "PRESENCE_LAPSE_MS";
 /// Tests only: the first delivery to this user id fails.
 pub const FAULT_NOTIFY_FAIL_ONCE: &str = "FAULT_NOTIFY_FAIL_ONCE";
 

@@ -47,6 +47,30 @@ pub fn send_text(ws: &WebSocket, frame: &str) -> bool {
     ws.send_with_str(frame).is_ok()
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The runtime's WebSocket, seen only for a `send` that takes a JavaScript string as is.
+    type RawSocket;
+    #[wasm_bindgen(method, js_name = send, catch)]
+    fn send_value(this: &RawSocket, data: &wasm_bindgen::JsValue) -> Result<(), wasm_bindgen::JsValue>;
+}
+
+/// A frame text copied into the JavaScript runtime once, then sent to any number of sockets
+/// without another copy or conversion (§9: one text serves the whole room).
+pub struct SharedFrame(wasm_bindgen::JsValue);
+
+impl SharedFrame {
+    pub fn new(text: &str) -> Self {
+        SharedFrame(wasm_bindgen::JsValue::from_str(text))
+    }
+
+    pub fn send(&self, ws: &WebSocket) -> bool {
+        use wasm_bindgen::JsCast;
+        let raw: &worker::web_sys::WebSocket = ws.as_ref();
+        raw.unchecked_ref::<RawSocket>().send_value(&self.0).is_ok()
+    }
+}
+
 /// The exact frame `{"type":"ping"}` is answered by the runtime, without waking the object.
 pub fn answer_pings_while_asleep(state: &State) {
     if let Ok(pair) = worker::WebSocketRequestResponsePair::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#) {

@@ -51,7 +51,9 @@ fn from_worker(v: SqlStorageValue) -> SqlValue {
     }
 }
 
+/// Storage errors are logged where they happen: clients only ever hear "internal error" (§5.7).
 fn err(e: impl std::fmt::Display) -> SqlError {
+    super::log::error("storage", &e, &[]);
     SqlError(e.to_string())
 }
 

@@ -63,12 +63,23 @@ call!(Unwatch, "/unwatch", crate::runtime::rpc::Done);
 #[derive(Serialize, Deserialize)]
 pub struct PushPresence {
     pub payload: Value,
+    /// `presence` (None) or `playback_started` / `playback_stopped`.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 #[derive(Serialize, Deserialize)]
 pub struct PresencePushed {
     pub delivered: usize,
 }
 call!(PushPresence, "/presence/push", PresencePushed);
+
+/// `PUT /api/v1/users/{id}/presence-audience` (service): `body` is `{"user_ids":[…]|null}`.
+#[derive(Serialize, Deserialize)]
+pub struct SetAudience {
+    pub user_id: String,
+    pub body: Value,
+}
+call!(SetAudience, "/presence/audience", Value);
 
 /// How many sockets the user holds in a document room (0: none any more).
 #[derive(Serialize, Deserialize)]

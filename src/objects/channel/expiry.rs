@@ -18,7 +18,13 @@ use crate::runtime::sockets::{close, expiry_due, send};
 impl UserChannel {
     /// Makes sure the alarm fires by the time a socket with this `exp` must be gone.
     pub(super) async fn arm_expiry(&self, exp: u64) {
-        let Some(due) = expiry_due(&self.env, exp) else { return };
+        if let Some(due) = expiry_due(&self.env, exp) {
+            self.alarm_by(due).await;
+        }
+    }
+
+    /// Sets the alarm to `due` unless one is set earlier (presence lapses share it).
+    async fn alarm_by(&self, due: u64) {
         let storage = self.state.storage();
         if let Ok(Some(t)) = storage.get_alarm().await {
             if (t as u64) <= due && (t as u64) > now_ms() {
@@ -43,7 +49,7 @@ impl UserChannel {
             }
         }
         if let Some(due) = next {
-            let _ = self.state.storage().set_alarm(Duration::from_millis(due.saturating_sub(now_ms()))).await;
+            self.alarm_by(due).await;
         }
     }
 

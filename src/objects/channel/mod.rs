@@ -71,7 +71,8 @@ mod object {
     impl DurableObject for UserChannel {
         fn new(state: State, env: Env) -> Self {
             answer_pings_while_asleep(&state);
-            let store = ChannelStore::new(ObjectSql::new(state.storage()));
+            let lapse = env.var(crate::runtime::bindings::PRESENCE_LAPSE_MS).ok().and_then(|v| v.to_string().parse().ok());
+            let store = ChannelStore::new(ObjectSql::new(state.storage())).with_report_lapse(lapse.unwrap_or(crate::presence::REPORT_LAPSE_MS));
             if let Err(e) = store.ensure_schema() {
                 log::error("schema", e, &[("object", "channel".into())]);
             }
@@ -102,6 +103,8 @@ mod object {
                         Ok(()) => self.watch(&ws, &me.user_id, frame).await,
                         Err((f, ms)) => send(&ws, Outgoing::error_with(&f, frame.id, None, Some(ms))),
                     },
+                    "presence" => self.presence_frame(&ws, &me.user_id, frame).await,
+                    "playback" => self.playback(&ws, &me.user_id, frame).await,
                     "notification_read" => match read_ids_fit(&frame) {
                         Ok(()) => self.read_from_socket(&ws, &me.user_id, frame).await,
                         Err(f) => send(&ws, Outgoing::error(&f, frame.id, None)),
@@ -115,6 +118,14 @@ mod object {
             Ok(())
         }
 
+        /// A presence lease or a room report lapsed (§5.6); a socket's token expired (§5.5). Each
+        /// sets the alarm again only earlier than what is set, so the earliest need wins.
+        async fn alarm(&self) -> Result<Response> {
+            self.expire_sockets().await;
+            self.lapse().await;
+            Response::ok("")
+        }
+
         async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
             let _ = ws.close(Some(close::echo(code)), Some("closed"));
             self.closed(&ws).await;
@@ -124,11 +135,6 @@ mod object {
         async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
             self.closed(&ws).await;
             Ok(())
-        }
-
-        async fn alarm(&self) -> Result<Response> {
-            self.expire_sockets().await;
-            Response::ok("")
         }
     }
 
@@ -155,6 +161,7 @@ mod object {
                 Unwatch::PATH => reply(&self.remove_watcher(read(&mut req).await?)?),
                 PushPresence::PATH => reply(&self.push_presence(read(&mut req).await?)?),
                 RoomSockets::PATH => reply(&self.room_sockets(read(&mut req).await?).await?),
+                SetAudience::PATH => reply(&self.set_audience(read(&mut req).await?).await?),
                 _ => Err(ApiError::not_found("no such channel call")),
             }
         }

@@ -22,6 +22,9 @@ pub const MIGRATIONS: &[&str] = &[
      DROP INDEX IF EXISTS activities_by_time;
      ALTER TABLE inbox RENAME TO legacy_inbox;
      ALTER TABLE activities RENAME TO legacy_activities;",
+    // 3 (§5.6): room reports lapse unless renewed; who may see this user's presence.
+    "ALTER TABLE rooms ADD COLUMN reported_at INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE IF NOT EXISTS audience (user_id TEXT PRIMARY KEY);",
 ];
 
 /// Event ids a channel remembers to hand each event to its sockets once (a redelivery comes
@@ -30,11 +33,19 @@ const SEEN_KEPT: i64 = 2_000;
 
 pub struct ChannelStore<S: Sql> {
     sql: S,
+    /// When an unrenewed room report stops counting (§5.6).
+    report_lapse_ms: u64,
 }
 
 impl<S: Sql> ChannelStore<S> {
     pub fn new(sql: S) -> Self {
-        ChannelStore { sql }
+        ChannelStore { sql, report_lapse_ms: crate::presence::REPORT_LAPSE_MS }
+    }
+
+    /// Another lapse than the protocol's 3 minutes (tests of the lapse).
+    pub fn with_report_lapse(mut self, ms: u64) -> Self {
+        self.report_lapse_ms = ms;
+        self
     }
 
     pub fn sql(&self) -> &S {
@@ -111,29 +122,68 @@ impl<S: Sql> ChannelStore<S> {
         self.set_meta("presence", &serde_json::to_string(p).unwrap_or_default())
     }
 
-    /// What others see of this user, given whether any socket of theirs is open.
-    pub fn shown(&self, sockets_open: bool, to_self: bool) -> SqlResult<serde_json::Value> {
+    /// What others see of this user at `now`, given whether any socket of theirs is open here.
+    pub fn shown(&self, sockets_open: bool, to_self: bool, now: u64) -> SqlResult<serde_json::Value> {
         let last_seen = self.meta("last_seen")?.and_then(|v| v.parse().ok()).unwrap_or(0);
         let user_id = self.meta("user_id")?.unwrap_or_default();
-        let connected = sockets_open || self.in_any_room()?;
+        let connected = self.live(sockets_open, now)?;
         Ok(Presence::shown(&user_id, self.presence()?.as_ref(), connected, last_seen, to_self))
     }
 
-    pub fn in_any_room(&self) -> SqlResult<bool> {
-        Ok(self.sql.first_int("SELECT 1 FROM rooms LIMIT 1", vec![])?.is_some())
+    /// Whether the user counts as connected: a socket here, a renewed room report, or a lease.
+    pub fn live(&self, sockets_open: bool, now: u64) -> SqlResult<bool> {
+        Ok(sockets_open || self.in_any_room(now)? || self.presence()?.is_some_and(|p| p.leased(now)))
     }
 
-    /// How many sockets the user has in a room (0: none any more).
-    pub fn set_room(&self, document_id: &str, connections: u32) -> SqlResult<()> {
+    /// Rooms whose report is still fresh at `now`.
+    pub fn in_any_room(&self, now: u64) -> SqlResult<bool> {
+        Ok(self.sql.first_int("SELECT 1 FROM rooms WHERE reported_at > ? LIMIT 1", vec![self.fresh_after(now)])?.is_some())
+    }
+
+    fn fresh_after(&self, now: u64) -> crate::runtime::sql::SqlValue {
+        (now as i64 - self.report_lapse_ms as i64).into()
+    }
+
+    /// How many sockets the user has in a room (0: none any more), reported or renewed at `now`.
+    pub fn set_room(&self, document_id: &str, connections: u32, now: u64) -> SqlResult<()> {
         if connections == 0 {
             self.sql.run("DELETE FROM rooms WHERE document_id = ?", vec![document_id.into()])
         } else {
-            self.sql.run("INSERT OR REPLACE INTO rooms (document_id, connections) VALUES (?, ?)", vec![document_id.into(), (connections as i64).into()])
+            let args = vec![document_id.into(), (connections as i64).into(), (now as i64).into()];
+            self.sql.run("INSERT OR REPLACE INTO rooms (document_id, connections, reported_at) VALUES (?, ?, ?)", args)
         }
     }
 
-    pub fn rooms(&self) -> SqlResult<Vec<String>> {
+    /// The rooms with a fresh report (where presence changes are shown); lapsed ones are dropped.
+    pub fn rooms(&self, now: u64) -> SqlResult<Vec<String>> {
+        self.sql.run("DELETE FROM rooms WHERE reported_at <= ?", vec![self.fresh_after(now)])?;
         self.sql.texts("SELECT document_id FROM rooms", vec![])
+    }
+
+    /// The next time the user's liveness may change by itself: a lease or a room report lapsing.
+    pub fn next_lapse(&self, now: u64) -> SqlResult<Option<u64>> {
+        let room = self.sql.first_int("SELECT MIN(reported_at) FROM rooms WHERE reported_at > ?", vec![self.fresh_after(now)])?;
+        let room = room.map(|at| at as u64 + self.report_lapse_ms + 1);
+        let lease = self.presence()?.and_then(|p| p.lease_until).filter(|&until| until > now);
+        Ok(room.into_iter().chain(lease).min())
+    }
+
+    /// `None`: everyone may see this user's presence; otherwise only these users (and the user).
+    pub fn set_audience(&self, user_ids: Option<&[String]>) -> SqlResult<()> {
+        self.sql.transaction(&mut || {
+            self.sql.run("DELETE FROM audience", vec![])?;
+            for id in user_ids.unwrap_or_default() {
+                self.sql.run("INSERT OR IGNORE INTO audience (user_id) VALUES (?)", vec![id.as_str().into()])?;
+            }
+            self.set_meta("audience", if user_ids.is_some() { "limited" } else { "everyone" })
+        })
+    }
+
+    pub fn may_see(&self, viewer: &str) -> SqlResult<bool> {
+        if self.meta("audience")?.as_deref() != Some("limited") || self.meta("user_id")?.as_deref() == Some(viewer) {
+            return Ok(true);
+        }
+        Ok(self.sql.first_int("SELECT 1 FROM audience WHERE user_id = ?", vec![viewer.into()])?.is_some())
     }
 
     pub fn add_watcher(&self, watcher: &str) -> SqlResult<()> {
@@ -209,10 +259,46 @@ mod tests {
         let s = store();
         assert_eq!((s.next_generation().unwrap(), s.next_generation().unwrap()), (1, 2));
         s.remember_user("u1").unwrap();
-        assert_eq!(s.shown(false, false).unwrap()["status"], "offline");
-        s.set_room("doc", 2).unwrap();
-        assert_eq!(s.shown(false, false).unwrap()["status"], "online");
-        s.set_room("doc", 0).unwrap();
-        assert!(!s.in_any_room().unwrap());
+        assert_eq!(s.shown(false, false, 0).unwrap()["status"], "offline");
+        s.set_room("doc", 2, 0).unwrap();
+        assert_eq!(s.shown(false, false, 0).unwrap()["status"], "online");
+        s.set_room("doc", 0, 0).unwrap();
+        assert!(!s.in_any_room(0).unwrap());
+    }
+
+    #[test]
+    fn an_unrenewed_room_report_lapses() {
+        let s = store().with_report_lapse(1_000);
+        s.remember_user("u1").unwrap();
+        s.set_room("doc", 1, 10_000).unwrap();
+        assert_eq!(s.next_lapse(10_000).unwrap(), Some(11_001));
+        assert!(s.live(false, 10_999).unwrap());
+        assert!(!s.live(false, 11_000).unwrap(), "a restart never sent the close report");
+        s.set_room("doc", 1, 10_900).unwrap();
+        assert!(s.live(false, 11_500).unwrap(), "a renewal keeps it");
+        assert!(s.rooms(20_000).unwrap().is_empty());
+        assert_eq!(s.next_lapse(20_000).unwrap(), None);
+    }
+
+    #[test]
+    fn a_lease_keeps_the_status_without_sockets() {
+        let s = store();
+        s.remember_user("u1").unwrap();
+        let p = Presence::parse(&serde_json::json!({"status": "online", "in_studio": true, "ttl": 90}), 1_000).unwrap();
+        s.set_presence(&p).unwrap();
+        assert_eq!(s.shown(false, false, 50_000).unwrap()["in_studio"], true);
+        assert_eq!(s.next_lapse(50_000).unwrap(), Some(91_000));
+        assert_eq!(s.shown(false, false, 91_000).unwrap()["status"], "offline");
+    }
+
+    #[test]
+    fn an_audience_limits_who_may_see() {
+        let s = store();
+        s.remember_user("u1").unwrap();
+        assert!(s.may_see("anyone").unwrap());
+        s.set_audience(Some(&["friend".to_string()])).unwrap();
+        assert_eq!([s.may_see("friend").unwrap(), s.may_see("u1").unwrap(), s.may_see("stranger").unwrap()], [true, true, false]);
+        s.set_audience(None).unwrap();
+        assert!(s.may_see("stranger").unwrap());
     }
 }

@@ -7,11 +7,9 @@ use worker::{Request, Response, WebSocket, WebSocketIncomingMessage, WebSocketPa
 use super::host::{attachment_of, Attachment};
 use super::metrics::REPORT_INTERVAL_MS;
 use super::DocumentRoom;
-use crate::metrics::Report;
 use crate::geom::Rect;
 use crate::model::{Actor, Session};
 use crate::room::viewport::parse_viewport_query;
-use crate::objects::{channel, stats};
 use crate::limits;
 use crate::model::Effects;
 use crate::protocol::{parse_frame, Code, Failure, Frame, Outgoing};
@@ -166,24 +164,5 @@ impl DocumentRoom {
         if self.host.metrics.needs_alarm() {
             self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
         }
-    }
-
-    /// Tells the user's channel how many sockets they hold here (so presence reaches this room)
-    /// and the stats how many sockets the room holds — after the response, never before it.
-    fn report_room_change(&self, user_id: &str) {
-        let Ok(Some(document_id)) = self.host.store().document_id() else { return };
-        let present = self.host.sessions();
-        let connections = present.iter().filter(|s| s.user_id == user_id).count() as u32;
-        let (at, seq) = (now_ms(), self.host.next_order());
-        let report = Report { document_id: document_id.clone(), connections: Some(present.len() as u32), at, seq, tally: self.host.metrics.take() };
-        let env = self.env.clone();
-        let user_id = user_id.to_string();
-        self.host.state().wait_until(async move {
-            let room = channel::client::RoomSockets { user_id: user_id.clone(), document_id, connections };
-            if let Err(e) = channel::client::call(&env, &user_id, &room).await {
-                log::error("room_presence_report", e.message, &[("user_id", user_id.as_str().into())]);
-            }
-            stats::client::report(&env, &report).await;
-        });
     }
 }

@@ -35,7 +35,9 @@ impl DocumentRoom {
             self.counts_changed().await;
         }
         if follow.notifications_queued {
-            self.deliver_outbox().await;
+            if let Some(retry) = self.deliver_outbox().await {
+                self.host.schedule_alarm(retry).await;
+            }
         }
         if let Some(deadline) = follow.typing_deadline {
             self.host.schedule_alarm(deadline).await;
@@ -57,6 +59,7 @@ impl DocumentRoom {
             self.flush_history_duty().await,
             self.report_tally().await,
             self.expire_sockets().await,
+            self.renew_reports(),
         ];
         if let Some(at) = next.into_iter().flatten().min() {
             self.host.schedule_alarm(at).await;

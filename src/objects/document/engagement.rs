@@ -33,6 +33,11 @@ impl DocumentRoom {
 
     /// Marks the cached counts stale and makes sure an alarm writes them once the key may take a write.
     pub(super) async fn counts_changed(&self) {
+        // Once per cache write, not once per action: a hot post's actions write nothing more here
+        // and touch no alarm (an alarm call closes the input gate and splits the group commit).
+        if self.host.kv_dirty.replace(true) {
+            return;
+        }
         let store = self.host.store();
         let _ = store.set_meta("kv_dirty", "1");
         let due = store.meta_u64("kv_last_write").unwrap_or(0) + KV_WRITE_INTERVAL_MS;
@@ -55,6 +60,7 @@ impl DocumentRoom {
         let (post_id, counts) = self.counts_json().ok()?;
         // Cleared before the write: an op landing while it is in flight marks it stale again.
         let _ = store.set_meta("kv_dirty", "0");
+        self.host.kv_dirty.set(false);
         let _ = store.set_meta("kv_last_write", &now.to_string());
         let written = match self.env.kv(bindings::ENGAGEMENT_CACHE) {
             Ok(kv) => match kv.put(&cache_key(&post_id), counts) {
@@ -68,6 +74,7 @@ impl DocumentRoom {
             None
         } else {
             let _ = store.set_meta("kv_dirty", "1");
+            self.host.kv_dirty.set(true);
             Some(now + KV_WRITE_INTERVAL_MS)
         }
     }
@@ -100,16 +107,32 @@ impl DocumentRoom {
     /// Hands queued notifications to their users' inboxes; each leaves the outbox only once it
     /// is kept (and pushed if the user is online), and an event id is kept once, so every event
     /// reaches the owner once. Returns when to retry what is left.
+    ///
+    /// One delivery runs at a time: notifications queued meanwhile (a hot post) wait for the next
+    /// round and go together, instead of every action's handler sending the whole outbox again.
     pub(super) async fn deliver_outbox(&self) -> Option<u64> {
-        let pending = self.host.store().outbox().ok()?;
-        for n in pending {
-            match inbox_shard::client::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id)).await {
-                Ok(()) => {
-                    let _ = self.host.store().outbox_done(&n.event_id);
+        if self.host.outbox_busy.replace(true) {
+            self.host.outbox_again.set(true);
+            return None;
+        }
+        loop {
+            self.host.outbox_again.set(false);
+            let pending = self.host.store().outbox().unwrap_or_default();
+            let sent = pending.iter().map(|n| inbox_shard::client::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id)));
+            let outcomes = futures_util::future::join_all(sent).await;
+            for (n, outcome) in pending.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => {
+                        let _ = self.host.store().outbox_done(&n.event_id);
+                    }
+                    Err(e) => log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]),
                 }
-                Err(e) => log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]),
+            }
+            if !self.host.outbox_again.get() {
+                break;
             }
         }
+        self.host.outbox_busy.set(false);
         self.outbox_retry()
     }
 }

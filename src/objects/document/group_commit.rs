@@ -9,6 +9,7 @@
 //! once, with themselves last, and stream in the same step: storage then holds exactly what the
 //! room holds in memory.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
@@ -21,10 +22,7 @@ use crate::protocol::{Code, Failure, Outgoing};
 use crate::room::viewport::Announce;
 use crate::runtime::clock::{frame_id, now_ms};
 use crate::runtime::log;
-use crate::runtime::sockets::{close, send, send_text};
-
-/// How long the committing task waits for more events before the next commit.
-const GATHER_MS: u64 = 4;
+use crate::runtime::sockets::{close, send, SharedFrame};
 
 /// How a commit ended for one event: its follow-ups, or the storage error.
 pub type Receipt = oneshot::Receiver<Result<FollowUps, String>>;
@@ -48,18 +46,36 @@ async fn drain(host: &RoomHost) {
         if batch.is_empty() {
             break;
         }
-        let events = batch.len();
+        host.note_senders(&batch);
         host.commit_batch(batch);
         // Let the events that arrived meanwhile in (a timer opens the input gate; awaiting
         // storage would not): they form the next batch. The output gate holds this batch's
         // frames until its commit is durable.
-        let gather = if events > 1 { GATHER_MS } else { 0 };
+        let gather = crate::limits::gather_ms(host.distinct_recent_senders());
         worker::Delay::from(std::time::Duration::from_millis(gather)).await;
     }
     host.committing.set(false);
 }
 
 impl RoomHost {
+    /// Remembers who sent the last 64 events (sockets only).
+    fn note_senders(&self, batch: &[Pending]) {
+        let mut recent = self.recent_senders.borrow_mut();
+        for p in batch.iter().filter_map(|p| p.sender.as_ref()) {
+            if recent.len() == 64 {
+                recent.pop_front();
+            }
+            recent.push_back(crate::sharding::stable_hash(&p.session_id));
+        }
+    }
+
+    fn distinct_recent_senders(&self) -> usize {
+        let mut ids: Vec<u64> = self.recent_senders.borrow().iter().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
     fn enqueue(&self, order: u64, effects: Effects, sender: Option<&Session>) -> Receipt {
         let (done, receipt) = oneshot::channel();
         self.queue.borrow_mut().push(Pending { order, sender: sender.cloned(), effects, done: Some(done) });
@@ -138,10 +154,12 @@ impl RoomHost {
                 .map(|p| Recipient { session_id: &p.att.session.session_id, since: p.since, batch: p.att.batch, viewport: p.att.viewport.as_ref() })
                 .collect();
             let plan = plan(&document_id, &queued, &recipients, now, &mut frame_id);
+            // Each distinct text crosses into JavaScript once, however many sockets get it.
+            let mut shared: HashMap<*const u8, SharedFrame> = HashMap::new();
             for (peer, frames) in peers.iter().zip(&plan.frames) {
-                frames.iter().for_each(|f| {
-                    send_text(&peer.ws, f);
-                });
+                for f in frames {
+                    shared.entry(f.as_ptr()).or_insert_with(|| SharedFrame::new(f)).send(&peer.ws);
+                }
             }
             let mut announcer = self.announcer.borrow_mut();
             for (i, version) in plan.delivered {
@@ -196,4 +214,5 @@ impl RoomHost {
         }
     }
 }
+
 

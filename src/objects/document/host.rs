@@ -18,7 +18,7 @@ use crate::room::viewport::Announcer;
 use crate::room::{restore_room, DynRoom};
 use crate::runtime::clock::{frame_id, now_ms};
 use crate::runtime::http::ApiError;
-use crate::runtime::sockets::send_text;
+use crate::runtime::sockets::SharedFrame;
 use crate::runtime::sql_worker::ObjectSql;
 
 /// What a socket keeps in its hibernation attachment: its session, plus how it is served.
@@ -78,6 +78,15 @@ pub struct RoomHost {
     /// The latest `engagement_update` held back by the 100 ms coalescing, and when one last left.
     pub(super) held_counts: RefCell<Option<Outgoing>>,
     pub(super) counts_sent_at: Cell<u64>,
+    /// When the room last renewed its presence and stats reports (`reports.rs`).
+    pub(super) reports_renewed_at: Cell<u64>,
+    /// The KV counts are known stale (a cache write is scheduled); a post's counts.
+    pub(super) kv_dirty: Cell<bool>,
+    /// An owner-outbox delivery is running; another was asked for meanwhile.
+    pub(super) outbox_busy: Cell<bool>,
+    pub(super) outbox_again: Cell<bool>,
+    /// Who sent the recent events (hashes of session ids): how long to gather a batch.
+    pub(super) recent_senders: RefCell<std::collections::VecDeque<u64>>,
 }
 
 impl RoomHost {
@@ -102,6 +111,11 @@ impl RoomHost {
             timers_running: Cell::new(false),
             held_counts: RefCell::new(None),
             counts_sent_at: Cell::new(0),
+            reports_renewed_at: Cell::new(0),
+            kv_dirty: Cell::new(false),
+            outbox_busy: Cell::new(false),
+            outbox_again: Cell::new(false),
+            recent_senders: RefCell::new(std::collections::VecDeque::with_capacity(64)),
         }
     }
 
@@ -214,9 +228,9 @@ impl RoomHost {
 
     /// Sends one message to every socket of the room now (room events, presence).
     pub fn broadcast(&self, m: Outgoing) {
-        let frame = m.into_frame(&frame_id(), now_ms());
+        let frame = SharedFrame::new(&m.into_frame(&frame_id(), now_ms()));
         self.with_peers(|p| p.iter().for_each(|p| {
-            send_text(&p.ws, &frame);
+            frame.send(&p.ws);
         }));
     }
 

@@ -24,6 +24,8 @@ mod history;
 #[cfg(target_arch = "wasm32")]
 mod host;
 #[cfg(target_arch = "wasm32")]
+mod reports;
+#[cfg(target_arch = "wasm32")]
 mod requests;
 #[cfg(target_arch = "wasm32")]
 mod timers;
@@ -49,13 +51,17 @@ mod object {
         pub(super) env: Env,
         pub(super) host: Rc<RoomHost>,
         pub(super) budgets: Budgets,
+        /// How often room reports are renewed (§5.6: a third of the lapse).
+        pub(super) renew_ms: u64,
     }
 
     impl DurableObject for DocumentRoom {
         fn new(state: State, env: Env) -> Self {
             answer_pings_while_asleep(&state);
             let budgets = Budgets::from_env(&env);
-            DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets }
+            let lapse = env.var(crate::runtime::bindings::PRESENCE_LAPSE_MS).ok().and_then(|v| v.to_string().parse::<u64>().ok());
+            let renew_ms = lapse.map_or(crate::presence::REPORT_RENEW_MS, |l| (l / 3).max(1));
+            DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets, renew_ms }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {

@@ -20,11 +20,18 @@ const KEPT_MS: u64 = 10 * 60_000;
 
 pub struct StatsStore<S: Sql> {
     sql: S,
+    /// A room's live count not renewed for this long no longer counts (§5.6).
+    lapse_ms: u64,
 }
 
 impl<S: Sql> StatsStore<S> {
     pub fn new(sql: S) -> Self {
-        StatsStore { sql }
+        StatsStore { sql, lapse_ms: crate::presence::REPORT_LAPSE_MS }
+    }
+
+    pub fn with_lapse(mut self, ms: u64) -> Self {
+        self.lapse_ms = ms;
+        self
     }
 
     pub fn ensure_schema(&self) -> Result<u32, String> {
@@ -55,7 +62,9 @@ impl<S: Sql> StatsStore<S> {
 
     pub fn snapshot(&self, now: u64) -> SqlResult<ShardSnapshot> {
         let mut s = ShardSnapshot::default();
-        for row in self.sql.query("SELECT connections FROM live WHERE connections > 0", vec![])? {
+        // Rooms renew their count; one whose runtime restarted with sockets open stops counting.
+        let fresh_after = SqlValue::from(now.saturating_sub(self.lapse_ms));
+        for row in self.sql.query("SELECT connections FROM live WHERE connections > 0 AND at > ?", vec![fresh_after])? {
             let n = row.first().and_then(SqlValue::int).unwrap_or(0) as u64;
             s.connections += n;
             s.active_documents += 1;
