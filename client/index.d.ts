@@ -28,6 +28,7 @@ export type ErrorCode =
   | "forbidden"
   | "too_large"
   | "rate_limited"
+  | "too_many_connections"
   | "internal";
 
 /** An `error` payload from the server, or an SDK-side failure (unauthorized, deleted, …). */
@@ -61,7 +62,12 @@ export interface StorageLike {
 export interface ClientOptions {
   /** http(s):// or ws(s):// base URL of the worker. */
   url: string;
-  /** A JWT, or a function returning one; the function is called again on 401 and near expiry. */
+  /**
+   * A JWT, or a function returning one; the function is called again on 401 and near expiry.
+   * With a function, an open socket is renewed in-band (`auth`) a minute before the token's `exp`
+   * (the server closes sockets with 4401 at most 60 s after it); a fixed token stops with
+   * `unauthorized` when the server closes its socket for expiry.
+   */
   token: TokenSource;
   /** Per device or tab, 1–64 characters; a random id when absent. */
   clientId?: string;
@@ -117,6 +123,8 @@ interface ConnectionEvents {
   error: SidechainError;
   disconnect: { code: number };
   close: void;
+  /** The server accepted a newer token in-band (`auth_ok`): the socket lives until `exp` (s). */
+  token_renewed: { exp: number };
 }
 
 interface RoomEvents extends ConnectionEvents {
@@ -132,7 +140,12 @@ interface RoomEvents extends ConnectionEvents {
 
 declare abstract class Connection<E extends ConnectionEvents> extends Emitter<E> {
   readonly status: SyncStatus;
-  /** Why the connection stopped retrying: 'unauthorized' | 'forbidden' | 'client_id_taken' | 'deleted' | …, or null. */
+  /**
+   * Why the connection stopped retrying: 'unauthorized' | 'forbidden' (also a 4403 close: revoked
+   * or no read grant any more) | 'client_id_taken' | 'deleted' | …, or null. A refused upgrade is
+   * diagnosed by probing the same URL without `Upgrade`, so browsers get these too; a 429
+   * (`rate_limited`, `too_many_connections`) is retried after its `Retry-After`.
+   */
   readonly stopped: string | null;
   readonly connected: boolean;
   readonly stats: { connects: number; disconnects: number };

@@ -151,6 +151,7 @@ export class Client {
       ws.once("open", resolve);
       ws.once("unexpected-response", (_req, res) => {
         c.refusedStatus = res.statusCode;
+        c.refusedHeaders = res.headers;
         expectFail ? resolve() : reject(new Error(`upgrade refused: ${res.statusCode}`));
       });
       ws.once("error", (e) => (expectFail ? resolve() : reject(e)));
@@ -184,6 +185,14 @@ export class Client {
       this.inbox.push(msg);
       this.wake();
     });
+    // The server's close frame (its code and reason) arrives before the TCP connection ends,
+    // which the runtime may hold open for seconds after the closing handshake.
+    const onCloseFrame = (code, reason) => {
+      this.closeFrame = { code, reason: reason?.toString() };
+      this.wake();
+    };
+    if (ws._receiver) ws._receiver.on("conclude", onCloseFrame);
+    else ws.once("open", () => ws._receiver?.on("conclude", onCloseFrame));
     ws.on("close", (code) => {
       this.closed = code;
       this.wake();
@@ -247,6 +256,28 @@ export class Client {
         clearTimeout(t);
         resolve(code);
       });
+    });
+  }
+
+  /** Resolves with the code of the server's close frame (or of the close, if none came). */
+  closedBy(timeoutMs = 10_000) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const code = this.closeFrame?.code ?? this.closed;
+        if (code === null || code === undefined) return;
+        done();
+        resolve(code);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error("no close frame came"));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+      };
+      this.waiters.push(check);
+      check();
     });
   }
 

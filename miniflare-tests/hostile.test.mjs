@@ -44,22 +44,26 @@ describe("hostile and real clients", () => {
     }
   });
 
+  // v1.2 §5.1: the claim is made by the first operation (a connect claims nothing), so each
+  // owner writes once before the others are refused (before v1.2 the connect alone claimed).
   it("a client_id belongs to its first user: others are refused on upgrade and over REST (409)", async () => {
     const doc = "owned:doc";
     const alice = await Client.join(w.url, doc, { tok: token("alice"), clientId: "laptop" });
-    const bob = await Client.open(w.url, doc, { tok: token("bob"), clientId: "laptop", expectFail: true });
-    assert.equal(bob.refusedStatus, 409);
-    const rest = await apply(token("bob"), { document_id: doc, client_id: "laptop", seq: 1, type: "insert", position: 0, content: "evil" });
-    assert.equal(rest.status, 409);
-    assert.equal(rest.json.error.code, "client_id_taken");
     const ack = await alice.submit(opFrame(doc, "laptop", 1, 0, { type: "insert", position: 0, content: "mine" }));
     assert.equal(ack.payload.status, "accepted");
+    const bob = await Client.open(w.url, doc, { tok: token("bob"), clientId: "laptop", expectFail: true });
+    assert.equal(bob.refusedStatus, 409);
+    const rest = await apply(token("bob"), { document_id: doc, client_id: "laptop", seq: 2, type: "insert", position: 0, content: "evil" });
+    assert.equal(rest.status, 409);
+    assert.equal(rest.json.error.code, "client_id_taken");
     assert.equal((await content(doc)).content, "mine");
     // The plugin's small integer ids too: "12345" of one user is not another's.
-    await Client.join(w.url, doc, { tok: token("carol"), clientId: 12345 });
+    const carol = await Client.join(w.url, doc, { tok: token("carol"), clientId: 12345 });
+    await carol.submit(opFrame(doc, "12345", 1, 1, { type: "insert", position: 0, content: "c" }));
     const dave = await Client.open(w.url, doc, { tok: token("dave"), clientId: "12345", expectFail: true });
     assert.equal(dave.refusedStatus, 409);
     alice.close();
+    carol.close();
   });
 
   it("a non-ASCII byte after Bearer is a 401, and the worker keeps serving", async () => {

@@ -51,9 +51,15 @@ describe("REST", () => {
     }
   });
 
-  it("a plain GET on the socket endpoint asks for an upgrade", async () => {
+  // v1.2 §5.5 changes this (was 426): a plain GET on a socket URL is a probe answering what the
+  // upgrade would get.
+  it("a plain GET on the socket endpoint answers what the upgrade would get", async () => {
     const r = await api(w.url, "/ws/documents/channel:x:description", { tok: token("u") });
-    assert.equal(r.status, 426);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, "bad_request");
+    const ok = await api(w.url, "/ws/documents/channel:x:description?client_id=c", { tok: token("u") });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.json, { ok: true });
   });
 
   it("CORS preflight is answered", async () => {

@@ -70,7 +70,10 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     const svc = serviceToken();
     const doc = "channel:api:description";
     await call("/health", "/health", { expect: 200 });
-    await call("/ws/documents/{document_id}", `/ws/documents/${doc}?client_id=x`, { tok: alice, expect: 426 });
+    // v1.2 §5.5: a plain GET on a socket URL is a probe of the upgrade (was 426 before v1.2).
+    await call("/ws/documents/{document_id}", `/ws/documents/${doc}?client_id=x`, { tok: alice, expect: 200 });
+    await call("/ws/documents/{document_id}", `/ws/documents/${doc}?client_id=x`, { tok: token("nobody", { "other:*": "read" }), expect: 403 });
+    await call("/ws", "/ws", { tok: alice, expect: 200 });
 
     const apply = (operation, opts) => call("/api/v1/operations/apply", "/api/v1/operations/apply", { method: "POST", tok: alice, body: { operation }, ...opts });
     await apply({ document_id: doc, client_id: "api-1", seq: 1, version: 0, type: "insert", position: 0, content: "héllo 👋" }, { expect: 202 });

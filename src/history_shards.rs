@@ -63,6 +63,22 @@ fn valid_binding(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// How many of the next operations (their sizes in order, up to `limit + 1` of them) one history
+/// page takes: at most `limit`, and at most `max_bytes` of them though always at least one
+/// (§5.1 [1.2]); and whether more follow.
+pub fn page_cut(sizes: &[usize], limit: usize, max_bytes: usize) -> (usize, bool) {
+    let mut total = 0usize;
+    let mut taken = 0;
+    for &size in sizes.iter().take(limit) {
+        total = total.saturating_add(size);
+        if taken > 0 && total > max_bytes {
+            return (taken, true);
+        }
+        taken += 1;
+    }
+    (taken, sizes.len() > taken)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,26 @@ pub const INBOX_ITEMS_KEPT: usize = 500;
 /// §9: at most one `engagement_update` per socket per this many ms, the latest counts winning.
 pub const ENGAGEMENT_UPDATE_EVERY_MS: u64 = 100;
 
+/// §5.1 [1.2]: a client_id claim lapses after 30 days without an operation; a document keeps at
+/// most this many claims (past that, the one idle longest is dropped).
+pub const CLIENT_CLAIM_LAPSE_MS: u64 = 30 * 24 * 3600 * 1000;
+pub const MAX_CLIENT_CLAIMS: u64 = 10_000;
+/// §5.1 [1.2]: open sockets per user on one document and on the personal channel.
+pub const MAX_SOCKETS_PER_USER_DOC: usize = 8;
+pub const MAX_SOCKETS_PER_USER_CHANNEL: usize = 16;
+/// §5.1 [1.2]: ids in one `notification_read` frame; users in a watch list, changed at most once
+/// per interval.
+pub const MAX_READ_IDS_PER_FRAME: usize = 100;
+pub const MAX_WATCHED_USERS: usize = 100;
+pub const WATCH_PRESENCE_EVERY_MS: u64 = 1_000;
+/// §5.1 [1.2]: a history page holds at most this many bytes of operations (and 1,000 of them).
+pub const HISTORY_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// §5.5 [1.2]: a socket is closed this long after its token's `exp` at the latest, unless
+/// refreshed in-band (`TOKEN_GRACE_MS` overrides it, for tests); a revocation lasts this long
+/// unless `until` says otherwise.
+pub const TOKEN_GRACE_MS: u64 = 60_000;
+pub const REVOKE_DEFAULT_MS: u64 = 24 * 3600 * 1000;
+
 /// The longest a document waits for more events before its next group commit (§9).
 pub const GATHER_MAX_MS: u64 = 4;
 

@@ -161,9 +161,23 @@ pub fn parse_watch(payload: &serde_json::Map<String, Value>) -> Result<Vec<Strin
     Ok(out)
 }
 
+/// A new watch list replacing `old` (§5.1 [1.2]): the users no longer watched.
+pub fn unwatched<'a>(old: &'a [String], new: &[String]) -> Vec<&'a String> {
+    old.iter().filter(|u| !new.contains(u)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_list_replaces_the_last_one() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(unwatched(&ids(&["a", "b", "c"]), &ids(&["b", "d"])), vec!["a", "c"]);
+        assert!(unwatched(&ids(&[]), &ids(&["x"])).is_empty());
+        let many: Vec<Value> = (0..101).map(|i| json!(format!("u{i}"))).collect();
+        assert!(parse_watch(json!({"user_ids": many}).as_object().unwrap()).is_err(), "at most 100 users");
+    }
 
     #[test]
     fn updates_are_validated() {

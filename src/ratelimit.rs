@@ -14,6 +14,10 @@ pub enum RateClass {
     ErrorBatch,
     /// Likes, reposts, saves and comments.
     EngagementWrite,
+    /// WebSocket upgrades, every path (§5.1 [1.2]).
+    Upgrade,
+    /// Everything a service token does (§5.1 [1.2]): its own class instead of the user limits.
+    Service,
 }
 
 impl RateClass {
@@ -23,6 +27,8 @@ impl RateClass {
             RateClass::Api => 100,
             RateClass::ErrorBatch => 20,
             RateClass::EngagementWrite => 60,
+            RateClass::Upgrade => 60,
+            RateClass::Service => 6000,
         }
     }
 
@@ -35,11 +41,13 @@ impl RateClass {
             RateClass::Api => "api",
             RateClass::ErrorBatch => "error_batch",
             RateClass::EngagementWrite => "engagement_write",
+            RateClass::Upgrade => "upgrade",
+            RateClass::Service => "service",
         }
     }
 
     pub fn parse(s: &str) -> Option<RateClass> {
-        [RateClass::Api, RateClass::ErrorBatch, RateClass::EngagementWrite].into_iter().find(|c| c.as_str() == s)
+        [RateClass::Api, RateClass::ErrorBatch, RateClass::EngagementWrite, RateClass::Upgrade, RateClass::Service].into_iter().find(|c| c.as_str() == s)
     }
 
     /// The class of an API request, from its method and path segments (after `/api/v1`).
@@ -49,6 +57,15 @@ impl RateClass {
             ("POST" | "DELETE", ["posts", _, "likes" | "reposts" | "saves" | "comments", ..]) => RateClass::EngagementWrite,
             _ => RateClass::Api,
         }
+    }
+}
+
+/// The subject and class of a request by `user_id` (None: anonymous, counted per `ip`).
+pub fn subject_of(user_id: Option<&str>, is_service: bool, ip: &str, class: RateClass) -> (String, RateClass) {
+    match user_id {
+        Some(sub) if is_service => (format!("service:{sub}"), RateClass::Service),
+        Some(sub) => (format!("user:{sub}"), class),
+        None => (format!("ip:{ip}"), class),
     }
 }
 
@@ -80,6 +97,12 @@ impl Window {
         }
         let left_ms = (self.start + window_ms).saturating_sub(now);
         Decision { allowed, limit, remaining: limit - self.count, reset_secs: left_ms.div_ceil(1000).max(1) }
+    }
+
+    /// What `hit` would answer, counting nothing (a probe of a WebSocket upgrade, §5.5).
+    pub fn peek(&self, now: u64, limit: u32, window_ms: u64) -> Decision {
+        let d = { *self }.hit(now, limit, window_ms);
+        Decision { remaining: if d.allowed { d.remaining + 1 } else { 0 }, ..d }
     }
 }
 
@@ -200,6 +223,28 @@ mod tests {
         let mut b = SocketBudget::new(0, SocketRate::default());
         let closed = (0..2000u64).position(|i| b.admit(i) == Admit::Close);
         assert!(closed.is_some(), "1,000 messages a second for 2 s is a flood");
+    }
+
+    #[test]
+    fn peek_counts_nothing() {
+        let mut w = Window::default();
+        for _ in 0..60 {
+            assert!(w.peek(1_000, 60, 60_000).allowed);
+            assert!(w.hit(1_000, 60, 60_000).allowed);
+        }
+        let p = w.peek(2_000, 60, 60_000);
+        assert!(!p.allowed);
+        assert_eq!(p.reset_secs, 59);
+        assert!(!w.hit(2_000, 60, 60_000).allowed, "the 61st upgrade in the minute is refused");
+        assert!(w.peek(61_000, 60, 60_000).allowed);
+    }
+
+    #[test]
+    fn service_tokens_count_in_their_own_class() {
+        assert_eq!(subject_of(Some("backend"), true, "1.2.3.4", RateClass::Api), ("service:backend".into(), RateClass::Service));
+        assert_eq!(subject_of(Some("u"), false, "1.2.3.4", RateClass::Upgrade), ("user:u".into(), RateClass::Upgrade));
+        assert_eq!(subject_of(None, false, "1.2.3.4", RateClass::Api), ("ip:1.2.3.4".into(), RateClass::Api));
+        assert_eq!(RateClass::Service.limit(), 6000);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use sidechain_edge::ot::canvas::{CanvasOp, Stroke};
 use sidechain_edge::room::{CanvasRoom as Room, Submitted};
 
 fn actor() -> Actor {
-    Actor { user_id: "artist".into(), name: "Artist".into(), can_write: true, is_service: false }
+    Actor { user_id: "artist".into(), name: "Artist".into(), can_write: true, is_service: false, post_grant: false }
 }
 
 struct Canvas {

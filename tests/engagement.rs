@@ -12,7 +12,7 @@ const ACTIONS: [Action; 8] =
     [Action::Like, Action::Unlike, Action::Repost, Action::Unrepost, Action::Save, Action::Unsave, Action::Comment, Action::Uncomment];
 
 fn actor(u: usize) -> Actor {
-    Actor { user_id: format!("u{u}"), name: format!("U{u}"), can_write: true, is_service: false }
+    Actor { user_id: format!("u{u}"), name: format!("U{u}"), can_write: true, is_service: false, post_grant: false }
 }
 
 fn modify(action: Action, comment: Option<String>) -> Modify {

@@ -212,25 +212,27 @@ fn hostile_frames_never_panic() {
     assert_eq!(room.version(), 0);
 }
 
-/// §1 [1.1]: a client_id belongs to the first user who used it in the document.
+/// §1 [1.1]: a client_id belongs to the first user who used it in the document; v1.2 (§5.1): the
+/// first user who sent an operation with it, a connect claims nothing.
 #[test]
 fn a_client_id_is_owned_by_its_first_user() {
     let mut room = Room::new("doc");
     let alice = session(1, true);
     let mut mallory = session(2, true);
     mallory.client_id = alice.client_id.clone();
-    let claim = room.admit(&alice, &NoLookup).unwrap();
-    assert!(matches!(&claim.writes[..], [Write::PutClient(id, r)] if *id == alice.client_id && r.user_id == "u1"));
-    assert_eq!(room.admit(&mallory, &NoLookup).unwrap_err().code.as_str(), "client_id_taken");
-    // Not even an op over another socket: she cannot pre-empt alice's next seq.
-    let fx = room.on_frame(&mallory, &op_frame("m", &alice.client_id, 1, 0, &[ins(0, "evil")]), 1, &[mallory.clone()], &NoLookup);
+    let connect = room.admit(&alice, 1, &NoLookup).unwrap();
+    assert!(connect.writes.is_empty(), "a connect claims nothing (§5.1 [1.2])");
+    assert!(room.admit(&mallory, 1, &NoLookup).is_ok(), "an id nobody has written with is free");
+    assert_eq!(ack(&submit(&mut room, 1, 1, 0, &[ins(0, "mine")]))["status"], "accepted");
+    assert_eq!(room.admit(&mallory, 2, &NoLookup).unwrap_err().code.as_str(), "client_id_taken");
+    // Not even an op over a socket opened before the claim: she cannot pre-empt alice's next seq.
+    let fx = room.on_frame(&mallory, &op_frame("m", &alice.client_id, 2, 1, &[ins(0, "evil")]), 2, &[mallory.clone()], &NoLookup);
     assert_eq!(fx.to_sender[0].payload()["code"], "client_id_taken");
     assert!(fx.writes.is_empty());
-    assert_eq!(ack(&submit(&mut room, 1, 1, 0, &[ins(0, "mine")]))["status"], "accepted");
     // The server's own REST id of a user is that user's alone.
     let mut reserved = session(2, true);
     reserved.client_id = "http:u1".into();
-    assert_eq!(room.admit(&reserved, &NoLookup).unwrap_err().code.as_str(), "client_id_taken");
+    assert_eq!(room.admit(&reserved, 2, &NoLookup).unwrap_err().code.as_str(), "client_id_taken");
 }
 
 /// Ownership survives a wake: it is read back from the stored client record.
@@ -242,7 +244,7 @@ fn ownership_is_read_from_storage_after_a_wake() {
     let mut woke = Room::restore("doc", store.stored()).unwrap();
     let mut mallory = session(2, true);
     mallory.client_id = "c1".into();
-    assert_eq!(woke.admit(&mallory, &store).unwrap_err().code.as_str(), "client_id_taken");
+    assert_eq!(woke.admit(&mallory, 2_000, &store).unwrap_err().code.as_str(), "client_id_taken");
 }
 
 struct BrokenStore;
@@ -267,7 +269,7 @@ fn a_failed_read_is_internal_not_absent() {
     assert_eq!(fx.to_sender[0].payload()["code"], "internal");
     assert!(fx.writes.is_empty() && fx.to_others.is_empty());
     assert_eq!(room.version(), 0);
-    assert!(room.admit(&me, &BrokenStore).is_err());
+    assert!(room.admit(&me, 1, &BrokenStore).is_err());
 }
 
 /// The log keeps at most its byte budget, and a wake reads no more than that.

@@ -9,7 +9,7 @@ use sidechain_edge::room::TextRoom as Room;
 fn replay(name: &str) {
     let trace = load_trace(name);
     let mut room = Room::new("trace");
-    let actor = Actor { user_id: "u".into(), name: "u".into(), can_write: true, is_service: false };
+    let actor = Actor { user_id: "u".into(), name: "u".into(), can_write: true, is_service: false, post_grant: false };
     if !trace.start.is_empty() {
         panic!("{name}: traces with start content are not expected");
     }

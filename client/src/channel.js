@@ -11,13 +11,26 @@ export class Channel extends Connection {
     this.notifications = [];
   }
 
-  probePath() {
-    return "/api/v1/users/_probe/presence";
-  }
-
   onOpen() {
     this.markReady();
-    if (this.watched.size) this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });
+    this.watchSentAt = 0;
+    if (this.watched.size) this._sendWatch();
+  }
+
+  /** The watch list goes at most once a second (the server refuses sooner, §5.1): changes made
+   * meanwhile go together when the second is over. */
+  _sendWatch() {
+    if (!this.connected || this.watchTimer) return;
+    const wait = this.watchSentAt + 1_000 - Date.now();
+    if (wait > 0) {
+      this.watchTimer = setTimeout(() => {
+        this.watchTimer = null;
+        this._sendWatch();
+      }, wait);
+      return;
+    }
+    this.watchSentAt = Date.now();
+    this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });
   }
 
   onMessage(msg) {
@@ -39,7 +52,7 @@ export class Channel extends Connection {
       case "playback_stopped":
         return this.emit("playback", { ...p, state: msg.type === "playback_started" ? "started" : "stopped" });
       case "error":
-        if (p.code === "rate_limited") this.backOffFor(Number(p.retry_after_ms ?? 1000), () => {});
+        if (p.code === "rate_limited") this.backOffFor(Number(p.retry_after_ms ?? 1000), () => this._sendWatch());
         return this.emit("error", p);
       default:
         return this.emit("message", msg);
@@ -49,7 +62,7 @@ export class Channel extends Connection {
   /** Subscribes to the presence of these users (≤ 100 in all); their current presence follows. */
   watchPresence(userIds) {
     for (const u of userIds) this.watched.add(String(u));
-    if (this.connected) this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });
+    this._sendWatch();
   }
 
   /**
@@ -74,6 +87,7 @@ export class Channel extends Connection {
   }
 
   close() {
+    clearTimeout(this.watchTimer);
     super.close();
     this.client._forget(this);
   }

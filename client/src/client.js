@@ -103,6 +103,11 @@ export class SidechainClient extends Emitter {
     return typeof this.token === "function";
   }
 
+  /** The `exp` of a JWT (seconds since the epoch), or undefined. */
+  _tokenExpiry(token) {
+    return jwtExpiry(token);
+  }
+
   /** The token to connect with; a token function is called again when forced or near expiry. */
   async _getToken(force = false) {
     if (typeof this.token !== "function") return String(this.token);

@@ -1,10 +1,19 @@
 // One WebSocket to the server with the life cycle every document shares: connect with a fresh
-// token, heartbeat, reconnect with jittered exponential backoff after any close, diagnose a
-// refused upgrade (401 / 403 / 409) through a REST probe, honour `rate_limited`.
+// token, renew it in-band before it expires (`auth`), heartbeat, reconnect with jittered
+// exponential backoff after any close, diagnose a refused upgrade (401 / 403 / 409 / 429) by
+// probing the same URL without `Upgrade` (browsers cannot read an upgrade's status), honour
+// `rate_limited`.
 import { Emitter } from "./emitter.js";
 
 /** Close codes after which reconnecting cannot help. */
-const FATAL_CLOSE = new Map([[4404, "deleted"]]);
+const FATAL_CLOSE = new Map([
+  [4404, "deleted"],
+  [4403, "forbidden"],
+]);
+/** The server closed the socket because its token expired (or an `auth` was refused). */
+const TOKEN_EXPIRED = 4401;
+/** How long before the token's `exp` a token function is asked for a new one, sent in-band. */
+const REFRESH_BEFORE_MS = 60_000;
 /** Upgrade refusals (found by the REST probe) after which reconnecting cannot help by itself. */
 const FATAL_HTTP = new Map([
   [403, "forbidden"],
@@ -46,9 +55,9 @@ export class Connection extends Emitter {
   query() {
     return {};
   }
-  /** A REST path whose answer tells why an upgrade was refused (401/403/…). */
+  /** Where to ask why an upgrade was refused: the socket URL itself, without `Upgrade` (§5.5). */
   probePath() {
-    return null;
+    return this.path;
   }
   onOpen() {}
   onMessage(_msg) {}
@@ -107,6 +116,7 @@ export class Connection extends Emitter {
     }
     const qs = new URLSearchParams({ token, ...this.query() });
     const url = `${this.client.wsBase}${this.path}?${qs}`;
+    this.lastQuery = qs;
     let ws;
     try {
       ws = new this.client.WebSocket(url);
@@ -125,6 +135,7 @@ export class Connection extends Emitter {
       this.connected = true;
       this.stats.connects++;
       this.#armHeartbeat();
+      this.#armRefresh(token);
       this.onOpen();
       this.updateStatus();
     };
@@ -139,6 +150,8 @@ export class Connection extends Emitter {
         return;
       }
       if (msg.type === "pong") return;
+      if (msg.type === "auth_ok") return this.#renewed(msg.payload ?? {});
+      if (msg.type === "error" && msg.reply_to && msg.reply_to === this.authId) return this.#renewalRefused(msg.payload ?? {}, token);
       this.onMessage(msg);
     };
     ws.onerror = (ev) => {
@@ -167,26 +180,68 @@ export class Connection extends Emitter {
     this.ready = false;
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.deadTimer);
+    clearTimeout(this.refreshTimer);
     if (wasConnected) this.stats.disconnects++;
     this.onDisconnect();
     this.emit("disconnect", { code });
     if (this.closed || !this.client.online || this.stopped) return this.updateStatus();
     if (FATAL_CLOSE.has(code)) return this.#stop(FATAL_CLOSE.get(code), `closed by the server (${code})`);
+    if (code === TOKEN_EXPIRED) {
+      this.emit("error", { code: "unauthorized", message: "the server closed the socket: token expired (4401)" });
+      if (!this.client.canRefreshToken) return this.#stop("unauthorized", "the token expired and cannot be refreshed");
+      this.refreshToken = true;
+    }
     if (!opened) return this.#diagnose(token, refused);
     this.#scheduleRetry();
   }
 
-  /** An upgrade was refused or failed: ask REST why, so 401 refreshes the token and 403 stops. */
+  /** With a token function: a new token is sent in-band before the current one expires. */
+  #armRefresh(token) {
+    clearTimeout(this.refreshTimer);
+    const exp = this.client._tokenExpiry(token);
+    if (!this.client.canRefreshToken || exp === undefined) return;
+    const delay = Math.max(1000, exp * 1000 - Date.now() - REFRESH_BEFORE_MS);
+    this.refreshTimer = setTimeout(async () => {
+      try {
+        const fresh = await this.client._getToken(true);
+        if (this.connected) this.authId = this.send("auth", { token: fresh });
+      } catch (e) {
+        this.emit("error", { code: "token_failed", message: String(e?.message ?? e) });
+        this.#armRefresh(token); // try again later; the server closes with 4401 if it is too late
+      }
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  /** An `auth` answered with an error (e.g. the token function gave no later token): said, and
+   * tried again a little later; the server closes with 4401 if it never gets one. */
+  #renewalRefused(payload, token) {
+    this.emit("error", { code: payload.code ?? "token_failed", message: `token renewal refused: ${payload.message ?? ""}` });
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.#armRefresh(token), 5_000);
+  }
+
+  /** `auth_ok` {exp}: the socket lives on with the new token; the next renewal is planned. */
+  #renewed({ exp }) {
+    this.emit("token_renewed", { exp });
+    if (this.client._cachedToken) this.#armRefresh(this.client._cachedToken);
+  }
+
+  /** An upgrade was refused or failed: probe why, so 401 refreshes the token, 403 and 409 stop,
+   * 429 waits for `Retry-After`. */
   async #diagnose(token, refused) {
     const path = this.probePath();
     let status = refused;
-    if (!status && path && this.client.fetch) {
+    let code = null;
+    let retryAfterMs = 0;
+    if (path && this.client.fetch) {
       try {
-        const r = await this.client.fetch(`${this.client.httpBase}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        const qs = new URLSearchParams(this.lastQuery ?? { token });
+        const r = await this.client.fetch(`${this.client.httpBase}${path}?${qs}`, { headers: { authorization: `Bearer ${token}` } });
         status = r.status;
-        await r.text().catch(() => {});
+        retryAfterMs = Number(r.headers?.get?.("retry-after") ?? 0) * 1000;
+        code = (await r.json().catch(() => null))?.error?.code ?? null;
       } catch {
-        status = 0; // the network is down: keep retrying
+        status = status || 0; // the network is down: keep retrying
       }
     }
     if (this.closed || !this.client.online) return this.updateStatus();
@@ -194,8 +249,11 @@ export class Connection extends Emitter {
       this.emit("error", { code: "unauthorized", message: "the token was refused (401)" });
       if (!this.client.canRefreshToken) return this.#stop("unauthorized", "the token was refused and cannot be refreshed");
       this.refreshToken = true;
+    } else if (status === 429) {
+      this.emit("error", { code: code ?? "rate_limited", message: "the server refused the connection for now (429)", retry_after_ms: retryAfterMs });
+      return this.#scheduleRetry(retryAfterMs || 1000);
     } else if (FATAL_HTTP.has(status)) {
-      return this.#stop(FATAL_HTTP.get(status), `the server refused the connection (${status})`);
+      return this.#stop(code && status !== 400 ? code : FATAL_HTTP.get(status), `the server refused the connection (${status}${code ? ` ${code}` : ""})`);
     }
     this.#scheduleRetry();
   }

@@ -37,10 +37,6 @@ export class Room extends Connection {
     return !inf.everLost && !this.seqConfirmed;
   }
 
-  probePath() {
-    return `/api/v1/documents/${encodeURIComponent(this.documentId)}`;
-  }
-
   /** Every other client in the room (not this one), with awareness state and typing flag. */
   get others() {
     return [...this._others.values()].map((o) => ({ ...o, typing: this._typingUsers.has(o.userId) }));

@@ -52,6 +52,8 @@ pub struct Identity {
     pub user_id: String,
     pub name: String,
     pub is_service: bool,
+    /// The token's `exp` (seconds since the epoch): a socket lives no longer (§5.5 [1.2]).
+    pub exp: u64,
     grants: Vec<(String, Access)>,
 }
 
@@ -144,6 +146,7 @@ pub fn verify(token: &str, config: &AuthConfig, now_secs: u64) -> Result<Identit
         name: claims.name.unwrap_or_else(|| user_id.clone()),
         user_id,
         is_service: claims.role.as_deref() == Some("service"),
+        exp: claims.exp,
         grants,
     })
 }

@@ -70,19 +70,33 @@ pub struct HistoryOp {
     pub ops: Box<RawValue>,
 }
 
-/// One page of history after `since`: the operations and whether more follow.
+/// One page of history after `since`: the operations and whether more follow. The page is cut
+/// by count and by bytes (§5.1 [1.2]), measured in D1 before any operation is read.
 pub async fn read_history(db: &D1Database, document_id: &str, incarnation: &str, since: u64, limit: u64) -> Result<(Vec<HistoryOp>, bool)> {
+    #[derive(Deserialize)]
+    struct Size {
+        bytes: f64,
+    }
+    let sizes: Vec<Size> = db
+        .prepare(
+            "SELECT length(CAST(ops AS BLOB)) AS bytes FROM operations \
+             WHERE document_id = ?1 AND incarnation = ?2 AND version > ?3 ORDER BY version LIMIT ?4",
+        )
+        .bind(&[document_id.into(), incarnation.into(), num(since), num(limit + 1)])?
+        .all()
+        .await?
+        .results()?;
+    let sizes: Vec<usize> = sizes.iter().map(|s| s.bytes as usize).collect();
+    let (take, has_more) = crate::history_shards::page_cut(&sizes, limit as usize, crate::limits::HISTORY_PAGE_BYTES);
     let result = db
         .prepare(
             "SELECT operation_id, version, client_id, user_id, seq, timestamp, server_timestamp, ops \
              FROM operations WHERE document_id = ?1 AND incarnation = ?2 AND version > ?3 ORDER BY version LIMIT ?4",
         )
-        .bind(&[document_id.into(), incarnation.into(), num(since), num(limit + 1)])?
+        .bind(&[document_id.into(), incarnation.into(), num(since), num(take as u64)])?
         .all()
         .await?;
-    let mut rows: Vec<Row> = result.results()?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let rows: Vec<Row> = result.results()?;
     let ops = rows
         .into_iter()
         .map(|r| HistoryOp {

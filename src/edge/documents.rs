@@ -10,7 +10,6 @@ use crate::objects::document::client::{self as doc, object};
 use crate::protocol::{parse_client_id, valid_document_id};
 use crate::runtime::http::{json_response, json_text_response, ApiError, ApiResult};
 use crate::runtime::rpc::{self, Call};
-use crate::runtime::sockets::require_upgrade;
 
 /// Checks the id and the caller's access; returns the actor to pass to the object.
 pub(super) fn admit(who: &Identity, document_id: &str, need: Access) -> Result<Actor, ApiError> {
@@ -20,7 +19,7 @@ pub(super) fn admit(who: &Identity, document_id: &str, need: Access) -> Result<A
     match who.access(document_id) {
         None => Err(ApiError::forbidden(format!("no grant for {document_id}"))),
         Some(Access::Read) if need == Access::Write => Err(ApiError::forbidden(format!("read-only grant for {document_id}"))),
-        Some(a) => Ok(Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: a == Access::Write, is_service: who.is_service }),
+        Some(a) => Ok(Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write: a == Access::Write, is_service: who.is_service, post_grant: who.granted(document_id).is_some() }),
     }
 }
 
@@ -29,9 +28,10 @@ pub(super) async fn answer<C: Call>(env: &Env, id: &str, actor: &Actor, req: &C)
     Ok(json_text_response(200, &rpc::call_text(&object(env, id, actor), req).await?)?)
 }
 
-/// Hands an upgrade to its object: the 101 goes back as is, a refusal as its error.
+/// Hands an upgrade to its object: the 101 (or a probe's 200) goes back as is, a refusal as its
+/// error.
 pub(super) async fn relay_upgrade(resp: Response) -> ApiResult {
-    if resp.status_code() == 101 {
+    if resp.status_code() == 101 || resp.status_code() == 200 {
         return Ok(resp);
     }
     let mut resp = resp;
@@ -39,8 +39,10 @@ pub(super) async fn relay_upgrade(resp: Response) -> ApiResult {
     Err(ApiError::from_answer(status, &resp.text().await?))
 }
 
+/// `GET /ws/documents/{id}`: with `Upgrade`, a socket; without, a probe that answers the status
+/// the upgrade would get (§5.5 [1.2]). The object checks the rest: the claim, the revocation,
+/// the sockets the user holds there, a private post's grant.
 pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, ApiError>) -> ApiResult {
-    require_upgrade(req)?;
     let who = who?;
     let actor = admit(&who, id, Access::Read)?;
     let client_id = parse_client_id(&Value::String(query(req, "client_id")?.unwrap_or_default()))?;
@@ -57,6 +59,7 @@ pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, A
         path.push_str("&viewport=");
         path.extend(percent_encoding::utf8_percent_encode(&viewport, percent_encoding::NON_ALPHANUMERIC));
     }
+    path.push_str(&format!("&exp={}", who.exp));
     relay_upgrade(rpc::upgrade(&object(env, id, &actor), &path, req).await?).await
 }
 
@@ -91,6 +94,24 @@ pub async fn delete(env: &Env, who: &Identity, id: &str) -> ApiResult {
         return Err(ApiError::forbidden("deleting a document needs a service token"));
     }
     answer(env, id, &admit(who, id, Access::Write)?, &doc::DeleteDocument {}).await
+}
+
+/// `POST /documents/{id}/revoke` `{"user_id","until"?}` (service, §5.5 [1.2]) → `{"user_id","until"}`.
+pub async fn revoke(req: &mut Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
+    if !who.is_service {
+        return Err(ApiError::forbidden("revoking access needs a service token"));
+    }
+    let body = read_json(req).await?;
+    let user_id = match body.get("user_id") {
+        Some(Value::String(u)) if !u.is_empty() && u.len() <= 256 => u.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(ApiError::bad_request("user_id must be a non-empty string")),
+    };
+    let until = match body.get("until") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| ApiError::bad_request("until must be milliseconds since the epoch"))?),
+    };
+    answer(env, id, &admit(who, id, Access::Write)?, &doc::Revoke { user_id, until }).await
 }
 
 fn channel_document(channel: &str) -> String {

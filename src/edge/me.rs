@@ -15,18 +15,18 @@ use crate::objects::inbox_shard::client::{call_for, MarkRead, ReadPage};
 use crate::runtime::http::{json_response, ApiError, ApiResult};
 use crate::runtime::log;
 use crate::runtime::rpc;
-use crate::runtime::sockets::require_upgrade;
 
 fn actor(who: &Identity, can_write: bool) -> Actor {
-    Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write, is_service: who.is_service }
+    Actor { user_id: who.user_id.clone(), name: who.name.clone(), can_write, is_service: who.is_service, post_grant: false }
 }
 
 /// `GET /ws`: the caller's personal channel.
+/// Without `Upgrade`, a probe of the same checks (§5.5 [1.2]).
 pub async fn channel(req: &Request, env: &Env, who: Result<Identity, crate::runtime::http::ApiError>) -> ApiResult {
-    require_upgrade(req)?;
     let who = who?;
     let me = actor(&who, true);
-    relay_upgrade(rpc::upgrade(&object(env, &who.user_id, Some(&me)), channel::CONNECT_PATH, req).await?).await
+    let path = format!("{}?exp={}", channel::CONNECT_PATH, who.exp);
+    relay_upgrade(rpc::upgrade(&object(env, &who.user_id, Some(&me)), &path, req).await?).await
 }
 
 /// `PUT /api/v1/me/presence`: stored on the caller's channel, pushed to watchers and rooms.

@@ -72,7 +72,9 @@ async fn optional_json(req: &mut Request) -> Result<Value, ApiError> {
     }
 }
 
-/// `GET …/engagement`: KV first; on a miss the post's object answers and refreshes KV.
+/// `GET …/engagement`: KV first; on a miss the post's object answers and refreshes KV. KV never
+/// holds a private post's counts (its object neither writes them nor lets them stay), so a
+/// private post is always a miss, answered by the object after its check (§5.5 [1.2]).
 pub async fn counts(env: &Env, who: &Identity, post_id: &str) -> ApiResult {
     let id = post_document(post_id);
     let actor = admit(who, &id, Access::Read)?;
@@ -107,5 +109,10 @@ pub async fn register(req: &mut Request, env: &Env, who: &Identity, post_id: &st
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
         Some(_) => return Err(ApiError::bad_request("owner_id must be a non-empty string")),
     };
-    answer(env, &id, &actor, &SetOwner { owner_id }).await
+    let visibility = match body.get("visibility") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(v)) if v == "public" || v == "private" => Some(v.clone()),
+        Some(_) => return Err(ApiError::bad_request("visibility must be \"public\" or \"private\"")),
+    };
+    answer(env, &id, &actor, &SetOwner { owner_id, visibility }).await
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use worker::{Env, Request};
 
-use crate::auth::{bearer_token, verify, AuthConfig, Identity};
+use crate::auth::{bearer_token, verify, Identity};
 use crate::limits;
 use crate::runtime::bindings;
 use crate::runtime::http::ApiError;
@@ -14,12 +14,7 @@ pub fn authenticate(req: &Request, env: &Env, allow_query: bool) -> Result<Ident
     let header = req.headers().get("authorization")?;
     let token = bearer_token(header.as_deref(), query_token.as_deref())
         .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-    let config = AuthConfig {
-        secret: bindings::string(env, bindings::JWT_SECRET).unwrap_or_default(),
-        issuer: bindings::string(env, bindings::JWT_ISSUER),
-        audience: bindings::string(env, bindings::JWT_AUDIENCE),
-    };
-    verify(token, &config, worker::Date::now().as_millis() / 1000).map_err(|e| ApiError::unauthorized(e.0))
+    verify(token, &bindings::auth_config(env), worker::Date::now().as_millis() / 1000).map_err(|e| ApiError::unauthorized(e.0))
 }
 
 /// A query parameter, decoded.

@@ -7,7 +7,8 @@ use super::{documents, errors, health, me, posts, publish, request_metrics};
 use super::request::authenticate;
 use crate::auth::Identity;
 use crate::objects::rate_limiter;
-use crate::ratelimit::{Decision, RateClass};
+use crate::ratelimit::{subject_of, Decision, RateClass};
+use crate::runtime::sockets::is_upgrade;
 use crate::runtime::bindings;
 use crate::runtime::http::{ApiError, ApiResult};
 use crate::runtime::log;
@@ -19,6 +20,8 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
     let (method, path) = (req.method().to_string(), req.path());
     let (result, rate, user_id) = route(req, &env).await;
     let code = result.as_ref().err().map(|e| e.code.clone());
+    // Every 429 carries an integer Retry-After (§4.6), also those of objects (too_many_connections).
+    let retry_after = result.as_ref().err().filter(|e| e.status == 429).map(|e| e.details.as_ref().and_then(|d| d["retry_after"].as_u64()).unwrap_or(1));
     let resp = match result {
         Ok(r) => r,
         Err(e) => without_detail(e, &request_id).into_response()?,
@@ -44,6 +47,9 @@ pub async fn handle(req: Request, env: Env, ctx: worker::Context) -> Result<Resp
         headers.set(&k, &v)?;
     }
     headers.set("x-request-id", &request_id)?;
+    if let Some(secs) = retry_after {
+        headers.set("retry-after", &secs.max(1).to_string())?;
+    }
     if let Some(d) = rate {
         headers.set("x-ratelimit-limit", &d.limit.to_string())?;
         headers.set("x-ratelimit-remaining", &d.remaining.to_string())?;
@@ -90,37 +96,55 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Opt
             (health::health(env, service).await, None, None)
         }
         ["ws", "documents", id] if method == Method::Get => {
-            let who = authenticate(&req, env, true);
+            let (who, rate) = upgrade_gate(&req, env).await;
             let user = who.as_ref().ok().map(|w| w.user_id.clone());
-            (documents::upgrade(&req, env, id, who).await, None, user)
+            (documents::upgrade(&req, env, id, who).await, rate, user)
         }
         ["ws"] if method == Method::Get => {
-            let who = authenticate(&req, env, true);
+            let (who, rate) = upgrade_gate(&req, env).await;
             let user = who.as_ref().ok().map(|w| w.user_id.clone());
-            (me::channel(&req, env, who).await, None, user)
+            (me::channel(&req, env, who).await, rate, user)
         }
         ["api", "v1", rest @ ..] => {
             let rest = rest.to_vec();
             let who = authenticate(&req, env, false);
             let user = who.as_ref().ok().map(|w| w.user_id.clone());
-            let subject = match &who {
-                Ok(id) => format!("user:{}", id.user_id),
-                Err(_) => format!("ip:{}", req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into())),
-            };
-            let class = RateClass::of(method.as_ref(), &rest);
+            let ip = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
+            let ok = who.as_ref().ok();
+            let (subject, class) = subject_of(ok.map(|w| w.user_id.as_str()), ok.is_some_and(|w| w.is_service), &ip, RateClass::of(method.as_ref(), &rest));
             let decision = match rate_limiter::check(env, &subject, class).await {
                 Ok(d) => d,
                 Err(e) => return (Err(e), None, user),
             };
             if !decision.allowed {
-                let msg = format!("rate limit of {} requests per minute exceeded; retry in {} s", decision.limit, decision.reset_secs);
-                let err = ApiError::new(429, "rate_limited", msg).with_details(json!({"retry_after": decision.reset_secs}));
-                return (Err(err), Some(decision), user);
+                return (Err(rate_limited(&decision, "requests")), Some(decision), user);
             }
             (api(&mut req, env, &method, &rest, who).await, Some(decision), user)
         }
         ["health"] | ["ws"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None, None),
         _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None, None),
+    }
+}
+
+/// 429 `rate_limited` for a window that is full.
+fn rate_limited(d: &Decision, what: &str) -> ApiError {
+    let msg = format!("rate limit of {} {what} per minute exceeded; retry in {} s", d.limit, d.reset_secs);
+    ApiError::new(429, "rate_limited", msg).with_details(json!({"retry_after": d.reset_secs}))
+}
+
+/// The token and the 60 upgrades a minute per user of §5.1 [1.2], on every socket path (one
+/// call to the user's limiter). A probe (the same URL without `Upgrade`, §5.5) only looks.
+async fn upgrade_gate(req: &Request, env: &Env) -> (std::result::Result<Identity, ApiError>, Option<Decision>) {
+    let who = match authenticate(req, env, true) {
+        Ok(w) => w,
+        Err(e) => return (Err(e), None),
+    };
+    let (subject, class) = subject_of(Some(&who.user_id), who.is_service, "", RateClass::Upgrade);
+    let decision = if is_upgrade(req) { rate_limiter::check(env, &subject, class).await } else { rate_limiter::peek(env, &subject, class).await };
+    match decision {
+        Err(e) => (Err(e), None),
+        Ok(d) if !d.allowed => (Err(rate_limited(&d, "WebSocket upgrades")), Some(d)),
+        Ok(d) => (Ok(who), Some(d)),
     }
 }
 
@@ -134,7 +158,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         ["users", _, "presence-audience"] => &[Put],
         ["me", "presence"] => &[Put],
         ["documents", _] => &[Get, Delete],
-        ["documents", _, "broadcast"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
+        ["documents", _, "broadcast"] | ["documents", _, "revoke"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
         ["me", "notifications"] | ["activity", "timeline"] => &[Get],
         ["channels", _, "description"] => &[Put],
         ["posts", _] => &[Put],
@@ -165,6 +189,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Get, ["activity", "timeline"]) => me::inbox_page(req, env, &who, true).await,
         (Post, ["notify"]) => publish::notify(req, env, &who).await,
         (Post, ["documents", id, "broadcast"]) => publish::broadcast(req, env, &who, id).await,
+        (Post, ["documents", id, "revoke"]) => documents::revoke(req, env, &who, id).await,
         (Get, ["users", id, "presence"]) => me::get_presence(env, &who, id).await,
         (Put, ["users", id, "presence-audience"]) => me::set_audience(req, env, &who, id).await,
         (Put, ["posts", id]) => posts::register(req, env, &who, id).await,

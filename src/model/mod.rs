@@ -28,12 +28,16 @@ pub struct Actor {
     /// Service tokens may also moderate (remove others' comments).
     #[serde(default)]
     pub is_service: bool,
+    /// The token grants read or write on this `post:` document itself (a private post needs it,
+    /// §5.5 [1.2]); other documents ignore it.
+    #[serde(default)]
+    pub post_grant: bool,
 }
 
 impl Actor {
     /// An actor inside the system (reports between objects), never a client.
     pub fn system(name: &str) -> Actor {
-        Actor { user_id: name.to_string(), name: name.to_string(), can_write: false, is_service: false }
+        Actor { user_id: name.to_string(), name: name.to_string(), can_write: false, is_service: false, post_grant: false }
     }
 }
 
@@ -49,7 +53,7 @@ pub struct Session {
 
 impl Session {
     pub fn actor(&self) -> Actor {
-        Actor { user_id: self.user_id.clone(), name: self.name.clone(), can_write: self.can_write, is_service: false }
+        Actor { user_id: self.user_id.clone(), name: self.name.clone(), can_write: self.can_write, is_service: false, post_grant: false }
     }
 }
 
@@ -152,6 +156,10 @@ pub struct ClientRecord {
     pub last_seq: u64,
     #[serde(default)]
     pub last_version: Option<u64>,
+    /// When the client's last operation came (ms; 0 in rows from before v1.2): the claim lapses
+    /// 30 days later (§5.1 [1.2]).
+    #[serde(default)]
+    pub last_used: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

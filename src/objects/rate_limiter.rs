@@ -11,11 +11,14 @@ use crate::call;
 #[derive(Serialize, Deserialize)]
 pub struct Hit {
     pub class: RateClass,
+    /// Only look: what a hit would answer, counting nothing (upgrade probes).
+    #[serde(default)]
+    pub peek: bool,
 }
 call!(Hit, "/hit", Decision);
 
 #[cfg(target_arch = "wasm32")]
-pub use object::{check, RateLimiter};
+pub use object::{check, peek, RateLimiter};
 
 #[cfg(target_arch = "wasm32")]
 mod object {
@@ -44,7 +47,10 @@ mod object {
         async fn fetch(&self, mut req: Request) -> Result<Response> {
             let answer: ApiResult = async {
                 let hit: Hit = read(&mut req).await?;
-                let decision = self.windows.borrow_mut().entry(hit.class).or_default().hit(now_ms(), hit.class.limit(), hit.class.window_ms());
+                let (now, limit, window) = (now_ms(), hit.class.limit(), hit.class.window_ms());
+                let mut windows = self.windows.borrow_mut();
+                let w = windows.entry(hit.class).or_default();
+                let decision = if hit.peek { w.peek(now, limit, window) } else { w.hit(now, limit, window) };
                 reply(&decision)
             }
             .await;
@@ -55,6 +61,12 @@ mod object {
     /// Counts one request of `class` by `subject` (`user:…` or `ip:…`).
     pub async fn check(env: &Env, subject: &str, class: RateClass) -> std::result::Result<Decision, ApiError> {
         let target = ObjectRef { env, binding: bindings::RATE_LIMITER, name: subject, actor: None, document_id: None };
-        rpc::call(&target, &Hit { class }).await
+        rpc::call(&target, &Hit { class, peek: false }).await
+    }
+
+    /// What `check` would answer, counting nothing.
+    pub async fn peek(env: &Env, subject: &str, class: RateClass) -> std::result::Result<Decision, ApiError> {
+        let target = ObjectRef { env, binding: bindings::RATE_LIMITER, name: subject, actor: None, document_id: None };
+        rpc::call(&target, &Hit { class, peek: true }).await
     }
 }

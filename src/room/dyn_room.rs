@@ -25,7 +25,7 @@ pub trait DynRoom {
     fn text(&self) -> Option<String>;
 
     fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects;
-    fn admit(&mut self, me: &Session, lookup: &dyn Lookup) -> Result<Effects, Failure>;
+    fn admit(&mut self, me: &Session, now: u64, lookup: &dyn Lookup) -> Result<Effects, Failure>;
     fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects;
     fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects;
     /// The HTTP path: parses an `operation` object and submits it.
@@ -84,8 +84,8 @@ where
     fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects {
         Room::on_frame(self, me, text, now, present, lookup)
     }
-    fn admit(&mut self, me: &Session, lookup: &dyn Lookup) -> Result<Effects, Failure> {
-        Room::admit(self, me, lookup)
+    fn admit(&mut self, me: &Session, now: u64, lookup: &dyn Lookup) -> Result<Effects, Failure> {
+        Room::admit(self, me, now, lookup)
     }
     fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects {
         Room::connect(self, me, since, present)

@@ -24,7 +24,7 @@ use crate::limits;
 use crate::model::{AwarenessEntry, BoundedMap, ClientRecord, LogEntry, OpLog, SavedRoom, SinceSnapshot, TypingEntry};
 
 pub use dyn_room::{restore_room, DynRoom};
-pub use submit::Submitted;
+pub use submit::{claim_of, Claim, Submitted};
 
 pub struct Room<D: Document> {
     document_id: String,

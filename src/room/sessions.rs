@@ -95,11 +95,12 @@ impl<D: Document> Room<D> {
         InitialState { room: self, users, role: if me.can_write { "write" } else { "read" }, session_id: &me.session_id, without_state: false }
     }
 
-    /// Checks that `me.client_id` may be used by `me.user_id` here and claims it if it is new;
-    /// called before the socket is accepted, so a refused client never joins.
-    pub fn admit(&mut self, me: &Session, lookup: &dyn Lookup) -> Result<Effects, Failure> {
-        let writes = self.claim_client(&me.client_id, &me.user_id, lookup)?.into_iter().collect();
-        Ok(Effects { writes, ..Effects::default() })
+    /// Checks that `me.client_id` may be used by `me.user_id` here, before the socket is
+    /// accepted, so a refused client never joins. Nothing is claimed: the first operation claims
+    /// (§5.1 [1.2]).
+    pub fn admit(&mut self, me: &Session, now: u64, lookup: &dyn Lookup) -> Result<Effects, Failure> {
+        self.check_client(&me.client_id, &me.user_id, now, lookup)?;
+        Ok(Effects::default())
     }
 
     /// A socket joined: catch it up, and tell the others when its client is new to the room.

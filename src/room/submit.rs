@@ -93,12 +93,38 @@ fn empty_ops() -> Box<RawValue> {
     crate::doc::raw_json(&[(); 0])
 }
 
-/// A client's place in its sequence, and whether its id is already claimed by this user.
+/// A client's place in its sequence.
 #[derive(Clone, Copy)]
 struct Progress {
     last_seq: u64,
     last_version: Option<u64>,
-    claimed: bool,
+}
+
+fn taken(client_id: &str) -> Failure {
+    Failure::new(Code::ClientIdTaken, format!("client_id {client_id:?} belongs to another user in this document"))
+}
+
+/// Who a stored client record leaves a client_id to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    Mine,
+    /// Unclaimed, claimed by a connect only (rows from before v1.2), or lapsed.
+    Free,
+    Taken,
+}
+
+/// The claim `r` makes on its client_id for anyone but `user_id` at `now` (§5.1 [1.2]). Rows
+/// from before claims had a time (`last_used` 0) never lapse; the table's bound drops them first.
+pub fn claim_of(r: &ClientRecord, user_id: &str, now: u64) -> Claim {
+    if r.user_id == user_id {
+        return Claim::Mine;
+    }
+    let lapsed = r.last_used > 0 && now.saturating_sub(r.last_used) > crate::limits::CLIENT_CLAIM_LAPSE_MS;
+    if r.user_id.is_empty() || r.last_seq == 0 || lapsed {
+        Claim::Free
+    } else {
+        Claim::Taken
+    }
 }
 
 pub(super) fn read_failed(e: String) -> Failure {
@@ -125,7 +151,7 @@ struct Origin<'a> {
 
 impl<D: Document> Room<D> {
     pub fn submit(&mut self, actor: &Actor, req: OpRequest<D::Op>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure> {
-        let (seq, base) = match self.admit_op(actor, &req, lookup)? {
+        let (seq, base) = match self.admit_op(actor, &req, now, lookup)? {
             Admitted::Duplicate(done) => return Ok(done),
             Admitted::Fresh { seq, base } => (seq, base),
         };
@@ -144,7 +170,7 @@ impl<D: Document> Room<D> {
         match self.doc.step(&ctx, req.body, &self.log, lookup)? {
             Step::Noop(reason) => {
                 let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason));
-                let write = self.record_client(&req.client_id, &actor.user_id, seq, None);
+                let write = self.record_client(&req.client_id, &actor.user_id, seq, None, now);
                 Ok(Submitted { ack, effects: Effects { writes: vec![write], ..Effects::default() } })
             }
             Step::Applied(applied) => {
@@ -155,14 +181,14 @@ impl<D: Document> Room<D> {
     }
 
     /// Checks the document, the grant, the client's seq and the version an op was made against.
-    fn admit_op(&mut self, actor: &Actor, req: &OpRequest<D::Op>, lookup: &dyn Lookup) -> Result<Admitted, Failure> {
+    fn admit_op(&mut self, actor: &Actor, req: &OpRequest<D::Op>, now: u64, lookup: &dyn Lookup) -> Result<Admitted, Failure> {
         if req.document_id.as_deref().is_some_and(|d| d != self.document_id) {
             return Err(Failure::new(Code::InvalidOperation, "document_id is not this socket's document"));
         }
         if !actor.can_write {
             return Err(Failure::new(Code::Forbidden, "no write grant for this document"));
         }
-        let record = self.progress(&req.client_id, &actor.user_id, lookup)?;
+        let record = self.progress(&req.client_id, &actor.user_id, now, lookup)?;
         let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
             return Ok(Admitted::Duplicate(self.duplicate(&req.client_id, seq, &record)));
@@ -212,7 +238,7 @@ impl<D: Document> Room<D> {
         effects.follow_ups.counts_changed = summary_changed;
         effects.follow_ups.notifications_queued = !notifications.is_empty();
         effects.writes.extend(notifications.into_iter().map(Write::QueueNotification));
-        effects.writes.push(self.record_client(&entry.client_id, &o.actor.user_id, o.seq, Some(self.version)));
+        effects.writes.push(self.record_client(&entry.client_id, &o.actor.user_id, o.seq, Some(self.version), o.now));
         let mut broadcast = entry.broadcast("operation", &self.document_id, None);
         broadcast.reach = reach;
         effects.to_others.push(broadcast);
@@ -228,42 +254,36 @@ impl<D: Document> Room<D> {
         Submitted { ack, effects }
     }
 
-    /// Where the client is, refusing a client_id that belongs to another user here (§1).
-    fn progress(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<Progress, Failure> {
-        let taken = || Failure::new(Code::ClientIdTaken, format!("client_id {client_id:?} belongs to another user in this document"));
+    /// Where the client is, refusing a client_id that belongs to another user here (§1). A claim
+    /// is made by an operation (§5.1 [1.2]) and lapses after 30 days without one: a lapsed claim
+    /// of another user, or a row written by a connect before v1.2 (no seq), starts afresh.
+    fn progress(&mut self, client_id: &str, user_id: &str, now: u64, lookup: &dyn Lookup) -> Result<Progress, Failure> {
         // `http:{user}` is the id the server itself uses for that user's REST calls.
         if client_id.strip_prefix("http:").is_some_and(|owner| owner != user_id) {
-            return Err(taken());
+            return Err(taken(client_id));
         }
-        let read = |r: &ClientRecord| Progress { last_seq: r.last_seq, last_version: r.last_version, claimed: r.user_id == user_id };
-        if let Some(r) = self.clients.get(client_id) {
-            if !r.user_id.is_empty() && r.user_id != user_id {
-                return Err(taken());
-            }
-            return Ok(read(r));
-        }
-        let record = lookup.client(client_id).map_err(read_failed)?.unwrap_or_default();
-        if !record.user_id.is_empty() && record.user_id != user_id {
-            return Err(taken());
-        }
-        let progress = read(&record);
+        let record = match self.clients.get(client_id) {
+            Some(r) => r.clone(),
+            None => lookup.client(client_id).map_err(read_failed)?.unwrap_or_default(),
+        };
+        let record = match claim_of(&record, user_id, now) {
+            Claim::Mine => record,
+            Claim::Free => ClientRecord::default(),
+            Claim::Taken => return Err(taken(client_id)),
+        };
+        let progress = Progress { last_seq: record.last_seq, last_version: record.last_version };
         self.clients.insert(client_id, record);
         Ok(progress)
     }
 
-    /// Claims `client_id` for `user_id` on connect; a write when the claim is new.
-    pub fn claim_client(&mut self, client_id: &str, user_id: &str, lookup: &dyn Lookup) -> Result<Option<Write>, Failure> {
-        let p = self.progress(client_id, user_id, lookup)?;
-        if p.claimed {
-            return Ok(None);
-        }
-        let claimed = ClientRecord { user_id: user_id.to_string(), last_seq: p.last_seq, last_version: p.last_version };
-        self.clients.insert(client_id, claimed.clone());
-        Ok(Some(Write::PutClient(client_id.to_string(), claimed)))
+    /// Whether `me` may use its client_id here; nothing is claimed (a socket that only reads
+    /// claims nothing, §5.1 [1.2]).
+    pub fn check_client(&mut self, client_id: &str, user_id: &str, now: u64, lookup: &dyn Lookup) -> Result<(), Failure> {
+        self.progress(client_id, user_id, now, lookup).map(|_| ())
     }
 
-    fn record_client(&mut self, client_id: &str, user_id: &str, seq: u64, version: Option<u64>) -> Write {
-        let record = ClientRecord { user_id: user_id.to_string(), last_seq: seq, last_version: version };
+    fn record_client(&mut self, client_id: &str, user_id: &str, seq: u64, version: Option<u64>, now: u64) -> Write {
+        let record = ClientRecord { user_id: user_id.to_string(), last_seq: seq, last_version: version, last_used: now };
         self.clients.insert(client_id, record.clone());
         Write::PutClient(client_id.to_string(), record)
     }

@@ -25,6 +25,8 @@ pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const CORS_ORIGIN: &str = "CORS_ORIGIN";
 pub const SOCKET_RATE_PER_SEC: &str = "SOCKET_RATE_PER_SEC";
 pub const SOCKET_BURST: &str = "SOCKET_BURST";
+/// Tests only: how long after its token's `exp` a socket may stay (ms; default 60 s).
+pub const TOKEN_GRACE_MS: &str = "TOKEN_GRACE_MS";
 /// Milliseconds after which an unrenewed room report lapses (§5.6: 3 minutes; rooms renew at a
 /// third of it). Only tests of the lapse set it.
 pub const PRESENCE_LAPSE_MS: &str = "PRESENCE_LAPSE_MS";
@@ -35,4 +37,10 @@ pub const FAULT_NOTIFY_FAIL_ONCE: &str = "FAULT_NOTIFY_FAIL_ONCE";
 #[cfg(target_arch = "wasm32")]
 pub fn string(env: &worker::Env, name: &str) -> Option<String> {
     env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string())).filter(|s| !s.is_empty())
+}
+
+/// What the Worker and the objects check tokens with.
+#[cfg(target_arch = "wasm32")]
+pub fn auth_config(env: &worker::Env) -> crate::auth::AuthConfig {
+    crate::auth::AuthConfig { secret: string(env, JWT_SECRET).unwrap_or_default(), issuer: string(env, JWT_ISSUER), audience: string(env, JWT_AUDIENCE) }
 }

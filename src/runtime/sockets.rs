@@ -19,6 +19,10 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// The server could not set the socket up; the client should reconnect.
     pub const UNAVAILABLE: u16 = 1011;
+    /// The token expired (or an in-band `auth` was refused) (§5.5 [1.2]).
+    pub const TOKEN_EXPIRED: u16 = 4401;
+    /// The user lost access: revoked, or a new token without a read grant (§5.5 [1.2]).
+    pub const FORBIDDEN: u16 = 4403;
     /// The document was deleted.
     pub const DELETED: u16 = 4404;
 
@@ -74,17 +78,38 @@ pub fn answer_pings_while_asleep(state: &State) {
     }
 }
 
-/// 426 unless the request asks for a WebSocket upgrade.
-pub fn require_upgrade(req: &Request) -> Result<(), ApiError> {
-    let is_ws = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    if is_ws {
-        Ok(())
-    } else {
-        Err(ApiError::new(426, "upgrade_required", "this endpoint takes WebSocket upgrades only"))
-    }
+/// Whether the request asks for a WebSocket upgrade; without one, a socket URL is a probe that
+/// answers what the upgrade would get (§5.5 [1.2]).
+pub fn is_upgrade(req: &Request) -> bool {
+    req.headers().get("upgrade").ok().flatten().is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
-/// Per-socket message budgets (§3.4). Kept in memory: an object only hibernates when its sockets
+/// The answer of a probe that found nothing to refuse.
+pub fn probe_ok() -> Result<worker::Response, ApiError> {
+    Ok(super::http::json_text_response(200, r#"{"ok":true}"#)?)
+}
+
+/// When a socket whose token expires at `exp` (seconds; 0: never) must be gone (ms): 60 s later,
+/// or `TOKEN_GRACE_MS` in tests (§5.5 [1.2]).
+pub fn expiry_due(env: &Env, exp: u64) -> Option<u64> {
+    let grace = super::bindings::string(env, bindings::TOKEN_GRACE_MS).and_then(|v| v.parse().ok()).unwrap_or(crate::limits::TOKEN_GRACE_MS);
+    (exp > 0).then(|| exp.saturating_mul(1000).saturating_add(grace))
+}
+
+/// The `exp` the Worker put in a connect's query (`&exp=`), 0 when absent.
+pub fn connect_exp(req: &Request) -> u64 {
+    let url = req.url().ok();
+    url.and_then(|u| u.query_pairs().find(|(k, _)| k == "exp").and_then(|(_, v)| v.parse().ok())).unwrap_or(0)
+}
+
+/// 429 `too_many_connections` (§5.1 [1.2]).
+pub fn too_many_connections(limit: usize, place: &str) -> ApiError {
+    ApiError::new(429, "too_many_connections", format!("at most {limit} open sockets per user {place}; close one first"))
+        .with_details(serde_json::json!({"retry_after": 5, "limit": limit}))
+}
+
+/// Message budgets (§3.4), per key: since v1.2 a user (on a document, on the channel), shared by
+/// all of their sockets there (§5.1). Kept in memory: an object only hibernates when its sockets
 /// are quiet, and a quiet socket has a full budget anyway.
 pub struct Budgets {
     rate: SocketRate,
@@ -114,8 +139,9 @@ impl Budgets {
                 send(ws, Outgoing::error_with(&f, id, None, Some(retry_after_ms)));
                 false
             }
+            // The budget is kept (not reset): the key's other sockets sharing it are closed too on
+            // their next refused message, and never get a fresh burst from a close.
             Admit::Close => {
-                self.forget(key);
                 let _ = ws.close(Some(close::POLICY), Some("rate limit exceeded"));
                 false
             }

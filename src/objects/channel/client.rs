@@ -51,6 +51,14 @@ pub struct AddWatcher {
 }
 call!(AddWatcher, "/watch", Value);
 
+/// Another user's channel no longer watches this user (its watch list was replaced, §5.1 [1.2]).
+#[derive(Serialize, Deserialize)]
+pub struct Unwatch {
+    pub watcher: String,
+    pub user_id: String,
+}
+call!(Unwatch, "/unwatch", crate::runtime::rpc::Done);
+
 /// A watched user's presence, for this user's sockets; 410 when none is open.
 #[derive(Serialize, Deserialize)]
 pub struct PushPresence {

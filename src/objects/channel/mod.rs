@@ -8,6 +8,8 @@ pub mod client;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
+mod expiry;
+#[cfg(target_arch = "wasm32")]
 mod inbox_link;
 #[cfg(target_arch = "wasm32")]
 mod legacy_inbox;
@@ -27,12 +29,14 @@ mod object {
 
     use super::client::*;
     use super::storage::ChannelStore;
-    use crate::protocol::{parse_frame, Code, Failure, Outgoing};
+    use crate::protocol::{parse_frame, Code, Failure, Frame, Outgoing};
     use crate::runtime::clock::now_ms;
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::log;
     use crate::runtime::rpc::{read, reply, Call, Done, Incoming};
-    use crate::runtime::sockets::{answer_pings_while_asleep, close, send, Budgets};
+    use crate::runtime::sockets::{answer_pings_while_asleep, close, connect_exp, is_upgrade, probe_ok, send, too_many_connections, Budgets};
+    use crate::limits;
+    use std::cell::Cell;
     use crate::runtime::sql_worker::ObjectSql;
 
     /// A channel socket's attachment.
@@ -40,6 +44,18 @@ mod object {
     pub(in crate::objects::channel) struct ChannelSession {
         pub user_id: String,
         pub session_id: String,
+        /// The token's `exp` (seconds; 0: none): the alarm closes the socket after it (§5.5 [1.2]).
+        #[serde(default)]
+        pub exp: u64,
+    }
+
+    /// `notification_read` names at most 100 ids a frame (§5.1 [1.2]); more marks nothing.
+    fn read_ids_fit(frame: &Frame) -> std::result::Result<(), Failure> {
+        let n = frame.payload.get("event_ids").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+        if n > limits::MAX_READ_IDS_PER_FRAME {
+            return Err(Failure::new(Code::TooLarge, format!("at most {} event ids per notification_read frame ({n} sent); nothing was marked", limits::MAX_READ_IDS_PER_FRAME)));
+        }
+        Ok(())
     }
 
     #[durable_object]
@@ -48,6 +64,8 @@ mod object {
         pub(in crate::objects::channel) env: Env,
         pub(in crate::objects::channel) store: ChannelStore<ObjectSql>,
         budgets: Budgets,
+        /// When the last `watch_presence` was accepted (at most one a second, §5.1 [1.2]).
+        watched_at: Cell<u64>,
     }
 
     impl DurableObject for UserChannel {
@@ -59,7 +77,7 @@ mod object {
                 log::error("schema", e, &[("object", "channel".into())]);
             }
             let budgets = Budgets::from_env(&env);
-            UserChannel { state, env, store, budgets }
+            UserChannel { state, env, store, budgets, watched_at: Cell::new(0) }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {
@@ -72,17 +90,25 @@ mod object {
                 return Ok(());
             };
             let Some(me) = ws.deserialize_attachment::<ChannelSession>().ok().flatten() else { return Ok(()) };
-            if !self.budgets.admit(&ws, &me.session_id, &text) {
+            // One budget per user, shared by all their channel sockets (§5.1 [1.2]).
+            if !self.budgets.admit(&ws, &me.user_id, &text) {
                 return Ok(());
             }
             match parse_frame(&text) {
                 Err((f, id)) => send(&ws, Outgoing::error(&f, id, None)),
                 Ok(frame) => match frame.kind.as_str() {
                     "ping" => send(&ws, Outgoing::reply("pong", frame.id, json!({}))),
-                    "watch_presence" => self.watch(&ws, &me.user_id, frame).await,
+                    "auth" => self.renew(&ws, me, frame).await,
+                    "watch_presence" => match self.watch_allowed() {
+                        Ok(()) => self.watch(&ws, &me.user_id, frame).await,
+                        Err((f, ms)) => send(&ws, Outgoing::error_with(&f, frame.id, None, Some(ms))),
+                    },
                     "presence" => self.presence_frame(&ws, &me.user_id, frame).await,
                     "playback" => self.playback(&ws, &me.user_id, frame).await,
-                    "notification_read" => self.read_from_socket(&ws, &me.user_id, frame).await,
+                    "notification_read" => match read_ids_fit(&frame) {
+                        Ok(()) => self.read_from_socket(&ws, &me.user_id, frame).await,
+                        Err(f) => send(&ws, Outgoing::error(&f, frame.id, None)),
+                    },
                     other => {
                         let f = Failure::new(Code::UnknownType, format!("{other:?} is not handled on the personal channel"));
                         send(&ws, Outgoing::error(&f, frame.id, None));
@@ -92,8 +118,10 @@ mod object {
             Ok(())
         }
 
-        /// A presence lease or a room report lapsed (§5.6).
+        /// A presence lease or a room report lapsed (§5.6); a socket's token expired (§5.5). Each
+        /// sets the alarm again only earlier than what is set, so the earliest need wins.
         async fn alarm(&self) -> Result<Response> {
+            self.expire_sockets().await;
             self.lapse().await;
             Response::ok("")
         }
@@ -114,7 +142,14 @@ mod object {
         async fn route(&self, mut req: Request) -> ApiResult {
             let call = Incoming::of(&req)?;
             match call.path.as_str() {
-                CONNECT_PATH => self.open_socket(&call.actor()),
+                CONNECT_PATH => {
+                    let exp = connect_exp(&req);
+                    let answer = self.open_socket(&req, &call.actor(), exp)?;
+                    if is_upgrade(&req) {
+                        self.arm_expiry(exp).await;
+                    }
+                    Ok(answer)
+                }
                 PushNotification::PATH => reply(&self.receive(&read(&mut req).await?)?),
                 TellCount::PATH => {
                     self.tell_count(read::<TellCount>(&mut req).await?.count);
@@ -123,6 +158,7 @@ mod object {
                 ReadPresence::PATH => reply(&self.presence_for(&call.actor(), read(&mut req).await?)?),
                 SetPresence::PATH => reply(&self.set_presence(&call.actor(), read(&mut req).await?).await?),
                 AddWatcher::PATH => reply(&self.add_watcher(read(&mut req).await?)?),
+                Unwatch::PATH => reply(&self.remove_watcher(read(&mut req).await?)?),
                 PushPresence::PATH => reply(&self.push_presence(read(&mut req).await?)?),
                 RoomSockets::PATH => reply(&self.room_sockets(read(&mut req).await?).await?),
                 SetAudience::PATH => reply(&self.set_audience(read(&mut req).await?).await?),
@@ -131,10 +167,17 @@ mod object {
         }
 
         /// Opens a socket; after the 101 it registers with the inbox shard and gets what was kept.
-        fn open_socket(&self, actor: &crate::model::Actor) -> ApiResult {
+        /// At most 16 per user (§5.1 [1.2]); without `Upgrade`, a probe of that (§5.5 [1.2]).
+        fn open_socket(&self, req: &Request, actor: &crate::model::Actor, exp: u64) -> ApiResult {
+            if self.state.get_websockets().len() >= limits::MAX_SOCKETS_PER_USER_CHANNEL && !actor.is_service {
+                return Err(too_many_connections(limits::MAX_SOCKETS_PER_USER_CHANNEL, "on the personal channel"));
+            }
+            if !is_upgrade(req) {
+                return probe_ok();
+            }
             let pair = WebSocketPair::new()?;
             self.state.accept_web_socket(&pair.server);
-            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string() };
+            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), exp };
             pair.server.serialize_attachment(&session)?;
             self.store.remember_user(&actor.user_id)?;
             self.store.touch(now_ms())?;
@@ -147,10 +190,22 @@ mod object {
             Ok(Response::from_websocket(pair.client)?)
         }
 
+        /// `watch_presence` at most once a second (§5.1 [1.2]); otherwise the wait left, in ms.
+        fn watch_allowed(&self) -> std::result::Result<(), (Failure, u64)> {
+            let (now, last) = (now_ms(), self.watched_at.get());
+            let due = last + limits::WATCH_PRESENCE_EVERY_MS;
+            if last > 0 && now < due {
+                return Err((Failure::new(Code::RateLimited, "watch_presence is accepted at most once a second"), due - now));
+            }
+            self.watched_at.set(now);
+            Ok(())
+        }
+
         /// A socket went: the user may be offline for presence, and for deliveries.
         async fn closed(&self, ws: &WebSocket) {
             if self.state.get_websockets().iter().all(|s| s == ws) {
                 if let Some(me) = ws.deserialize_attachment::<ChannelSession>().ok().flatten() {
+                    self.budgets.forget(&me.user_id);
                     self.detach(&me.user_id);
                 }
             }

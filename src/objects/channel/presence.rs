@@ -5,11 +5,11 @@
 use serde_json::{json, Value};
 use worker::WebSocket;
 
-use super::client::{call, AddWatcher, PresencePushed, PushPresence, ReadPresence, RoomSockets, SetAudience};
+use super::client::{call, AddWatcher, PresencePushed, PushPresence, ReadPresence, RoomSockets, SetAudience, Unwatch};
 use super::UserChannel;
 use crate::model::Actor;
 use crate::objects::document;
-use crate::presence::{parse_audience, parse_playback, parse_watch, Presence};
+use crate::presence::{parse_audience, parse_playback, parse_watch, unwatched, Presence};
 use crate::protocol::{Code, Failure, Frame, Outgoing};
 use crate::runtime::clock::now_ms;
 use crate::runtime::http::ApiError;
@@ -109,6 +109,12 @@ impl UserChannel {
         self.shown_to(&req.watcher, &self.shown()?)
     }
 
+    /// Another user's channel stopped watching this user.
+    pub(super) fn remove_watcher(&self, req: Unwatch) -> Result<Done, ApiError> {
+        self.store.remove_watcher(&req.watcher)?;
+        Ok(Done {})
+    }
+
     /// A watched user's presence or playback, for this user's sockets.
     pub(super) fn push_presence(&self, req: PushPresence) -> Result<PresencePushed, ApiError> {
         let sockets = self.state.get_websockets();
@@ -163,12 +169,18 @@ impl UserChannel {
         }
     }
 
-    /// `watch_presence` from one of this user's sockets: subscribe to each user, send what they show now.
+    /// `watch_presence` from one of this user's sockets: the list replaces the last one (§5.1
+    /// [1.2]); subscribe to each user, send what they show now.
     pub(super) async fn watch(&self, ws: &WebSocket, me: &str, frame: Frame) {
         let ids = match parse_watch(&frame.payload) {
             Ok(ids) => ids,
             Err(f) => return send(ws, Outgoing::error(&f, frame.id, None)),
         };
+        let old = self.store.watching().unwrap_or_default();
+        for gone in unwatched(&old, &ids) {
+            let _ = call(&self.env, gone, &Unwatch { watcher: me.to_string(), user_id: gone.clone() }).await;
+        }
+        let _ = self.store.set_watching(&ids);
         for id in ids {
             let watch = AddWatcher { watcher: me.to_string(), user_id: id.clone() };
             if let Ok(shown) = call(&self.env, &id, &watch).await {

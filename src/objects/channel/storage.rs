@@ -194,6 +194,15 @@ impl<S: Sql> ChannelStore<S> {
         self.sql.run("DELETE FROM watchers WHERE user_id = ?", vec![watcher.into()])
     }
 
+    /// The users this user watches (the last `watch_presence` list, §5.1 [1.2]).
+    pub fn watching(&self) -> SqlResult<Vec<String>> {
+        Ok(self.meta("watching")?.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default())
+    }
+
+    pub fn set_watching(&self, user_ids: &[String]) -> SqlResult<()> {
+        self.set_meta("watching", &serde_json::to_string(user_ids).unwrap_or_default())
+    }
+
     pub fn watchers(&self) -> SqlResult<Vec<String>> {
         self.sql.texts("SELECT user_id FROM watchers", vec![])
     }

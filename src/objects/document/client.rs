@@ -64,6 +64,9 @@ call!(ShowPresence, "/presence", Done);
 #[derive(Serialize, Deserialize)]
 pub struct SetOwner {
     pub owner_id: Option<String>,
+    /// `"public"` or `"private"` (§5.5 [1.2]); None leaves it as it is.
+    #[serde(default)]
+    pub visibility: Option<String>,
 }
 #[derive(Serialize, Deserialize)]
 pub struct OwnerSet {
@@ -79,6 +82,20 @@ pub struct ReadHistory {
     pub limit: u64,
 }
 call!(ReadHistory, "/history", RawJson);
+
+/// `POST /documents/{id}/revoke` (§5.5 [1.2]): the user is refused until `until` (ms) and their
+/// sockets here are closed with 4403.
+#[derive(Serialize, Deserialize)]
+pub struct Revoke {
+    pub user_id: String,
+    pub until: Option<u64>,
+}
+#[derive(Serialize, Deserialize)]
+pub struct Revoked {
+    pub user_id: String,
+    pub until: u64,
+}
+call!(Revoke, "/revoke", Revoked);
 
 /// `GET /documents/{id}/metrics`.
 #[derive(Serialize, Deserialize)]

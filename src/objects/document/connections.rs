@@ -10,18 +10,23 @@ use super::DocumentRoom;
 use crate::geom::Rect;
 use crate::model::{Actor, Session};
 use crate::room::viewport::parse_viewport_query;
-use crate::protocol::{Code, Failure, Outgoing};
+use crate::limits;
+use crate::model::Effects;
+use crate::protocol::{parse_frame, Code, Failure, Frame, Outgoing};
 use crate::runtime::clock::{clock_ms, new_session_id, now_ms};
 use crate::runtime::http::{ApiError, ApiResult};
+use crate::runtime::sockets::{is_upgrade, probe_ok, too_many_connections};
 use crate::runtime::log;
 use crate::runtime::sockets::{close, send};
 
-/// What a connect asks for: `?client_id=…&since=…&batch=1&viewport=x,y,w,h`.
+/// What a connect asks for: `?client_id=…&since=…&batch=1&viewport=x,y,w,h`, and the token's
+/// `exp` (set by the Worker).
 struct ConnectQuery {
     client_id: String,
     since: Option<u64>,
     batch: bool,
     viewport: Option<Rect>,
+    exp: u64,
 }
 
 fn connect_query(req: &Request) -> Result<ConnectQuery, ApiError> {
@@ -30,25 +35,51 @@ fn connect_query(req: &Request) -> Result<ConnectQuery, ApiError> {
     let client_id = get("client_id").ok_or_else(|| ApiError::bad_request("client_id is required"))?;
     let since = get("since").map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request("since must be a non-negative integer"))).transpose()?;
     let viewport = get("viewport").map(|v| parse_viewport_query(&v)).transpose()?;
-    Ok(ConnectQuery { client_id, since, batch: get("batch").as_deref() == Some("1"), viewport })
+    let exp = get("exp").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(ConnectQuery { client_id, since, batch: get("batch").as_deref() == Some("1"), viewport, exp })
+}
+
+/// An in-band `auth` frame (§5.5 [1.2]); every other frame goes to the room.
+fn auth_frame(text: &str) -> Option<Frame> {
+    if !text.contains("\"auth\"") {
+        return None;
+    }
+    parse_frame(text).ok().filter(|f| f.kind == "auth")
 }
 
 impl DocumentRoom {
-    pub(super) async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
-        let q = connect_query(req)?;
-        let me = Session { session_id: new_session_id(), client_id: q.client_id, user_id: actor.user_id, name: actor.name, can_write: actor.can_write };
-        // The client_id is checked and claimed before the socket is accepted (§1 [1.1]).
-        let mut effects = match self.host.with_room(|room, store| room.admit(&me, store))? {
-            Ok(effects) => effects,
+    /// Every check of a connect, in the order a probe answers them (§5.5 [1.2]): the revocation
+    /// and a private post's grant (403), the user's sockets here (429), the client_id (409).
+    async fn admit_socket(&self, actor: &Actor, me: &Session) -> Result<Effects, ApiError> {
+        self.may_use(actor)?;
+        let mine = self.host.sessions().iter().filter(|s| s.user_id == me.user_id).count();
+        if !actor.is_service && mine >= limits::MAX_SOCKETS_PER_USER_DOC {
+            return Err(too_many_connections(limits::MAX_SOCKETS_PER_USER_DOC, "on one document"));
+        }
+        // The client_id is checked before the socket is accepted; its first operation claims it.
+        match self.host.with_room(|room, store| room.admit(me, now_ms(), store))? {
+            Ok(effects) => Ok(effects),
             Err(f) => {
                 self.host.metrics.refused_connection(f.code.as_str());
                 self.report_soon().await;
-                return Err(f.into());
+                Err(f.into())
             }
-        };
+        }
+    }
+
+    pub(super) async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
+        let q = connect_query(req)?;
+        let me = Session { session_id: new_session_id(), client_id: q.client_id, user_id: actor.user_id.clone(), name: actor.name.clone(), can_write: actor.can_write };
+        let mut effects = self.admit_socket(&actor, &me).await?;
+        if !is_upgrade(req) {
+            return probe_ok();
+        }
         let pair = WebSocketPair::new()?;
         let order = self.host.next_order();
-        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: q.viewport, batch: q.batch }, order)?;
+        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: q.viewport, batch: q.batch, exp: q.exp }, order)?;
+        if let Some(due) = self.expiry_due(q.exp) {
+            self.host.schedule_alarm(due).await;
+        }
         let present = self.host.sessions();
         let connected = self.host.with_room(|room, _| room.connect(&me, q.since, &present))?;
         effects.to_sender = connected.to_sender;
@@ -63,18 +94,23 @@ impl DocumentRoom {
     }
 
     pub(super) async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
-        let Some(me) = attachment_of(ws).map(|a| a.session) else {
+        let Some(att) = attachment_of(ws) else {
             let _ = ws.close(Some(close::UNAVAILABLE), Some("socket has no session"));
             return;
         };
+        let me = att.session.clone();
         let text = match message {
             WebSocketIncomingMessage::String(s) => s,
             WebSocketIncomingMessage::Binary(_) => {
                 return send(ws, Outgoing::error(&Failure::bad("binary frames are not supported; send JSON text"), None, None));
             }
         };
-        if !self.budgets.admit(ws, &me.session_id, &text) {
+        // One budget per (user, document), shared by the user's sockets here (§5.1 [1.2]).
+        if !self.budgets.admit(ws, &me.user_id, &text) {
             return;
+        }
+        if let Some(frame) = auth_frame(&text) {
+            return self.renew(ws, att, frame).await;
         }
         let started = clock_ms();
         let present = self.host.sessions();
@@ -112,9 +148,11 @@ impl DocumentRoom {
 
     pub(super) async fn drop_socket(&self, ws: &WebSocket) {
         let Some(me) = attachment_of(ws).map(|a| a.session) else { return };
-        self.budgets.forget(&me.session_id);
         self.host.remove_socket(&me.session_id);
         let remaining = self.host.sessions();
+        if !remaining.iter().any(|s| s.user_id == me.user_id) {
+            self.budgets.forget(&me.user_id);
+        }
         if let Ok(effects) = self.host.with_room(|room, _| room.disconnect(&me, &remaining)) {
             self.commit(effects, None).await;
         }

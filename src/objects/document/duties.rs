@@ -58,6 +58,7 @@ impl DocumentRoom {
             self.flush_counts_cache().await,
             self.flush_history_duty().await,
             self.report_tally().await,
+            self.expire_sockets().await,
             self.renew_reports(),
         ];
         if let Some(at) = next.into_iter().flatten().min() {

@@ -48,7 +48,8 @@ impl DocumentRoom {
     /// try again if it could not write now.
     pub(super) async fn flush_counts_cache(&self) -> Option<u64> {
         let store = self.host.store();
-        if store.meta("kv_dirty").ok().flatten().as_deref() != Some("1") {
+        // A private post's counts are never cached where others could read them (§5.5 [1.2]).
+        if store.meta("kv_dirty").ok().flatten().as_deref() != Some("1") || self.is_private() {
             return None;
         }
         let now = now_ms();

@@ -32,6 +32,9 @@ pub struct Attachment {
     /// `?batch=1`: operations come as `operations` frames (§9).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
+    /// The token's `exp` (seconds; 0: none): the alarm closes the socket after it (§5.5 [1.2]).
+    #[serde(default)]
+    pub exp: u64,
 }
 
 /// A socket of the room.
@@ -209,12 +212,18 @@ impl RoomHost {
 
     /// Keeps a socket's new viewport in memory and in its attachment.
     pub fn set_viewport(&self, session_id: &str, viewport: Option<Rect>) {
+        self.update_attachment(session_id, |a| a.viewport = viewport);
+    }
+
+    /// Changes a socket's attachment in memory and in the runtime (a new viewport, a renewed token).
+    pub fn update_attachment(&self, session_id: &str, f: impl FnOnce(&mut Attachment)) {
         self.with_peers(|peers| {
             if let Some(p) = peers.iter_mut().find(|p| p.att.session.session_id == session_id) {
-                p.att.viewport = viewport;
+                f(&mut p.att);
                 let _ = p.ws.serialize_attachment(&p.att);
             }
         });
+        *self.sessions.borrow_mut() = None;
     }
 
     /// Sends one message to every socket of the room now (room events, presence).

@@ -9,6 +9,8 @@ pub mod metrics;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
+mod access;
+#[cfg(target_arch = "wasm32")]
 mod connections;
 pub mod delivery;
 #[cfg(target_arch = "wasm32")]
@@ -87,6 +89,9 @@ mod object {
         }
     }
 
+    /// Calls made on a user's behalf that live authorization applies to (a connect checks itself).
+    const USER_PATHS: [&str; 6] = [Apply::PATH, ReplaceText::PATH, ReadDocument::PATH, ReadCounts::PATH, ReadHistory::PATH, ReadMetrics::PATH];
+
     impl DocumentRoom {
         async fn route(&self, mut req: Request) -> ApiResult {
             let call = Incoming::of(&req)?;
@@ -96,6 +101,10 @@ mod object {
                 store.begin_incarnation(&document_id, &new_incarnation())?;
             }
             let actor = call.actor();
+            // Live authorization (§5.5 [1.2]): a revoked user, or another's private post.
+            if call.actor.is_some() && USER_PATHS.contains(&call.path.as_str()) {
+                self.may_use(&actor)?;
+            }
             match call.path.as_str() {
                 CONNECT_PATH => self.open_socket(&req, actor).await,
                 Apply::PATH => self.apply(&actor, read::<Apply>(&mut req).await?).await,
@@ -104,7 +113,14 @@ mod object {
                 ReadCounts::PATH => reply_raw(&self.counts().await?),
                 Broadcast::PATH => reply(&self.broadcast(&document_id, read::<Broadcast>(&mut req).await?)),
                 ShowPresence::PATH => reply(&self.show_presence(read::<ShowPresence>(&mut req).await?)),
-                SetOwner::PATH => reply(&self.register_owner(&actor, read::<SetOwner>(&mut req).await?)?),
+                SetOwner::PATH => {
+                    let set = read::<SetOwner>(&mut req).await?;
+                    let visibility = set.visibility.clone();
+                    let owner = self.register_owner(&actor, set)?;
+                    self.set_visibility(visibility.as_deref()).await?;
+                    reply(&owner)
+                }
+                Revoke::PATH => reply(&self.revoke(read::<Revoke>(&mut req).await?)?),
                 ReadHistory::PATH => reply_raw(&self.read_history(&document_id, read(&mut req).await?).await?),
                 ReadMetrics::PATH => reply(&self.read_metrics(&document_id)?),
                 DeleteDocument::PATH => reply(&self.delete(&document_id).await?),

@@ -13,7 +13,7 @@ use crate::ot::engagement::{CommentRecord, UserState};
 use crate::runtime::sql::{meta, Sql, SqlResult, SqlValue};
 
 /// The document object's schema migrations, oldest first (append only; `crate::schema`).
-pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,6 +40,14 @@ CREATE TABLE IF NOT EXISTS strokes_v2 (
   client_id TEXT NOT NULL,
   bytes     INTEGER NOT NULL
 );
+";
+
+/// 3 (§5.1, §5.5 [1.2]): when each client last sent an operation, so the claims idle longest go
+/// first when a document holds too many; users refused until a time (revocations).
+const SCHEMA_3: &str = "
+ALTER TABLE clients ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS clients_by_use ON clients (last_used);
+CREATE TABLE IF NOT EXISTS revoked (user_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
 ";
 
 fn parse<T: DeserializeOwned>(s: &str) -> SqlResult<T> {
@@ -233,6 +241,22 @@ impl<S: Sql> RoomStore<S> {
         self.sql.run("DELETE FROM ops WHERE version <= ?", vec![int(keep_after)])
     }
 
+    /// Refuses `user_id` here until `until` (ms; §5.5 [1.2]).
+    pub fn revoke(&self, user_id: &str, until: u64) -> SqlResult<()> {
+        self.sql.run("INSERT OR REPLACE INTO revoked (user_id, until) VALUES (?, ?)", vec![user_id.into(), int(until)])
+    }
+
+    /// Until when `user_id` is refused, if they are at `now`.
+    pub fn revoked_until(&self, user_id: &str, now: u64) -> SqlResult<Option<u64>> {
+        let until = self.sql.first_int("SELECT until FROM revoked WHERE user_id = ?", vec![user_id.into()])?;
+        Ok(until.map(|u| u as u64).filter(|u| *u > now))
+    }
+
+    /// How many client_ids are claimed here.
+    pub fn claims(&self) -> SqlResult<u64> {
+        Ok(self.sql.first_int("SELECT COUNT(*) FROM clients", vec![])?.unwrap_or(0) as u64)
+    }
+
     pub fn database_size(&self) -> u64 {
         self.sql.size()
     }
@@ -296,6 +320,23 @@ fn delete(sql: &dyn Sql, table: &str, key_col: &str, key: &str) -> SqlResult<()>
     sql.run(&format!("DELETE FROM {table} WHERE {key_col} = ?"), vec![key.into()])
 }
 
+/// A client's record; its first operation (seq 1: a fresh or lapsed record has seq 0 and seqs
+/// never skip) is a new claim, after which the claims idle longest past the bound are dropped.
+fn put_client(sql: &dyn Sql, id: &str, rec: &ClientRecord) -> SqlResult<()> {
+    sql.run(
+        "INSERT OR REPLACE INTO clients (client_id, record, last_used) VALUES (?, ?, ?)",
+        vec![id.into(), to_json(rec).into(), int(rec.last_used)],
+    )?;
+    if rec.last_seq != 1 {
+        return Ok(());
+    }
+    sql.run(
+        "DELETE FROM clients WHERE client_id IN (SELECT client_id FROM clients ORDER BY last_used, client_id \
+         LIMIT max(0, (SELECT COUNT(*) FROM clients) - ?))",
+        vec![int(limits::MAX_CLIENT_CLAIMS)],
+    )
+}
+
 fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
     match w {
         Write::AppendOp(e) => sql.run("INSERT INTO ops (version, entry) VALUES (?, ?)", vec![int(e.version), to_json(&**e).into()]),
@@ -303,7 +344,7 @@ fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('snapshot_version', ?), ('snapshot', ?)",
             vec![version.to_string().into(), content.as_str().into()],
         ),
-        Write::PutClient(id, rec) => upsert(sql, "clients", "client_id, record", id, rec),
+        Write::PutClient(id, rec) => put_client(sql, id, rec),
         Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id, entry", sid, entry),
         Write::DeleteAwareness(sid) => delete(sql, "awareness", "session_id", sid),
         Write::PutTyping(sid, entry) => upsert(sql, "typing", "session_id, entry", sid, entry),
