@@ -27,6 +27,8 @@ pub const SOCKET_RATE_PER_SEC: &str = "SOCKET_RATE_PER_SEC";
 pub const SOCKET_BURST: &str = "SOCKET_BURST";
 /// Tests only: the first delivery to this user id fails.
 pub const FAULT_NOTIFY_FAIL_ONCE: &str = "FAULT_NOTIFY_FAIL_ONCE";
+/// Test-only: `{user_id}:{seconds}` — that user's inbox shard refuses deliveries for that long.
+pub const FAULT_INBOX_DOWN: &str = "FAULT_INBOX_DOWN";
 
 /// A secret or var as text; empty means unset.
 #[cfg(target_arch = "wasm32")]

@@ -40,6 +40,10 @@ mod object {
     pub(in crate::objects::channel) struct ChannelSession {
         pub user_id: String,
         pub session_id: String,
+        /// The highest notification seq this socket was sent; None until its catch-up on
+        /// connect went out (pushes skip it until then).
+        #[serde(default)]
+        pub mark: Option<i64>,
     }
 
     #[durable_object]
@@ -101,12 +105,24 @@ mod object {
         }
     }
 
+    /// `since_seq` of the upgrade (checked by the Worker before it got here).
+    fn since_seq(req: &Request) -> Option<i64> {
+        let url = req.url().ok()?;
+        let v = url.query_pairs().find(|(k, _)| k == "since_seq")?.1;
+        v.parse::<i64>().ok().filter(|n| *n >= 0)
+    }
+
     impl UserChannel {
         async fn route(&self, mut req: Request) -> ApiResult {
             let call = Incoming::of(&req)?;
             match call.path.as_str() {
-                CONNECT_PATH => self.open_socket(&call.actor()),
-                PushNotification::PATH => reply(&self.receive(&read(&mut req).await?)?),
+                CONNECT_PATH => self.open_socket(&call.actor(), since_seq(&req)),
+                PushNotification::PATH => reply(&self.receive(&read(&mut req).await?).await?),
+                ImportLegacy::PATH => {
+                    let i: ImportLegacy = read(&mut req).await?;
+                    super::legacy_inbox::hand_over(&self.env, &self.store, &i.user_id).await;
+                    reply(&Done {})
+                }
                 TellCount::PATH => {
                     self.tell_count(read::<TellCount>(&mut req).await?.count);
                     reply(&Done {})
@@ -120,20 +136,16 @@ mod object {
             }
         }
 
-        /// Opens a socket; after the 101 it registers with the inbox shard and gets what was kept.
-        fn open_socket(&self, actor: &crate::model::Actor) -> ApiResult {
+        /// Opens a socket; after the 101 it registers with the inbox shard and gets what was
+        /// kept: with `since_seq`, every item above it, else the unread ones (§5.3 [1.2]).
+        fn open_socket(&self, actor: &crate::model::Actor, since: Option<i64>) -> ApiResult {
             let pair = WebSocketPair::new()?;
             self.state.accept_web_socket(&pair.server);
-            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string() };
+            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), mark: None };
             pair.server.serialize_attachment(&session)?;
             self.store.remember_user(&actor.user_id)?;
             self.store.touch(now_ms())?;
-            // Rows kept by the channel before the inbox existed go out once, then the inbox's.
-            for payload in self.store.take_pending()? {
-                let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-                send(&pair.server, Outgoing::new("notification", payload));
-            }
-            self.attach(&pair.server, &actor.user_id)?;
+            self.attach(&pair.server, &actor.user_id, since)?;
             Ok(Response::from_websocket(pair.client)?)
         }
 

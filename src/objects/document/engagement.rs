@@ -96,19 +96,30 @@ impl DocumentRoom {
         Ok(OwnerSet { post_id: post_id(&document_id).to_string(), owner_id: owner })
     }
 
-    /// Hands queued notifications to their users' inboxes; each leaves the outbox only once it
-    /// is kept (and pushed if the user is online), and an event id is kept once, so every event
-    /// reaches the owner once. Returns when to retry what is left.
+    /// Hands queued notifications to their users' inboxes, in order; each leaves the outbox only
+    /// once it is kept (and pushed if the user is online). The inbox merges it into the owner's
+    /// unread item of the same post and kind (§5.2 [1.2]) and recognises a redelivery. Stops at
+    /// the first failure, so a later like never lands before an earlier one. Returns when to
+    /// retry what is left.
     pub(super) async fn deliver_outbox(&self) -> Option<u64> {
         let pending = self.host.store().outbox().ok()?;
         for n in pending {
-            match inbox_shard::client::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id)).await {
+            let group = owner_group(&n.payload);
+            match inbox_shard::client::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id), group.as_deref(), true).await {
                 Ok(()) => {
                     let _ = self.host.store().outbox_done(&n.event_id);
                 }
-                Err(e) => log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]),
+                Err(e) => {
+                    log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]);
+                    break;
+                }
             }
         }
         self.outbox_retry()
     }
+}
+
+/// The aggregation group of an owner notification: its post and kind.
+fn owner_group(payload: &serde_json::Value) -> Option<String> {
+    Some(format!("{}|{}", payload["post_id"].as_str()?, payload["kind"].as_str()?))
 }
