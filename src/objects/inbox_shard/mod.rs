@@ -57,6 +57,9 @@ mod object {
                 Deliver::PATH => reply(&self.deliver(read(&mut req).await?).await?),
                 Attach::PATH => {
                     let a: Attach = read(&mut req).await?;
+                    if self.env.var(crate::runtime::bindings::FAULT_ATTACH_DOWN).is_ok_and(|v| v.to_string() == a.user_id) {
+                        return Err(ApiError::new(503, "unavailable", "this user's inbox is unreachable (injected fault)"));
+                    }
                     let (items, head, count) = store.attach(&a.user_id, a.generation, a.since)?;
                     reply(&Attached { items, head, count })
                 }
