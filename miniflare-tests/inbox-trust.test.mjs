@@ -231,6 +231,8 @@ describe("§5.4 the dead-letter queue", () => {
     assert.equal((await api(dead.url, "/api/v1/notify/dead-letters/replay", { method: "POST", tok: token("someone"), body: {} })).status, 403);
     const replay = await api(dead.url, "/api/v1/notify/dead-letters/replay", { method: "POST", tok: serviceToken(), body: {} });
     assert.deepEqual([replay.status, replay.json.replayed], [202, 1]);
+    const bad = await api(dead.url, "/api/v1/notify/dead-letters/replay", { method: "POST", tok: serviceToken("svc-bad"), body: { limit: 0 } });
+    assert.equal(bad.status, 400, "a bad limit is refused");
     assert.equal((await metrics()).notify_dead_lettered, 0, "replayed letters leave the count");
   });
 });
