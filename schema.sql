@@ -51,3 +51,20 @@ CREATE TABLE error_logs (
 CREATE INDEX error_logs_dedupe ON error_logs (user_id, source, severity, message, first_seen);
 CREATE INDEX error_logs_by_user_time ON error_logs (user_id, last_seen);
 CREATE INDEX error_logs_by_time ON error_logs (last_seen);
+
+-- The publish API's delivery ledger (§5.4 [1.2]): pending queue messages, dead letters kept for replay.
+CREATE TABLE notify_counters (
+  name  TEXT    PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+
+CREATE TABLE notify_dead_letters (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id  TEXT    NOT NULL UNIQUE,
+  event_id    TEXT    NOT NULL,
+  body        TEXT    NOT NULL,
+  recipients  INTEGER NOT NULL,
+  failed_at   INTEGER NOT NULL,
+  replayed_at INTEGER
+);
+CREATE INDEX notify_dead_letters_open ON notify_dead_letters (replayed_at, id);

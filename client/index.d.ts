@@ -251,6 +251,16 @@ export interface Notification {
   actor?: { id: string; name?: string };
   counts?: EngagementCounts;
   payload?: Record<string, unknown>;
+  /** Per-user, strictly increasing on every kept notification, new or updated (§5.3). Absent on transient events. */
+  seq?: number;
+  /** An aggregated owner notification (§5.2): distinct actors, the latest three (newest first). */
+  count?: number;
+  actors?: Array<{ id: string; name?: string }>;
+  updated_at?: number;
+  /** True when this is an update of an item already sent (same event_id). */
+  updated?: boolean;
+  /** True for a `store: false` event: shown live, not kept, no unread change. */
+  transient?: boolean;
   [k: string]: unknown;
 }
 
@@ -268,6 +278,8 @@ export declare class Channel extends Connection<
   readonly presence: Map<string, Presence>;
   readonly notifications: Notification[];
   readonly unread: number | null;
+  /** The highest notification seq seen; the channel reconnects with `?since_seq=` it. */
+  readonly lastSeq: number | null;
   watchPresence(userIds: string[]): void;
   /** `ttl` (1–300 s): a lease; the status holds without any open socket until it lapses. */
   setPresence(p: { status: "online" | "away" | "offline"; in_studio: boolean; daw_type?: string; visible?: boolean; ttl?: number }): Promise<unknown>;
@@ -308,7 +320,8 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   text(documentId: string): TextDoc;
   canvas(id: string): CanvasDoc;
   post(id: string): PostDoc;
-  channel(): Channel;
+  /** `sinceSeq`: the highest seq an earlier session saw (`channel().lastSeq`), to resume from it. */
+  channel(opts?: { sinceSeq?: number }): Channel;
   whenSynced(opts?: { timeoutMs?: number }): Promise<void>;
   goOffline(): void;
   goOnline(): void;

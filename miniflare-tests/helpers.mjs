@@ -20,7 +20,7 @@ export const HISTORY_SHARDS = "DB,HISTORY_1";
  * Returns `db` (DB: error reports, and history shard 0) and `shards` (every history database,
  * in shard order), each with the migrations applied.
  */
-export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio = quietLogs } = {}) {
+export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio = quietLogs, queueOverrides = {} } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
   const shardNames = (bindings.HISTORY_SHARDS ?? HISTORY_SHARDS).split(",").map((s) => s.trim());
   const d1Names = [...new Set(["DB", ...shardNames])];
@@ -42,7 +42,11 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
     analyticsEngineDatasets: { METRICS: { dataset: "sidechain_metrics" } },
     // As in wrangler.toml: the publish API's fan-out queue, consumed by the same worker.
     queueProducers: { NOTIFY_QUEUE: { queueName: "sidechain-notify" } },
-    queueConsumers: { "sidechain-notify": { maxBatchSize: 50, maxBatchTimeout: 1, maxRetries: 10, retryDelay: 0 } },
+    // Retries wait as the consumer says (its age: 1, 1, 2, 4 … s); exhausted ones go to the DLQ.
+    queueConsumers: {
+      "sidechain-notify": { maxBatchSize: 50, maxBatchTimeout: 1, maxRetries: 20, retryDelay: 0, deadLetterQueue: "sidechain-notify-dlq", ...queueOverrides },
+      "sidechain-notify-dlq": { maxBatchSize: 50, maxBatchTimeout: 1, maxRetries: 20, retryDelay: 1 },
+    },
     kvPersist: join(dir, "kv"),
     durableObjectsPersist: join(dir, "do"),
     d1Persist: join(dir, "d1"),
@@ -139,11 +143,12 @@ export function applyOps(text, ops) {
 
 /** A WebSocket client with an inbox and awaitable message matching. */
 export class Client {
-  static async open(url, docId, { tok, clientId, since, expectFail = false, query = {} } = {}) {
+  static async open(url, docId, { tok, clientId, since, sinceSeq, expectFail = false, query = {} } = {}) {
     const qs = new URLSearchParams(query);
     if (tok) qs.set("token", tok);
     if (clientId !== undefined) qs.set("client_id", clientId);
     if (since !== undefined) qs.set("since", String(since));
+    if (sinceSeq !== undefined) qs.set("since_seq", String(sinceSeq));
     const path = docId === null ? "/ws" : `/ws/documents/${encodeURIComponent(docId)}`;
     const ws = new WebSocket(`${url.replace(/^http/, "ws")}${path}?${qs}`);
     const c = new Client(ws);

@@ -17,6 +17,15 @@ pub const RECIPIENTS_PER_MESSAGE: usize = 200;
 /// The recipients' share of a queue message (the rest: payload ≤ 4 KiB, actor ≤ 512 B).
 const MAX_IDS_BYTES: usize = 96 * 1024;
 
+/// The longest wait between two delivery attempts of a fan-out message (§5.4 [1.2]).
+pub const MAX_RETRY_DELAY_S: u64 = 3_600;
+
+/// The wait before a failed fan-out message's next attempt: its age, at least 1 s and at most
+/// an hour, so the waits double (1, 1, 2, 4, 8 … 3,600 s) with no attempt count needed.
+pub fn retry_delay_s(age_ms: u64) -> u64 {
+    (age_ms / 1000).clamp(1, MAX_RETRY_DELAY_S)
+}
+
 /// `^[a-z_]{1,40}$`: notification kinds and room event names.
 pub fn valid_name(s: &str) -> bool {
     (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
@@ -31,6 +40,17 @@ pub struct Publish {
     pub payload: Value,
     pub created_at: u64,
     pub user_ids: Vec<String>,
+    /// False: a transient event, pushed to open channels only (§5.4 [1.2]).
+    #[serde(default = "stored_by_default", skip_serializing_if = "is_true")]
+    pub store: bool,
+}
+
+fn stored_by_default() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Publish {
@@ -74,7 +94,15 @@ impl Publish {
             }
             Some(_) => return Err(Failure::bad("actor must be an object {id, name}")),
         };
-        Ok(Publish { event_id, kind: kind.to_string(), actor, payload, created_at: now, user_ids })
+        let store = match obj.get("store") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(Failure::bad("store must be true or false")),
+        };
+        if !store && kind == "activity" {
+            return Err(Failure::bad("an activity is kept in the timeline: it cannot be sent with store: false"));
+        }
+        Ok(Publish { event_id, kind: kind.to_string(), actor, payload, created_at: now, user_ids, store })
     }
 
     /// The `notification` payload every recipient gets.
@@ -117,7 +145,7 @@ impl Publish {
     }
 
     fn with_users(&self, user_ids: Vec<String>) -> Publish {
-        Publish { user_ids, event_id: self.event_id.clone(), kind: self.kind.clone(), actor: self.actor.clone(), payload: self.payload.clone(), created_at: self.created_at }
+        Publish { user_ids, event_id: self.event_id.clone(), kind: self.kind.clone(), actor: self.actor.clone(), payload: self.payload.clone(), created_at: self.created_at, store: self.store }
     }
 }
 
@@ -159,6 +187,31 @@ pub fn parse_broadcast(body: &Value) -> Result<Value, Failure> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn retries_back_off_exponentially_to_an_hour() {
+        // Each wait is the message's age: attempts at 0, 1, 2, 4, 8 … s.
+        let (mut age, mut waits) = (0u64, Vec::new());
+        for _ in 0..16 {
+            let w = retry_delay_s(age * 1000);
+            waits.push(w);
+            age += w;
+        }
+        assert_eq!(&waits[..6], &[1, 1, 2, 4, 8, 16]);
+        assert_eq!(*waits.last().unwrap(), MAX_RETRY_DELAY_S);
+        assert!(age > 3 * 3_600, "16 attempts outlast an inbox down for an hour: {age} s");
+    }
+
+    #[test]
+    fn store_false_makes_a_transient_event_that_travels_as_such() {
+        let p = Publish::parse(&json!({"kind": "follower_count_update", "user_ids": ["a"], "store": false}), 5, || "e".into()).unwrap();
+        assert!(!p.store);
+        let back: Publish = serde_json::from_str(&serde_json::to_string(&p.split()[0]).unwrap()).unwrap();
+        assert!(!back.store);
+        let old: Publish = serde_json::from_str(r#"{"event_id":"e","kind":"k","actor":null,"payload":{},"created_at":1,"user_ids":["a"]}"#).unwrap();
+        assert!(old.store, "a message queued before v1.2 is kept");
+        assert!(Publish::parse(&json!({"kind": "k", "user_ids": ["a"], "store": "no"}), 5, || "e".into()).is_err());
+    }
 
     #[test]
     fn a_notify_body_is_checked_and_deduplicated() {

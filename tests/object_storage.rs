@@ -98,7 +98,7 @@ fn inbox() -> InboxStore<MemorySql> {
 }
 
 fn deliver(event: &str, users: &[&str]) -> Deliver {
-    Deliver { event_id: event.into(), item: json!({"kind": "new_follower", "payload": {}}), user_ids: users.iter().map(|u| u.to_string()).collect(), shard: String::new() }
+    Deliver { event_id: event.into(), item: json!({"kind": "new_follower", "payload": {}}), user_ids: users.iter().map(|u| u.to_string()).collect(), shard: String::new(), group: None, store: true }
 }
 
 fn page(store: &InboxStore<MemorySql>, user: &str, before: Option<u64>) -> serde_json::Value {
@@ -108,7 +108,7 @@ fn page(store: &InboxStore<MemorySql>, user: &str, before: Option<u64>) -> serde
 #[test]
 fn an_event_is_kept_once_per_user_and_pushed_to_online_ones() {
     let s = inbox();
-    s.attach("alice", 1).unwrap();
+    s.attach("alice", 1, None).unwrap();
     let pushes = s.keep(&deliver("e1", &["alice", "bob"]), 100).unwrap();
     assert_eq!(pushes.iter().map(|p| p.user_id.as_str()).collect::<Vec<_>>(), ["alice"]);
     assert_eq!(pushes[0].count.unread, 1);
@@ -144,23 +144,24 @@ fn an_inbox_keeps_the_latest_500_and_remembers_older_ids() {
 #[test]
 fn online_generations_never_let_an_old_close_win() {
     let s = inbox();
-    s.attach("u", 2).unwrap();
+    s.attach("u", 2, None).unwrap();
     assert!(s.went_offline("u", 1).unwrap(), "a close older than the connect leaves the user online");
     assert_eq!(s.generation("u").unwrap(), Some(2));
     assert!(!s.went_offline("u", 2).unwrap());
     assert_eq!(s.generation("u").unwrap(), None);
 }
 
+// §5.3 [1.2] replaces the "handed over" bookkeeping: a connect gets the kept items above the
+// client's since_seq (or, without one, the unread ones).
 #[test]
 fn read_marks_and_connect_handover() {
     let s = inbox();
     for e in ["a", "b", "c"] {
         s.keep(&deliver(e, &["u"]), 10).unwrap();
     }
-    let (items, count) = s.attach("u", 1).unwrap();
-    assert_eq!((items.len(), count.unread), (3, 3));
-    s.mark_handed_over("u", &["a", "b"]).unwrap();
-    assert_eq!(s.attach("u", 2).unwrap().0.len(), 1, "only what no socket had");
+    let (items, head, count) = s.attach("u", 1, None).unwrap();
+    assert_eq!((items.len(), head, count.unread), (3, 3, 3));
+    assert_eq!(s.attach("u", 2, Some(2)).unwrap().0.len(), 1, "only what the client had not seen");
     let (count, generation) = s.mark_read(&MarkRead::parse("u", &json!({"event_ids": ["a"]})).unwrap()).unwrap();
     assert_eq!((count.unread, generation), (2, Some(2)));
     let (all, _) = s.mark_read(&MarkRead::parse("u", &json!({"all": true})).unwrap()).unwrap();

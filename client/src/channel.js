@@ -1,18 +1,30 @@
 // The user's personal channel (GET /ws): notifications, the unread count, presence of watched users.
+// It keeps the highest notification `seq` it has seen and reconnects with `?since_seq=` (PROTOCOL
+// §5.3), so a push lost in a half-open socket comes again and nothing is shown twice.
 import { Connection } from "./connection.js";
 
 export class Channel extends Connection {
-  constructor(client) {
+  /** @param {{sinceSeq?: number}} [opts] sinceSeq: the highest seq an earlier session saw */
+  constructor(client, { sinceSeq } = {}) {
     super(client, "/ws");
     this.watched = new Set();
     /** user_id → presence */
     this.presence = new Map();
     this.unread = null;
+    /** The latest version of each notification seen (an aggregated item is replaced when updated). */
     this.notifications = [];
+    /** The highest seq seen; null before any (the first connect then gets the unread ones). */
+    this.lastSeq = Number.isSafeInteger(sinceSeq) && sinceSeq >= 0 ? sinceSeq : null;
+    // A channel the server keeps closing right after the connect (its inbox unreachable) backs
+    // off further each time instead of reconnecting at the initial delay forever.
+    this.stableMs = 10_000;
+  }
+
+  query() {
+    return this.lastSeq === null ? {} : { since_seq: String(this.lastSeq) };
   }
 
   onOpen() {
-    this.markReady();
     this.watchSentAt = 0;
     if (this.watched.size) this._sendWatch();
   }
@@ -33,14 +45,29 @@ export class Channel extends Connection {
     this.send("watch_presence", { user_ids: [...this.watched].slice(0, 100) });
   }
 
+  /** A notification: kept and emitted unless this version of it was seen already. */
+  #notification(p) {
+    if (Number.isSafeInteger(p.seq)) this.lastSeq = Math.max(this.lastSeq ?? 0, p.seq);
+    const i = p.event_id === undefined ? -1 : this.notifications.findIndex((n) => n.event_id === p.event_id);
+    if (i >= 0) {
+      const known = this.notifications[i];
+      if (!p.transient && (known.seq ?? 0) >= (p.seq ?? 0)) return; // seen already
+      this.notifications.splice(i, 1);
+    }
+    this.notifications.push(p);
+    if (this.notifications.length > 100) this.notifications.shift();
+    this.emit("notification", p);
+  }
+
   onMessage(msg) {
     const p = msg.payload ?? {};
     switch (msg.type) {
       case "notification":
-        this.notifications.push(p);
-        if (this.notifications.length > 100) this.notifications.shift();
-        return this.emit("notification", p);
+        return this.#notification(p);
       case "notification_count":
+        // The connect sequence ends with the count: only then is the channel really up (the
+        // server closes a socket whose inbox it could not reach), so the backoff resets here.
+        if (!this.ready) this.markReady();
         this.unread = p.unread;
         return this.emit("notification_count", p);
       case "presence":

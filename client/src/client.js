@@ -158,10 +158,13 @@ export class SidechainClient extends Emitter {
     return this.#open(id.startsWith("post:") ? id : `post:${id}`, PostDoc);
   }
 
-  /** The user's personal channel: notifications and presence. */
-  channel() {
+  /**
+   * The user's personal channel: notifications and presence. `sinceSeq`: the highest
+   * notification seq an earlier session saw (`channel.lastSeq`), to resume from it.
+   */
+  channel(opts) {
     if (!this._channel) {
-      this._channel = new Channel(this);
+      this._channel = new Channel(this, opts);
       this._channel.start();
     }
     return this._channel;

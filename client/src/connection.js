@@ -48,6 +48,9 @@ export class Connection extends Emitter {
     this.msgCounter = 0;
     this.cid = ++nextConnectionId;
     this.stats = { connects: 0, disconnects: 0 };
+    /** How long a ready connection must stay up before the reconnect backoff starts over. */
+    this.stableMs = 0;
+    this.readyAt = 0;
   }
 
   // --- hooks for subclasses ---------------------------------------------------------------
@@ -274,6 +277,10 @@ export class Connection extends Emitter {
   #scheduleRetry(minDelay = 0) {
     if (this.closed || !this.client.online || this.retryTimer) return;
     const { initialMs, maxMs } = this.client.backoff;
+    // The backoff starts over only after a connection that stayed up (a server that accepts
+    // and then closes at once must not be hammered).
+    if (this.readyAt && Date.now() - this.readyAt >= this.stableMs) this.attempt = 0;
+    this.readyAt = 0;
     const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 30));
     this.attempt++;
     // Full jitter: anywhere between a quarter and the whole ceiling, so a restart does not make
@@ -289,7 +296,7 @@ export class Connection extends Emitter {
   /** Called by subclasses once the connect sequence is complete. */
   markReady() {
     this.ready = true;
-    this.attempt = 0;
+    this.readyAt = Date.now();
     this.updateStatus();
   }
 

@@ -3,4 +3,5 @@
 
 pub mod error_logs;
 pub mod history;
+pub mod notify_ledger;
 pub mod retention;

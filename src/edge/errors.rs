@@ -35,12 +35,19 @@ pub async fn websocket_metrics(env: &Env, who: &Identity) -> ApiResult {
     if !who.is_service {
         return Err(ApiError::forbidden("metrics need a service token"));
     }
-    let (live, reports) = futures_util::future::join(
+    let db = env.d1(bindings::DB)?;
+    let (live, reports, ledger) = futures_util::future::join3(
         stats::client::totals(env),
-        error_logs::error_reports_last_minute(&env.d1(bindings::DB)?, worker::Date::now().as_millis()),
+        error_logs::error_reports_last_minute(&db, worker::Date::now().as_millis()),
+        crate::d1::notify_ledger::totals(&db),
     )
     .await;
     let mut body = live?.to_json();
     body["errors_per_minute"] = json!(reports?);
+    // §5.4 [1.2]: fan-out queue messages accepted and not yet delivered, and dead letters kept
+    // for replay.
+    let (pending, dead) = ledger?;
+    body["notify_pending"] = json!(pending);
+    body["notify_dead_lettered"] = json!(dead);
     Ok(json_response(200, &body)?)
 }

@@ -9,7 +9,7 @@ use super::documents::relay_upgrade;
 use super::request::{query_u64, read_json};
 use crate::auth::Identity;
 use crate::model::Actor;
-use crate::objects::channel::client::{self as channel, object, ReadPresence, SetAudience, SetPresence, TellCount};
+use crate::objects::channel::client::{self as channel, object, ImportLegacy, ReadPresence, SetAudience, SetPresence, TellCount};
 use crate::objects::channel::mark_read as mark_read_in_shard;
 use crate::objects::inbox_shard::client::{call_for, MarkRead, ReadPage};
 use crate::runtime::http::{json_response, ApiError, ApiResult};
@@ -25,7 +25,12 @@ fn actor(who: &Identity, can_write: bool) -> Actor {
 pub async fn channel(req: &Request, env: &Env, who: Result<Identity, crate::runtime::http::ApiError>) -> ApiResult {
     let who = who?;
     let me = actor(&who, true);
-    let path = format!("{}?exp={}", channel::CONNECT_PATH, who.exp);
+    // §5.3 [1.2]: the client's cursor; what it has not seen is handed over on connect.
+    let path = match query_u64(req, "since_seq")? {
+        Some(n) if n <= (1 << 53) => format!("{}?exp={}&since_seq={n}", channel::CONNECT_PATH, who.exp),
+        Some(_) => return Err(crate::runtime::http::ApiError::bad_request("since_seq must be an integer between 0 and 2^53")),
+        None => format!("{}?exp={}", channel::CONNECT_PATH, who.exp),
+    };
     relay_upgrade(rpc::upgrade(&object(env, &who.user_id, Some(&me)), &path, req).await?).await
 }
 
@@ -60,7 +65,17 @@ pub async fn get_presence(env: &Env, who: &Identity, user_id: &str) -> ApiResult
 /// from their inbox shard.
 pub async fn inbox_page(req: &Request, env: &Env, who: &Identity, timeline: bool) -> ApiResult {
     let page = ReadPage { user_id: who.user_id.clone(), limit: query_u64(req, "limit")?, before: query_u64(req, "before")?, timeline };
-    Ok(json_response(200, &call_for(env, &who.user_id, &page).await?)?)
+    let mut body = call_for(env, &who.user_id, &page).await?;
+    if body.get("legacy_checked") == Some(&json!(false)) {
+        // The user's first read: a pre-shard inbox is handed over first, so REST and the socket
+        // see the same inbox (§5.3 [1.2]).
+        channel::call(env, &who.user_id, &ImportLegacy { user_id: who.user_id.clone() }).await?;
+        body = call_for(env, &who.user_id, &page).await?;
+    }
+    if let Some(o) = body.as_object_mut() {
+        o.remove("legacy_checked");
+    }
+    Ok(json_response(200, &body)?)
 }
 
 /// `POST /api/v1/me/notifications/read` `{"event_ids":[…]}` or `{"all":true}` → `{"unread"}`;

@@ -34,6 +34,23 @@ pub async fn notify(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     Ok(json_response(202, &json!({"event_id": p.event_id, "recipients": p.user_ids.len()}))?)
 }
 
+/// `POST /api/v1/notify/dead-letters/replay` `{}` or `{"limit"}` (1–100, default 100) → 202
+/// `{"replayed"}`: the oldest dead letters not replayed yet go back on the fan-out queue (shards
+/// recognise the event ids, so recipients who had it get nothing twice).
+pub async fn replay_dead_letters(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
+    service_only(who)?;
+    let body = read_json(req).await?;
+    let limit = match body.get("limit") {
+        None | Some(serde_json::Value::Null) => 100,
+        Some(v) => v.as_u64().filter(|n| (1..=100).contains(n)).ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 100"))?,
+    };
+    let db = env.d1(crate::runtime::bindings::DB)?;
+    let bodies = crate::d1::notify_ledger::take_for_replay(&db, limit as u32, worker::Date::now().as_millis()).await?;
+    let n = bodies.len();
+    notify_queue::send_bodies(env, bodies).await?;
+    Ok(json_response(202, &json!({"replayed": n}))?)
+}
+
 /// `POST /api/v1/documents/{id}/broadcast` `{"name","data"}` → `room_event` to every socket.
 pub async fn broadcast(req: &mut Request, env: &Env, who: &Identity, document_id: &str) -> ApiResult {
     service_only(who)?;

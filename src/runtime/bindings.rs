@@ -32,6 +32,10 @@ pub const TOKEN_GRACE_MS: &str = "TOKEN_GRACE_MS";
 pub const PRESENCE_LAPSE_MS: &str = "PRESENCE_LAPSE_MS";
 /// Tests only: the first delivery to this user id fails.
 pub const FAULT_NOTIFY_FAIL_ONCE: &str = "FAULT_NOTIFY_FAIL_ONCE";
+/// Test-only: `{user_id}:{seconds}` — that user's inbox shard refuses deliveries for that long.
+pub const FAULT_INBOX_DOWN: &str = "FAULT_INBOX_DOWN";
+/// Test-only: a user id whose channel sockets the inbox shard never registers (each is closed).
+pub const FAULT_ATTACH_DOWN: &str = "FAULT_ATTACH_DOWN";
 
 /// A secret or var as text; empty means unset.
 #[cfg(target_arch = "wasm32")]

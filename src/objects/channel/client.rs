@@ -8,11 +8,15 @@ use crate::objects::inbox_shard::client::Count;
 use crate::call;
 use crate::runtime::rpc::Done;
 
-/// A kept notification for the user's open sockets (from their inbox shard); 410 when the
-/// channel has no socket open.
+/// Kept notifications for the user's open sockets (from their inbox shard): every item with a
+/// seq above `from`, oldest first — or, `transient`, one event for open sockets only. 410 when
+/// the channel has no socket open.
 #[derive(Serialize, Deserialize)]
 pub struct PushNotification {
-    pub item: Value,
+    pub items: Vec<Value>,
+    pub from: i64,
+    #[serde(default)]
+    pub transient: bool,
     pub count: Count,
 }
 #[derive(Serialize, Deserialize)]
@@ -28,6 +32,13 @@ pub struct TellCount {
     pub count: Count,
 }
 call!(TellCount, "/count", Done);
+
+/// Hands the channel's pre-shard inbox to the inbox shard now (a REST read found it pending).
+#[derive(Serialize, Deserialize)]
+pub struct ImportLegacy {
+    pub user_id: String,
+}
+call!(ImportLegacy, "/import-legacy", Done);
 
 /// What the calling actor is shown of this channel's user.
 #[derive(Serialize, Deserialize)]

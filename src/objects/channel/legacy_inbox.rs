@@ -1,7 +1,8 @@
 //! Inboxes from before the shards: a channel used to keep its user's notifications itself. Its
-//! schema migration 2 renamed those tables `legacy_*`; on the next connect the channel hands
-//! them to the user's inbox shard, read flags and times intact, and drops them. Until that
-//! succeeds they stay.
+//! schema migration 2 renamed those tables `legacy_*`; on the next connect, or the user's first
+//! REST read of the inbox, the channel hands them (and the first schema's `pending` rows) to the
+//! user's inbox shard, read flags and times intact, and drops them. Until that succeeds they
+//! stay.
 
 use worker::Env;
 
@@ -36,8 +37,24 @@ fn read_legacy(sql: &ObjectSql, query: &str, user_id: &str) -> Option<Vec<Vec<Sq
     }
 }
 
+/// Rows of the first channel schema's `pending` table, as unread items.
+fn pending_items(store: &ChannelStore<ObjectSql>) -> Vec<LegacyItem> {
+    let now = crate::runtime::clock::now_ms() as f64;
+    store
+        .legacy_pending()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(event_id, payload)| {
+            let created_at = serde_json::from_str::<serde_json::Value>(&payload).ok().and_then(|v| v["created_at"].as_f64()).unwrap_or(now);
+            LegacyItem { event_id, created_at, read: 0.0, delivered: 0.0, item: payload }
+        })
+        .collect()
+}
+
+/// Hands the channel's pre-shard inbox to the shard once (on a connect, or on the user's first
+/// REST read of the inbox); the shard records that it was checked even when there was nothing.
 pub(super) async fn hand_over(env: &Env, store: &ChannelStore<ObjectSql>, user_id: &str) {
-    if store.meta("legacy_imported").ok().flatten().is_some() {
+    if store.meta(IMPORTED).ok().flatten().is_some() {
         return;
     }
     let sql = store.sql();
@@ -47,23 +64,22 @@ pub(super) async fn hand_over(env: &Env, store: &ChannelStore<ObjectSql>, user_i
     ) else {
         return;
     };
-    let inbox: Vec<LegacyItem> = inbox
+    let mut inbox: Vec<LegacyItem> = inbox
         .iter()
         .map(|r| LegacyItem { event_id: text(r.first()), created_at: num(r.get(1)), read: num(r.get(2)), delivered: num(r.get(3)), item: text(r.get(4)) })
         .collect();
+    inbox.extend(pending_items(store));
     let activities: Vec<LegacyActivity> = activities.iter().map(|r| LegacyActivity { created_at: num(r.first()), item: text(r.get(1)) }).collect();
-    if !inbox.is_empty() || !activities.is_empty() {
-        let import = Import { user_id: user_id.to_string(), inbox: inbox.clone(), activities };
-        if let Err(e) = call_for(env, user_id, &import).await {
-            return log::error("inbox_import", format!("{}; kept for the next connect", e.message), &[("user_id", user_id.into())]);
-        }
-    }
-    // The old channel marked every event seen when it arrived; those no socket had must be
-    // handed over on connect now, so they leave `seen`.
-    for item in inbox.iter().filter(|i| i.delivered == 0.0) {
-        let _ = store.unsee(&item.event_id);
+    let import = Import { user_id: user_id.to_string(), inbox, activities };
+    if let Err(e) = call_for(env, user_id, &import).await {
+        return log::error("inbox_import", format!("{}; kept for the next try", e.message), &[("user_id", user_id.into())]);
     }
     let _ = sql.run("DROP TABLE IF EXISTS legacy_inbox", vec![]);
     let _ = sql.run("DROP TABLE IF EXISTS legacy_activities", vec![]);
-    let _ = store.set_meta("legacy_imported", "1");
+    let _ = store.clear_legacy_pending();
+    let _ = store.set_meta(IMPORTED, "1");
 }
+
+/// Set once the shard has the channel's pre-shard inbox (v1.2: the shard records it too, so a
+/// channel imported before is checked once more).
+const IMPORTED: &str = "legacy_imported_v2";

@@ -47,6 +47,10 @@ mod object {
         /// The token's `exp` (seconds; 0: none): the alarm closes the socket after it (§5.5 [1.2]).
         #[serde(default)]
         pub exp: u64,
+        /// The highest notification seq this socket was sent; None until its catch-up on
+        /// connect went out (pushes skip it until then).
+        #[serde(default)]
+        pub mark: Option<i64>,
     }
 
     /// `notification_read` names at most 100 ids a frame (§5.1 [1.2]); more marks nothing.
@@ -138,19 +142,31 @@ mod object {
         }
     }
 
+    /// `since_seq` of the upgrade (checked by the Worker before it got here).
+    fn since_seq(req: &Request) -> Option<i64> {
+        let url = req.url().ok()?;
+        let v = url.query_pairs().find(|(k, _)| k == "since_seq")?.1;
+        v.parse::<i64>().ok().filter(|n| *n >= 0)
+    }
+
     impl UserChannel {
         async fn route(&self, mut req: Request) -> ApiResult {
             let call = Incoming::of(&req)?;
             match call.path.as_str() {
                 CONNECT_PATH => {
                     let exp = connect_exp(&req);
-                    let answer = self.open_socket(&req, &call.actor(), exp)?;
+                    let answer = self.open_socket(&req, &call.actor(), exp, since_seq(&req))?;
                     if is_upgrade(&req) {
                         self.arm_expiry(exp).await;
                     }
                     Ok(answer)
                 }
-                PushNotification::PATH => reply(&self.receive(&read(&mut req).await?)?),
+                PushNotification::PATH => reply(&self.receive(&read(&mut req).await?).await?),
+                ImportLegacy::PATH => {
+                    let i: ImportLegacy = read(&mut req).await?;
+                    super::legacy_inbox::hand_over(&self.env, &self.store, &i.user_id).await;
+                    reply(&Done {})
+                }
                 TellCount::PATH => {
                     self.tell_count(read::<TellCount>(&mut req).await?.count);
                     reply(&Done {})
@@ -166,9 +182,10 @@ mod object {
             }
         }
 
-        /// Opens a socket; after the 101 it registers with the inbox shard and gets what was kept.
+        /// Opens a socket; after the 101 it registers with the inbox shard and gets what was
+        /// kept: with `since_seq`, every item above it, else the unread ones (§5.3 [1.2]).
         /// At most 16 per user (§5.1 [1.2]); without `Upgrade`, a probe of that (§5.5 [1.2]).
-        fn open_socket(&self, req: &Request, actor: &crate::model::Actor, exp: u64) -> ApiResult {
+        fn open_socket(&self, req: &Request, actor: &crate::model::Actor, exp: u64, since: Option<i64>) -> ApiResult {
             if self.state.get_websockets().len() >= limits::MAX_SOCKETS_PER_USER_CHANNEL && !actor.is_service {
                 return Err(too_many_connections(limits::MAX_SOCKETS_PER_USER_CHANNEL, "on the personal channel"));
             }
@@ -177,16 +194,11 @@ mod object {
             }
             let pair = WebSocketPair::new()?;
             self.state.accept_web_socket(&pair.server);
-            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), exp };
+            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), exp, mark: None };
             pair.server.serialize_attachment(&session)?;
             self.store.remember_user(&actor.user_id)?;
             self.store.touch(now_ms())?;
-            // Rows kept by the channel before the inbox existed go out once, then the inbox's.
-            for payload in self.store.take_pending()? {
-                let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-                send(&pair.server, Outgoing::new("notification", payload));
-            }
-            self.attach(&pair.server, &actor.user_id)?;
+            self.attach(&pair.server, &actor.user_id, since)?;
             Ok(Response::from_websocket(pair.client)?)
         }
 

@@ -1,6 +1,7 @@
 //! The personal channel's own SQLite: the user it belongs to, their presence and activity, who
 //! watches them, the rooms they have sockets in, the unread count its sockets were last told, and
-//! the event ids handed to its sockets (so each event reaches them once).
+//! the ids of transient events handed to its sockets (so each reaches them once), the highest
+//! notification seq pushed to it.
 
 pub use crate::objects::inbox_shard::client::Count;
 use crate::presence::Presence;
@@ -27,8 +28,8 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE TABLE IF NOT EXISTS audience (user_id TEXT PRIMARY KEY);",
 ];
 
-/// Event ids a channel remembers to hand each event to its sockets once (a redelivery comes
-/// within the queue's retry window, minutes).
+/// Transient event ids a channel remembers to hand each to its sockets once (a redelivery comes
+/// within the queue's retry window).
 const SEEN_KEPT: i64 = 2_000;
 
 pub struct ChannelStore<S: Sql> {
@@ -207,11 +208,30 @@ impl<S: Sql> ChannelStore<S> {
         self.sql.texts("SELECT user_id FROM watchers", vec![])
     }
 
-    /// Payloads kept by the channel before there was an inbox: handed out once, then deleted.
-    pub fn take_pending(&self) -> SqlResult<Vec<String>> {
-        let kept = self.sql.texts("SELECT payload FROM pending ORDER BY seq", vec![])?;
-        self.sql.run("DELETE FROM pending", vec![])?;
-        Ok(kept)
+    /// Notifications kept by the channel before there was an inbox, `(event_id, payload)`:
+    /// imported into the inbox shard like the rest of a pre-shard inbox.
+    pub fn legacy_pending(&self) -> SqlResult<Vec<(String, String)>> {
+        let rows = self.sql.query("SELECT event_id, payload FROM pending ORDER BY seq", vec![])?;
+        Ok(rows.into_iter().map(|r| {
+            let mut it = r.into_iter().map(|v| v.into_text().unwrap_or_default());
+            (it.next().unwrap_or_default(), it.next().unwrap_or_default())
+        }).collect())
+    }
+
+    pub fn clear_legacy_pending(&self) -> SqlResult<()> {
+        self.sql.run("DELETE FROM pending", vec![])
+    }
+
+    /// The highest seq a push brought the channel (a socket that was not ready for it catches up).
+    pub fn note_push_seq(&self, seq: i64) -> SqlResult<()> {
+        if seq > self.push_seq()? {
+            self.set_meta("push_seq", &seq.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn push_seq(&self) -> SqlResult<i64> {
+        Ok(self.meta("push_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 }
 

@@ -104,28 +104,31 @@ impl DocumentRoom {
         Ok(OwnerSet { post_id: post_id(&document_id).to_string(), owner_id: owner })
     }
 
-    /// Hands queued notifications to their users' inboxes; each leaves the outbox only once it
-    /// is kept (and pushed if the user is online), and an event id is kept once, so every event
-    /// reaches the owner once. Returns when to retry what is left.
+    /// Hands queued notifications to their users' inboxes, in order; each leaves the outbox only
+    /// once it is kept (and pushed if the user is online). The inbox merges it into the owner's
+    /// unread item of the same post and kind (§5.2 [1.2]) and recognises a redelivery. Stops at
+    /// the first failure, so a later like never lands before an earlier one. Returns when to
+    /// retry what is left.
     ///
     /// One delivery runs at a time: notifications queued meanwhile (a hot post) wait for the next
-    /// round and go together, instead of every action's handler sending the whole outbox again.
+    /// round, instead of every action's handler sending the whole outbox again.
     pub(super) async fn deliver_outbox(&self) -> Option<u64> {
         if self.host.outbox_busy.replace(true) {
             self.host.outbox_again.set(true);
             return None;
         }
-        loop {
+        'rounds: loop {
             self.host.outbox_again.set(false);
-            let pending = self.host.store().outbox().unwrap_or_default();
-            let sent = pending.iter().map(|n| inbox_shard::client::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id)));
-            let outcomes = futures_util::future::join_all(sent).await;
-            for (n, outcome) in pending.iter().zip(outcomes) {
-                match outcome {
+            for n in self.host.store().outbox().unwrap_or_default() {
+                let group = owner_group(&n.payload);
+                match inbox_shard::client::deliver(&self.env, &n.event_id, &n.payload, std::slice::from_ref(&n.user_id), group.as_deref(), true).await {
                     Ok(()) => {
                         let _ = self.host.store().outbox_done(&n.event_id);
                     }
-                    Err(e) => log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]),
+                    Err(e) => {
+                        log::error("owner_notification", e, &[("event_id", n.event_id.as_str().into()), ("user_id", n.user_id.as_str().into())]);
+                        break 'rounds;
+                    }
                 }
             }
             if !self.host.outbox_again.get() {
@@ -135,4 +138,9 @@ impl DocumentRoom {
         self.host.outbox_busy.set(false);
         self.outbox_retry()
     }
+}
+
+/// The aggregation group of an owner notification: its post and kind.
+fn owner_group(payload: &serde_json::Value) -> Option<String> {
+    Some(format!("{}|{}", payload["post_id"].as_str()?, payload["kind"].as_str()?))
 }

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::call;
-use crate::runtime::rpc::Done;
 
 /// An unread count and the shard clock it was read at: a channel keeps the newest it was told,
 /// so counts that cross on the way never step back.
@@ -24,6 +23,17 @@ pub struct Deliver {
     pub user_ids: Vec<String>,
     /// The shard the sender addressed; every user must live there.
     pub shard: String,
+    /// An owner notification's aggregation group (`{post_id}|{kind}`, §5.2 [1.2]): merged into
+    /// the user's unread item of the group, if there is one.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// False for a transient event (`"store": false`, §5.4 [1.2]): pushed to open channels only.
+    #[serde(default = "kept_by_default")]
+    pub store: bool,
+}
+
+fn kept_by_default() -> bool {
+    true
 }
 #[derive(Serialize, Deserialize)]
 pub struct Delivered {
@@ -32,19 +42,35 @@ pub struct Delivered {
 }
 call!(Deliver, "/deliver", Delivered);
 
-/// A channel's socket (of this generation) opened: the user is online; the reply holds what no
-/// socket has been handed yet, oldest first, and the unread count.
+/// A channel's socket (of this generation) opened: the user is online; the reply holds, with
+/// `since`, the kept items with a seq above it, else the unread ones (§5.3 [1.2]; at most 500,
+/// oldest first), the user's latest seq and the unread count.
 #[derive(Serialize, Deserialize)]
 pub struct Attach {
     pub user_id: String,
     pub generation: i64,
+    #[serde(default)]
+    pub since: Option<i64>,
 }
 #[derive(Serialize, Deserialize)]
 pub struct Attached {
     pub items: Vec<Value>,
+    pub head: i64,
     pub count: Count,
 }
 call!(Attach, "/attach", Attached);
+
+/// The kept items with a seq above `since` (a socket that missed a push catches up).
+#[derive(Serialize, Deserialize)]
+pub struct CatchUp {
+    pub user_id: String,
+    pub since: i64,
+}
+#[derive(Serialize, Deserialize)]
+pub struct CaughtUp {
+    pub items: Vec<Value>,
+}
+call!(CatchUp, "/catch-up", CaughtUp);
 
 /// A channel's last socket (of this generation) closed.
 #[derive(Serialize, Deserialize)]
@@ -58,14 +84,6 @@ pub struct Detached {
     pub online: bool,
 }
 call!(Detach, "/detach", Detached);
-
-/// The kept events a channel handed to a socket on connect.
-#[derive(Serialize, Deserialize)]
-pub struct HandedOver {
-    pub user_id: String,
-    pub event_ids: Vec<String>,
-}
-call!(HandedOver, "/handed-over", Done);
 
 /// Marks events read (`event_ids`), or all of them (`None`).
 #[derive(Serialize, Deserialize)]
@@ -178,13 +196,13 @@ mod calls {
     /// for a queue message made by `Publish::split`; regrouped anyway, so a message from any
     /// older layout still reaches the right shards). Ok once every shard kept it for each of
     /// them and every online channel took it.
-    pub async fn deliver(env: &Env, event_id: &str, item: &Value, user_ids: &[String]) -> Result<(), String> {
+    pub async fn deliver(env: &Env, event_id: &str, item: &Value, user_ids: &[String], group: Option<&str>, store: bool) -> Result<(), String> {
         let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for u in user_ids {
             by_shard.entry(inbox_shard(u)).or_default().push(u.clone());
         }
         for (name, users) in by_shard {
-            let req = Deliver { event_id: event_id.to_string(), item: item.clone(), user_ids: users, shard: name.clone() };
+            let req = Deliver { event_id: event_id.to_string(), item: item.clone(), user_ids: users, shard: name.clone(), group: group.map(str::to_string), store };
             rpc::call(&shard(env, &name), &req).await.map_err(|e| format!("{name} answered {}: {}", e.status, e.message))?;
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! pushes to online channels.
 
 pub mod client;
+pub mod group;
 pub mod reads;
 pub mod storage;
 
@@ -21,11 +22,11 @@ mod object {
 
     use super::client::*;
     use super::push::push_all;
-    use super::storage::{InboxStore, ITEMS_KEPT};
+    use super::storage::InboxStore;
     use crate::runtime::clock::now_ms;
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::log;
-    use crate::runtime::rpc::{read, reply, Call, Done, Incoming};
+    use crate::runtime::rpc::{read, reply, Call, Incoming};
     use crate::runtime::sql_worker::ObjectSql;
     use crate::sharding::inbox_shard;
 
@@ -56,18 +57,19 @@ mod object {
                 Deliver::PATH => reply(&self.deliver(read(&mut req).await?).await?),
                 Attach::PATH => {
                     let a: Attach = read(&mut req).await?;
-                    let (items, count) = store.attach(&a.user_id, a.generation)?;
-                    reply(&Attached { items, count })
+                    if self.env.var(crate::runtime::bindings::FAULT_ATTACH_DOWN).is_ok_and(|v| v.to_string() == a.user_id) {
+                        return Err(ApiError::new(503, "unavailable", "this user's inbox is unreachable (injected fault)"));
+                    }
+                    let (items, head, count) = store.attach(&a.user_id, a.generation, a.since)?;
+                    reply(&Attached { items, head, count })
+                }
+                CatchUp::PATH => {
+                    let c: CatchUp = read(&mut req).await?;
+                    reply(&CaughtUp { items: store.items_after(&c.user_id, c.since)? })
                 }
                 Detach::PATH => {
                     let d: Detach = read(&mut req).await?;
                     reply(&Detached { online: store.went_offline(&d.user_id, d.generation)? })
-                }
-                HandedOver::PATH => {
-                    let h: HandedOver = read(&mut req).await?;
-                    let ids: Vec<&str> = h.event_ids.iter().take(ITEMS_KEPT as usize).map(String::as_str).collect();
-                    store.mark_handed_over(&h.user_id, &ids)?;
-                    reply(&Done {})
                 }
                 MarkRead::PATH => {
                     let (count, generation) = store.mark_read(&read(&mut req).await?)?;
@@ -86,12 +88,30 @@ mod object {
             if let Some(stray) = d.user_ids.iter().find(|u| inbox_shard(u) != d.shard) {
                 return Err(ApiError::bad_request(format!("user {stray} does not live in {}", d.shard)));
             }
+            if self.injected_outage(&d.shard)? {
+                return Err(ApiError::new(503, "unavailable", "this inbox shard is down (injected fault)"));
+            }
             let pushes = self.store.keep(&d, now_ms() as i64)?;
-            let failed = push_all(&self.env, &self.store, &d.event_id, &pushes).await?;
+            let failed = push_all(&self.env, &self.store, &pushes).await?;
             if failed > 0 {
                 return Err(ApiError::new(503, "unavailable", format!("{failed} of {} pushes failed; retry", pushes.len())));
             }
             Ok(Delivered { kept: d.user_ids.len(), pushed: pushes.len() })
+        }
+
+        /// Test-only fault (`FAULT_INBOX_DOWN` = `{user_id}:{seconds}`, set only in a miniflare
+        /// test's bindings, never in wrangler.toml): the shard holding that user refuses every
+        /// delivery for that long after the first one it sees.
+        fn injected_outage(&self, shard: &str) -> Result<bool, ApiError> {
+            let Ok(v) = self.env.var(crate::runtime::bindings::FAULT_INBOX_DOWN) else { return Ok(false) };
+            let v = v.to_string();
+            let Some((user, secs)) = v.rsplit_once(':') else { return Ok(false) };
+            if inbox_shard(user) != shard {
+                return Ok(false);
+            }
+            let now = now_ms() as i64;
+            let since = self.store.fault_since(now)?;
+            Ok(now - since < secs.parse::<i64>().unwrap_or(0) * 1000)
         }
     }
 }

@@ -1,5 +1,7 @@
-//! A delivery's second half: the shard pushes the kept event to the channels of the users who
-//! are online, a few at a time, and only a push a socket took marks the event handed over.
+//! A delivery's second half: the shard pushes to the channels of the users who are online
+//! every kept item they were not pushed yet (by seq, §5.3 [1.2]), a few channels at a time.
+//! Only a push a channel took moves the user's pushed seq; a push into a socket that turns out
+//! half-open is made good by the client's reconnect with `since_seq`.
 
 use futures_util::stream::{self, StreamExt};
 use worker::Env;
@@ -24,7 +26,7 @@ enum Pushed {
 }
 
 async fn push(env: &Env, p: &PushDue) -> Pushed {
-    let call = channel::client::PushNotification { item: p.item.clone(), count: p.count };
+    let call = channel::client::PushNotification { items: p.items.clone(), from: p.from, transient: p.transient, count: p.count };
     match channel::client::call(env, &p.user_id, &call).await {
         Ok(_) => Pushed::Taken,
         Err(e) if e.status == 410 => Pushed::NoSocket,
@@ -35,19 +37,24 @@ async fn push(env: &Env, p: &PushDue) -> Pushed {
     }
 }
 
-/// Pushes each event to its user's channel, concurrently. Returns how many failed: the caller
-/// fails the delivery so the queue retries it (nothing is kept or shown twice).
-pub async fn push_all(env: &Env, store: &InboxStore<ObjectSql>, event_id: &str, pushes: &[PushDue]) -> SqlResult<usize> {
+/// Pushes to each online user's channel, concurrently. Returns how many failed: the caller
+/// fails the delivery so the queue retries it (nothing is kept twice; a channel sends each
+/// socket only seqs above what it sent it).
+pub async fn push_all(env: &Env, store: &InboxStore<ObjectSql>, pushes: &[PushDue]) -> SqlResult<usize> {
     let outcomes: Vec<Pushed> = stream::iter(pushes.iter().map(|p| push(env, p))).buffered(pushes.len().clamp(1, PUSHES_IN_FLIGHT)).collect().await;
     let mut failed = 0;
     for (p, outcome) in pushes.iter().zip(outcomes) {
         match outcome {
-            // Until a socket took it, the next connect hands it over (and the channel drops a
-            // second copy by its id).
-            Pushed::Taken => store.mark_handed_over(&p.user_id, &[event_id])?,
-            // No socket after all. A connect that registered while the push was on its way may
-            // have missed it: fail, so the queue's retry pushes to that socket.
-            Pushed::NoSocket => failed += store.went_offline(&p.user_id, p.generation)? as usize,
+            Pushed::Taken if !p.transient => {
+                let top = p.items.iter().filter_map(|i| i["seq"].as_i64()).max().unwrap_or(p.from);
+                store.pushed(&p.user_id, top)?;
+            }
+            Pushed::Taken => {}
+            // No socket after all. A connect that registered while the push was on its way
+            // catches up from the shard itself; a transient event is for open sockets only.
+            Pushed::NoSocket => {
+                store.went_offline(&p.user_id, p.generation)?;
+            }
             Pushed::Failed => failed += 1,
         }
     }

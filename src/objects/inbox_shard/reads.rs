@@ -18,10 +18,14 @@ impl<S: Sql> InboxStore<S> {
     /// Marks the named events (or all) read; the new count, and the user's online generation.
     pub fn mark_read(&self, r: &MarkRead) -> SqlResult<(Count, Option<i64>)> {
         match &r.event_ids {
-            None => self.sql.run("UPDATE inbox SET read = 1 WHERE user_id = ? AND read = 0", vec![r.user_id.as_str().into()])?,
+            None => {
+                self.sql.run("UPDATE inbox SET read = 1 WHERE user_id = ? AND read = 0", vec![r.user_id.as_str().into()])?;
+                self.forget_actors(&r.user_id, None)?;
+            }
             Some(ids) => {
                 for id in ids {
                     self.sql.run("UPDATE inbox SET read = 1 WHERE user_id = ? AND event_id = ?", vec![r.user_id.as_str().into(), id.as_str().into()])?;
+                    self.forget_actors(&r.user_id, Some(id))?;
                 }
             }
         }
@@ -39,7 +43,7 @@ impl<S: Sql> InboxStore<S> {
         let query = if p.timeline {
             "SELECT item, 0 FROM activities WHERE user_id = ? AND created_at < ? ORDER BY created_at DESC LIMIT ?"
         } else {
-            "SELECT item, read FROM inbox WHERE user_id = ? AND item IS NOT NULL AND created_at < ? ORDER BY created_at DESC LIMIT ?"
+            "SELECT item, read, seq FROM inbox WHERE user_id = ? AND item IS NOT NULL AND created_at < ? ORDER BY created_at DESC LIMIT ?"
         };
         let rows = self.sql.query(query, vec![p.user_id.as_str().into(), int(before), int(limit as i64 + 1)])?;
         let more = rows.len() as u64 > limit;
@@ -52,8 +56,13 @@ impl<S: Sql> InboxStore<S> {
         Ok(if p.timeline {
             json!({ "activities": items, "next_before": next_before })
         } else {
-            json!({ "notifications": items, "unread": self.unread(&p.user_id)?, "next_before": next_before })
+            json!({ "notifications": items, "unread": self.unread(&p.user_id)?, "next_before": next_before, "legacy_checked": self.legacy_checked(&p.user_id)? })
         })
+    }
+
+    /// Whether the user's channel has handed over its pre-shard inbox (or had none).
+    pub fn legacy_checked(&self, user_id: &str) -> SqlResult<bool> {
+        Ok(self.sql.first_int("SELECT legacy_done FROM users WHERE user_id = ?", vec![user_id.into()])?.unwrap_or(0) != 0)
     }
 
     /// The users of this shard whose inbox holds the event.
@@ -61,7 +70,8 @@ impl<S: Sql> InboxStore<S> {
         self.sql.texts("SELECT user_id FROM inbox WHERE event_id = ? AND item IS NOT NULL", vec![event_id.into()])
     }
 
-    /// Keeps a channel's pre-shard items as they were (an id already here is left alone).
+    /// Keeps a channel's pre-shard items as they were (an id already here is left alone), each
+    /// with the user's next seq in time order; the user is marked as imported.
     pub fn import(&self, i: &Import) -> SqlResult<usize> {
         let at = |created: f64, text: &str| -> String {
             // The item's time becomes the row's, so `before` pages by one clock.
@@ -71,32 +81,33 @@ impl<S: Sql> InboxStore<S> {
             }
             item.to_string()
         };
-        for old in &i.inbox {
+        let user = i.user_id.as_str();
+        let mut seq = self.head(user)?;
+        let mut inbox: Vec<_> = i.inbox.iter().collect();
+        inbox.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
+        for old in inbox {
+            if self.sql.first_int("SELECT 1 FROM inbox WHERE user_id = ? AND event_id = ?", vec![user.into(), old.event_id.as_str().into()])?.is_some() {
+                continue;
+            }
+            seq += 1;
             self.sql.run(
-                "INSERT OR IGNORE INTO inbox (user_id, event_id, created_at, read, delivered, item) VALUES (?, ?, ?, ?, ?, ?)",
-                vec![
-                    i.user_id.as_str().into(),
-                    old.event_id.as_str().into(),
-                    int(old.created_at as i64),
-                    (old.read != 0.0).into(),
-                    (old.delivered != 0.0).into(),
-                    at(old.created_at, &old.item).into(),
-                ],
+                "INSERT INTO inbox (user_id, event_id, created_at, read, delivered, item, seq) VALUES (?, ?, ?, ?, 0, ?, ?)",
+                vec![user.into(), old.event_id.as_str().into(), int(old.created_at as i64), (old.read != 0.0).into(), at(old.created_at, &old.item).into(), int(seq)],
             )?;
         }
         for old in &i.activities {
             self.sql.run(
                 "INSERT OR IGNORE INTO activities (user_id, created_at, item) VALUES (?, ?, ?)",
-                vec![i.user_id.as_str().into(), int(old.created_at as i64), at(old.created_at, &old.item).into()],
+                vec![user.into(), int(old.created_at as i64), at(old.created_at, &old.item).into()],
             )?;
         }
         self.sql.run(
-            "INSERT INTO users (user_id, kept, last_created) \
-               SELECT user_id, SUM(item IS NOT NULL), MAX(created_at) FROM inbox WHERE user_id = ?1 GROUP BY user_id \
-             ON CONFLICT (user_id) DO UPDATE SET kept = excluded.kept, last_created = excluded.last_created",
-            vec![i.user_id.as_str().into()],
+            "INSERT INTO users (user_id, kept, last_created, seq, legacy_done) \
+               SELECT ?1, COUNT(*), COALESCE(MAX(created_at), 0), ?2, 1 FROM inbox WHERE user_id = ?1 AND item IS NOT NULL AND seq > 0 \
+             ON CONFLICT (user_id) DO UPDATE SET kept = excluded.kept, last_created = MAX(users.last_created, excluded.last_created), seq = excluded.seq, legacy_done = 1",
+            vec![user.into(), int(seq)],
         )?;
-        self.trim(&i.user_id)?;
+        self.trim(user)?;
         Ok(i.inbox.len() + i.activities.len())
     }
 }
