@@ -46,8 +46,10 @@ CREATE TABLE error_logs (
   client_timestamp  INTEGER NOT NULL,
   first_seen        INTEGER NOT NULL,
   last_seen         INTEGER NOT NULL,
-  occurrences       INTEGER NOT NULL DEFAULT 1
+  occurrences       INTEGER NOT NULL DEFAULT 1,
+  is_resolved       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX error_logs_dedupe ON error_logs (user_id, source, severity, message, first_seen);
 CREATE INDEX error_logs_by_user_time ON error_logs (user_id, last_seen);
 CREATE INDEX error_logs_by_time ON error_logs (last_seen);
+CREATE INDEX error_logs_by_resolved_time ON error_logs (is_resolved, last_seen, id);

@@ -112,6 +112,12 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     await call("/api/v1/errors/batch", "/api/v1/errors/batch", { method: "POST", tok: alice, body: { errors: [report, report] }, expect: 200 });
     await call("/api/v1/errors/batch", "/api/v1/errors/batch", { method: "POST", tok: alice, body: { errors: [{ ...report, severity: "Loud" }] }, expect: 422 });
     await call("/api/v1/errors/stats", "/api/v1/errors/stats?hours=1", { tok: alice, expect: 200 });
+    const listed = await call("/api/v1/errors", "/api/v1/errors?resolved=false&limit=1", { tok: svc, expect: 200 });
+    await call("/api/v1/errors", "/api/v1/errors?limit=abc", { tok: svc, expect: 400 });
+    await call("/api/v1/errors", "/api/v1/errors", { tok: alice, expect: 403 });
+    await call("/api/v1/errors/{id}", `/api/v1/errors/${listed.json.errors[0].id}`, { method: "PATCH", tok: svc, body: { resolved: true }, expect: 200 });
+    await call("/api/v1/errors/{id}", "/api/v1/errors/424242", { method: "PATCH", tok: svc, body: { resolved: true }, expect: 404 });
+    await call("/api/v1/errors/{id}", "/api/v1/errors/1", { method: "PATCH", tok: svc, body: { resolved: "x" }, expect: 422 });
     await call("/api/v1/me/presence", "/api/v1/me/presence", { method: "PUT", tok: alice, body: { status: "online", in_studio: true, daw_type: "Bitwig" }, expect: 200 });
     await call("/api/v1/users/{id}/presence", "/api/v1/users/alice/presence", { tok: token("bob"), expect: 200 });
     await call("/api/v1/websocket/metrics", "/api/v1/websocket/metrics", { tok: svc, expect: 200 });

@@ -126,13 +126,15 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Opt
 
 /// The `/api/v1/...` routes. Every one needs a valid token.
 async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: std::result::Result<Identity, ApiError>) -> ApiResult {
-    use Method::{Delete, Get, Post, Put};
+    use Method::{Delete, Get, Patch, Post, Put};
     let allowed: &[Method] = match rest {
         ["operations", "apply"] | ["errors", "batch"] => &[Post],
         ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
         ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
         ["users", _, "presence-audience"] => &[Put],
         ["me", "presence"] => &[Put],
+        ["errors"] => &[Get],
+        ["errors", _] => &[Patch],
         ["documents", _] => &[Get, Delete],
         ["documents", _, "broadcast"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
         ["me", "notifications"] | ["activity", "timeline"] => &[Get],
@@ -158,6 +160,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
+        (Get, ["errors"]) => errors::list(req, env, &who).await,
+        (Patch, ["errors", id]) => errors::resolve(req, env, &who, id).await,
         (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
         (Put, ["me", "presence"]) => me::set_presence(req, env, &who).await,
         (Get, ["me", "notifications"]) => me::inbox_page(req, env, &who, false).await,
@@ -189,7 +193,7 @@ fn add_cors(headers: &Headers, env: &Env, origin: Option<&str>) -> Result<()> {
     };
     headers.set("access-control-allow-origin", &value)?;
     headers.set("vary", "Origin")?;
-    headers.set("access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS")?;
+    headers.set("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")?;
     headers.set("access-control-allow-headers", "authorization, content-type")?;
     headers.set("access-control-expose-headers", "x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, x-cache")?;
     headers.set("access-control-max-age", "86400")?;
