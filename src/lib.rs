@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod doc;
 pub mod error_reports;
+pub mod feed;
 pub mod geom;
 pub mod history_shards;
 pub mod limits;

@@ -32,6 +32,8 @@ pub struct StepCtx<'a> {
     pub version: u64,
     /// The client's timestamp, or the server's when it sent none.
     pub timestamp: u64,
+    /// The server's time of the step (ms since the epoch).
+    pub now: u64,
     pub owner: Option<&'a str>,
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{raw_json, Applied, Document, Step, StepCtx};
 use crate::limits;
-use crate::ot::engagement::{apply, Action, Change, CommentRecord, Counts, Modify, UserState};
+use crate::ot::engagement::{apply, Acting, Action, Change, CommentRecord, Counts, Modify, UserState};
 use crate::protocol::{Code, DocKind, Failure, Outgoing};
 use crate::model::{BoundedMap, LogEntry, Lookup, Notification, OpLog, SavedRoom, SinceSnapshot, Write};
 
@@ -112,7 +112,8 @@ impl Document for PostDoc {
         let new_comment_id = format!("c{}", scoped(ctx.version, ctx.incarnation));
         let may_moderate = ctx.actor.is_service || ctx.owner == Some(user_id);
         let mut counts = self.counts.clone();
-        let Some(change) = apply(&mut counts, user_id, user.as_ref(), comment.as_ref(), &m, &new_comment_id, may_moderate)? else {
+        let who = Acting { user_id, name: Some(ctx.actor.name.as_str()).filter(|n| !n.is_empty()), now: ctx.now, new_comment_id: &new_comment_id, may_moderate };
+        let Some(change) = apply(&mut counts, &who, user.as_ref(), comment.as_ref(), &m)? else {
             return Ok(Step::Noop("nothing changes: the user's state already says so"));
         };
         let counts_json = counts.to_json(post_id(ctx.document_id), ctx.version);

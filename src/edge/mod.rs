@@ -3,6 +3,7 @@
 
 mod documents;
 mod errors;
+mod feed;
 mod health;
 mod me;
 mod notify_queue;

@@ -3,7 +3,7 @@
 use serde_json::json;
 use worker::{Env, Headers, Method, Request, Response, Result};
 
-use super::{documents, errors, health, me, posts, publish, request_metrics};
+use super::{documents, errors, feed, health, me, posts, publish, request_metrics};
 use super::request::authenticate;
 use crate::auth::Identity;
 use crate::objects::rate_limiter;
@@ -139,10 +139,11 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         ["documents", _, "broadcast"] | ["notify"] | ["me", "notifications", "read"] => &[Post],
         ["me", "notifications"] | ["activity", "timeline"] => &[Get],
         ["channels", _, "description"] => &[Put],
+        ["posts", "engagement"] => &[Get],
         ["posts", _] => &[Put],
         ["posts", _, "engagement"] => &[Get],
         ["posts", _, "likes" | "reposts" | "saves"] => &[Post, Delete],
-        ["posts", _, "comments"] => &[Post],
+        ["posts", _, "comments"] => &[Get, Post],
         ["posts", _, "comments", _] => &[Delete],
         _ => return Err(ApiError::not_found(format!("no route for /api/v1/{}", rest.join("/")))),
     };
@@ -171,7 +172,9 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Post, ["documents", id, "broadcast"]) => publish::broadcast(req, env, &who, id).await,
         (Get, ["users", id, "presence"]) => me::get_presence(env, &who, id).await,
         (Put, ["users", id, "presence-audience"]) => me::set_audience(req, env, &who, id).await,
+        (Get, ["posts", "engagement"]) => feed::counts(req, env, &who).await,
         (Put, ["posts", id]) => posts::register(req, env, &who, id).await,
+        (Get, ["posts", id, "comments"]) => feed::comments(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => posts::counts(env, &who, id).await,
         (_, ["posts", id, collection]) => posts::act(req, env, &who, id, collection, None).await,
         (_, ["posts", id, "comments", comment]) => posts::act(req, env, &who, id, "comments", Some(comment)).await,

@@ -40,6 +40,16 @@ call!(ReadDocument, "/document", RawJson);
 pub struct ReadCounts {}
 call!(ReadCounts, "/counts", RawJson);
 
+/// A page of a post's live comments, newest first (§6.2): `{"comments","next_before"}`.
+#[derive(Serialize, Deserialize)]
+pub struct ReadComments {
+    pub limit: u64,
+    /// Strictly before this `created_at` (and, at that time, this comment id).
+    pub before_at: Option<u64>,
+    pub before_id: Option<String>,
+}
+call!(ReadComments, "/comments", RawJson);
+
 /// A room event for every socket (`POST /documents/{id}/broadcast`).
 #[derive(Serialize, Deserialize)]
 pub struct Broadcast {

@@ -16,6 +16,8 @@ mod duties;
 #[cfg(target_arch = "wasm32")]
 mod engagement;
 #[cfg(target_arch = "wasm32")]
+mod feed;
+#[cfg(target_arch = "wasm32")]
 mod group_commit;
 #[cfg(target_arch = "wasm32")]
 mod history;
@@ -102,6 +104,7 @@ mod object {
                 ReplaceText::PATH => reply(&self.replace_text(&actor, read(&mut req).await?).await?),
                 ReadDocument::PATH => reply_raw(&self.read_document(&document_id)?),
                 ReadCounts::PATH => reply_raw(&self.counts().await?),
+                ReadComments::PATH => reply_raw(&self.read_comments(read(&mut req).await?)?),
                 Broadcast::PATH => reply(&self.broadcast(&document_id, read::<Broadcast>(&mut req).await?)),
                 ShowPresence::PATH => reply(&self.show_presence(read::<ShowPresence>(&mut req).await?)),
                 SetOwner::PATH => reply(&self.register_owner(&actor, read::<SetOwner>(&mut req).await?)?),
