@@ -105,6 +105,10 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     const c = await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments", { method: "POST", tok: token("bob"), body: { text: "nice" }, expect: 201 });
     await call("/api/v1/posts/{id}/comments/{comment_id}", `/api/v1/posts/api-post/comments/${encodeURIComponent(c.json.comment_id)}`, { method: "DELETE", tok: token("bob"), expect: 200 });
     await call("/api/v1/posts/{id}/engagement", "/api/v1/posts/api-post/engagement", { tok: alice, expect: 200 });
+    await call("/api/v1/posts/engagement", "/api/v1/posts/engagement?ids=api-post,api-other", { tok: alice, expect: 200 });
+    await call("/api/v1/posts/engagement", "/api/v1/posts/engagement?ids=", { tok: alice, expect: 400 });
+    await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments?limit=5", { tok: alice, expect: 200 });
+    await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments?limit=0", { tok: alice, expect: 400 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/post:api-post", { tok: alice, expect: 200 });
 
     // errors, presence, service routes
