@@ -124,3 +124,122 @@ describe("comment pages (§6.2)", () => {
     }
   });
 });
+
+const inbox = async (user) => (await api(w.url, "/api/v1/me/notifications?limit=100", { tok: token(user) })).json.notifications;
+const svcAct = (post, what, body, method = "POST") => api(w.url, `/api/v1/posts/${post}/${what}`, { method, tok: svc, body });
+const importInto = (post, body, tok = svc) => api(w.url, `/api/v1/posts/${post}/engagement/import`, { method: "POST", tok, body });
+
+describe("the main backend's engagement (§6.3)", () => {
+  it("on_behalf_of makes a service action that user's own: state, counts and the owner's notification", async () => {
+    const post = "obo-post";
+    assert.equal((await api(w.url, `/api/v1/posts/${post}`, { method: "PUT", tok: svc, body: { owner_id: "obo-owner" } })).status, 200);
+    const r = await svcAct(post, "likes", { on_behalf_of: "obo-fan", emoji: "🎸" });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.like_count, 1);
+    assert.equal(r.json.changed, true);
+    // The user's own like after it changes nothing: it was theirs.
+    const again = await act(post, "likes", "obo-fan");
+    assert.equal(again.json.changed, false);
+    assert.equal(again.json.like_count, 1);
+    const c = await svcAct(post, "comments", { on_behalf_of: "obo-fan", text: "from the app" });
+    assert.equal(c.status, 201, c.text);
+    // The comment is the user's: they may remove it themselves.
+    const del = await act(post, `comments/${encodeURIComponent(c.json.comment_id)}`, "obo-fan", undefined, "DELETE");
+    assert.equal(del.json.changed, true);
+    // And unlike on their behalf works with DELETE bodies too.
+    const un = await svcAct(post, "likes", { on_behalf_of: "obo-fan" }, "DELETE");
+    assert.equal(un.json.like_count, 0);
+    const notes = await eventually(async () => {
+      const n = (await inbox("obo-owner")).filter((x) => x.post_id === post || x.payload?.post_id === post);
+      return n.length >= 2 && n;
+    }, "the owner's notifications");
+    const actors = notes.map((n) => (n.actor ?? n.payload?.actor)?.id);
+    assert.ok(actors.every((a) => a === "obo-fan"), JSON.stringify(notes));
+  });
+
+  it("refuses on_behalf_of from user tokens (403) and malformed values (400), changing nothing", async () => {
+    const post = "obo-refused";
+    const r = await act(post, "likes", "sneaky", { on_behalf_of: "victim" });
+    assert.equal(r.status, 403, r.text);
+    for (const bad of [42, "", "x".repeat(300), ["a"]]) {
+      const b = await svcAct(post, "saves", { on_behalf_of: bad });
+      assert.equal(b.status, 400, `${JSON.stringify(bad)}: ${b.text}`);
+    }
+    assert.deepEqual(counts(await truth(post)), { like_count: 0, comment_count: 0, repost_count: 0, save_count: 0 });
+  });
+
+  it("imports 5,000 likes and 500 comments twice: the same result, counts equal a recount, no notifications", async () => {
+    const post = "imported-post";
+    // Engagement that exists before the import, some of it repeated inside the import.
+    await act(post, "likes", "imp-u-00007", { emoji: "🔥" });
+    await act(post, "likes", "live-only-liker");
+    await act(post, "reposts", "imp-u-00003");
+    const likes = Array.from({ length: 5000 }, (_, i) => ({ user_id: `imp-u-${String(i).padStart(5, "0")}`, ...(i % 10 === 0 ? { emoji: "👏" } : {}) }));
+    likes.push({ user_id: "imp-u-00001" }); // a repeat inside the batch
+    const reposts = Array.from({ length: 40 }, (_, i) => `imp-u-${String(i).padStart(5, "0")}`);
+    const saves = Array.from({ length: 25 }, (_, i) => `imp-s-${i}`);
+    const comments = Array.from({ length: 500 }, (_, i) => ({ comment_id: `legacy-${i}`, user_id: `imp-u-${String(i % 50).padStart(5, "0")}`, name: `Legacy ${i % 50}`, text: `old comment ${i}`, created_at: 1_700_000_000_000 + i * 1000 }));
+    const body = { likes, reposts, saves, comments, owner_id: "imp-owner" };
+    const first = await importInto(post, body);
+    assert.equal(first.status, 200, first.text);
+    // Recount: distinct likers (import ∪ live), reposters, savers, comments.
+    const likers = new Set([...likes.map((l) => l.user_id), "imp-u-00007", "live-only-liker"]);
+    const reposters = new Set([...reposts, "imp-u-00003"]);
+    const recount = { like_count: likers.size, comment_count: 500, repost_count: reposters.size, save_count: saves.length };
+    assert.deepEqual(counts(first.json), recount);
+    assert.equal(first.json.changed, true);
+    assert.deepEqual(first.json.imported, { likes: likers.size - 2, reposts: 39, saves: 25, comments: 500 });
+    // 👏 for every tenth importer, except imp-u-00000.. none of whom liked before; 🔥 kept.
+    assert.equal(first.json.reactions["👏"], 500);
+    assert.equal(first.json.reactions["🔥"], 1);
+
+    const second = await importInto(post, body);
+    assert.equal(second.status, 200, second.text);
+    assert.deepEqual(counts(second.json), recount);
+    assert.equal(second.json.changed, false);
+    assert.deepEqual(second.json.imported, { likes: 0, reposts: 0, saves: 0, comments: 0 });
+    assert.deepEqual(counts(await truth(post)), recount);
+
+    // A user from the import likes again: nothing changes.
+    const relike = await act(post, "likes", "imp-u-04999");
+    assert.equal(relike.json.changed, false);
+    assert.equal(relike.json.like_count, recount.like_count);
+    // Their unlike counts down once, as for any like of theirs.
+    assert.equal((await act(post, "likes", "imp-u-04999", undefined, "DELETE")).json.like_count, recount.like_count - 1);
+
+    // Imported comments are listed with their own times and names, newest first.
+    const page = await api(w.url, `/api/v1/posts/${post}/comments?limit=3`, { tok: token("page-reader") });
+    assert.deepEqual(page.json.comments.map((c) => [c.comment_id, c.name, c.created_at]), [
+      ["legacy-499", "Legacy 49", 1_700_000_499_000],
+      ["legacy-498", "Legacy 48", 1_700_000_498_000],
+      ["legacy-497", "Legacy 47", 1_700_000_497_000],
+    ]);
+    // The owner was registered and told nothing of the import; later actions reach them.
+    await act(post, "reposts", "after-import");
+    const notes = await eventually(async () => {
+      const n = (await inbox("imp-owner")).filter((x) => (x.post_id ?? x.payload?.post_id) === post);
+      return n.length >= 1 && n;
+    }, "the owner's notification of a later repost");
+    assert.deepEqual(notes.map((n) => (n.actor ?? n.payload?.actor)?.id), ["after-import"]);
+  });
+
+  it("refuses imports from user tokens and invalid bodies whole (422 naming each entry)", async () => {
+    const post = "import-refused";
+    assert.equal((await importInto(post, { likes: [{ user_id: "a" }] }, token("not-a-service"))).status, 403);
+    const bad = await importInto(post, {
+      likes: [{ user_id: "ok" }, { user_id: "" }, { emoji: "🔥" }, { user_id: "e", emoji: "x".repeat(40) }],
+      reposts: [7],
+      saves: "everyone",
+      comments: [{ comment_id: "c", user_id: "u", text: "", created_at: "yesterday" }],
+    });
+    assert.equal(bad.status, 422, bad.text);
+    assert.deepEqual(bad.json.error.details.errors.map((e) => e.split(":")[0]).sort(), [
+      "comments[0].created_at", "comments[0].text", "likes[1].user_id", "likes[2].user_id", "likes[3].emoji", "reposts[0]", "saves",
+    ].sort());
+    const tooMany = await importInto(post, { saves: Array.from({ length: 10_001 }, (_, i) => `s${i}`) });
+    assert.equal(tooMany.status, 422, tooMany.text);
+    assert.equal((await importInto(post, "[1,2")).status, 400);
+    assert.equal((await importInto(post, [])).status, 422);
+    assert.deepEqual(counts(await truth(post)), { like_count: 0, comment_count: 0, repost_count: 0, save_count: 0 });
+  });
+});

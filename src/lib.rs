@@ -20,6 +20,7 @@ pub mod model;
 pub mod objects;
 pub mod ot;
 pub mod plugin_shapes;
+pub mod post_import;
 pub mod presence;
 pub mod protocol;
 pub mod publish;

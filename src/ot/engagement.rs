@@ -23,6 +23,8 @@ pub enum Action {
     Unsave,
     Comment,
     Uncomment,
+    /// The main backend's import (§6.3): built by the server only, never parsed from a client.
+    Import,
 }
 
 impl Action {
@@ -40,6 +42,7 @@ impl Action {
             Action::Unsave => "unsave",
             Action::Comment => "comment",
             Action::Uncomment => "uncomment",
+            Action::Import => "import",
         }
     }
     /// The owner notification this action triggers, if any.
@@ -80,7 +83,7 @@ impl Counts {
         })
     }
 
-    fn react(&mut self, emoji: &Option<String>, up: bool) -> Result<(), Failure> {
+    pub(crate) fn react(&mut self, emoji: &Option<String>, up: bool) -> Result<(), Failure> {
         let Some(e) = emoji else { return Ok(()) };
         if up {
             if !self.reactions.contains_key(e) && self.reactions.len() >= MAX_REACTIONS {
@@ -230,6 +233,8 @@ pub fn apply(counts: &mut Counts, who: &Acting, user: Option<&UserState>, commen
             };
             return Ok(Some(Change::Comment(id, record)));
         }
+        // An import is merged by `post_import::merge`, never one user's action.
+        Action::Import => return Ok(None),
         Action::Uncomment => {
             let id = m.comment_id.clone().unwrap_or_default();
             return match comment {

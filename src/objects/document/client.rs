@@ -50,6 +50,14 @@ pub struct ReadComments {
 }
 call!(ReadComments, "/comments", RawJson);
 
+/// The main backend's import of a post's existing engagement (§6.3); replies with the ack of
+/// the one operation it makes (`noop` when everything was already there).
+#[derive(Serialize, Deserialize)]
+pub struct ImportEngagement {
+    pub batch: crate::post_import::ImportBatch,
+}
+call!(ImportEngagement, "/import", RawJson);
+
 /// A room event for every socket (`POST /documents/{id}/broadcast`).
 #[derive(Serialize, Deserialize)]
 pub struct Broadcast {

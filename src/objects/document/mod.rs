@@ -104,6 +104,7 @@ mod object {
                 ReplaceText::PATH => reply(&self.replace_text(&actor, read(&mut req).await?).await?),
                 ReadDocument::PATH => reply_raw(&self.read_document(&document_id)?),
                 ReadCounts::PATH => reply_raw(&self.counts().await?),
+                ImportEngagement::PATH => self.import(&actor, read::<ImportEngagement>(&mut req).await?).await,
                 ReadComments::PATH => reply_raw(&self.read_comments(read(&mut req).await?)?),
                 Broadcast::PATH => reply(&self.broadcast(&document_id, read::<Broadcast>(&mut req).await?)),
                 ShowPresence::PATH => reply(&self.show_presence(read::<ShowPresence>(&mut req).await?)),
