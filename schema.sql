@@ -53,3 +53,11 @@ CREATE INDEX error_logs_dedupe ON error_logs (user_id, source, severity, message
 CREATE INDEX error_logs_by_user_time ON error_logs (user_id, last_seen);
 CREATE INDEX error_logs_by_time ON error_logs (last_seen);
 CREATE INDEX error_logs_by_resolved_time ON error_logs (is_resolved, last_seen, id);
+
+CREATE TABLE channel_documents (
+  channel_id     TEXT    NOT NULL,
+  document_id    TEXT    NOT NULL,
+  registered_at  INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, document_id)
+);
+CREATE INDEX channel_documents_by_document ON channel_documents (document_id);

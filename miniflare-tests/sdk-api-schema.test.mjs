@@ -109,6 +109,11 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     await call("/api/v1/posts/engagement", "/api/v1/posts/engagement?ids=", { tok: alice, expect: 400 });
     await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments?limit=5", { tok: alice, expect: 200 });
     await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments?limit=0", { tok: alice, expect: 400 });
+    const imp = { likes: [{ user_id: "imp-a", emoji: "🎹" }], reposts: ["imp-a"], saves: ["imp-b"], comments: [{ comment_id: "old-1", user_id: "imp-a", name: "A", text: "old", created_at: 1700000000000 }] };
+    await call("/api/v1/posts/{id}/engagement/import", "/api/v1/posts/api-post/engagement/import", { method: "POST", tok: svc, body: imp, expect: 200 });
+    await call("/api/v1/posts/{id}/engagement/import", "/api/v1/posts/api-post/engagement/import", { method: "POST", tok: svc, body: { likes: [{}] }, expect: 422 });
+    await call("/api/v1/posts/{id}/engagement/import", "/api/v1/posts/api-post/engagement/import", { method: "POST", tok: alice, body: imp, expect: 403 });
+    await call("/api/v1/posts/{id}/likes", "/api/v1/posts/api-post/likes", { method: "POST", tok: svc, body: { on_behalf_of: "obo" }, expect: 200 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/post:api-post", { tok: alice, expect: 200 });
 
     // errors, presence, service routes

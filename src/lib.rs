@@ -9,6 +9,7 @@
 //! Worker's entry points and routes), the last two only for wasm32. `docs/architecture.md` maps it.
 
 pub mod auth;
+pub mod channels;
 pub mod doc;
 pub mod error_reports;
 pub mod feed;

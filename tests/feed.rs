@@ -78,3 +78,18 @@ fn comments_stored_before_the_listing_columns_are_listed_after_the_migration() {
     let ids: Vec<String> = store.comments_page(10, None).unwrap().into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids, vec!["new", "old1"]);
 }
+
+#[test]
+fn a_document_belongs_to_every_channel_its_prefixes_name() {
+    use sidechain_edge::channels::{channel_ids_of, valid_channel_id};
+    assert_eq!(channel_ids_of("channel:abc:description"), vec!["abc"]);
+    assert_eq!(channel_ids_of("channel:a:b:c"), vec!["a", "a:b"]);
+    assert!(channel_ids_of("channel:abc").is_empty());
+    assert!(channel_ids_of("channel::x").is_empty());
+    assert!(channel_ids_of("post:abc:x").is_empty());
+    assert!(channel_ids_of("canvas:channel:x").is_empty());
+    assert!(valid_channel_id("a:b") && valid_channel_id("abc-1_2.3@x"));
+    for bad in ["", "a/b", "é", &"x".repeat(250)] {
+        assert!(!valid_channel_id(bad), "{bad}");
+    }
+}

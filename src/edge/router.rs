@@ -3,7 +3,7 @@
 use serde_json::json;
 use worker::{Env, Headers, Method, Request, Response, Result};
 
-use super::{documents, errors, feed, health, me, posts, publish, request_metrics};
+use super::{channels, documents, errors, feed, health, me, posts, publish, request_metrics};
 use super::request::authenticate;
 use crate::auth::Identity;
 use crate::objects::rate_limiter;
@@ -129,7 +129,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
     use Method::{Delete, Get, Patch, Post, Put};
     let allowed: &[Method] = match rest {
         ["operations", "apply"] | ["errors", "batch"] => &[Post],
-        ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
+        ["operations", "history", _] | ["documents", _, "metrics"] | ["errors", "stats"] => &[Get],
+        ["channels", _] => &[Get, Delete],
         ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
         ["users", _, "presence-audience"] => &[Put],
         ["me", "presence"] => &[Put],
@@ -159,6 +160,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Delete, ["documents", id]) => documents::delete(env, &who, id).await,
         (Get, ["documents", id, "metrics"]) => documents::metrics(env, &who, id).await,
         (Get, ["channels", id]) => documents::get_channel(env, &who, id).await,
+        (Delete, ["channels", id]) => channels::delete(env, &who, id).await,
         (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,

@@ -46,6 +46,9 @@ mod object {
     use crate::runtime::rpc::{read, reply, reply_raw, Call, Incoming};
     use crate::runtime::sockets::{answer_pings_while_asleep, Budgets};
 
+    /// Meta key: this life of the document is in D1's `channel_documents`.
+    const CHANNEL_REGISTERED: &str = "channel_registered";
+
     #[durable_object]
     pub struct DocumentRoom {
         pub(super) env: Env,
@@ -96,6 +99,12 @@ mod object {
             let store = self.host.store();
             if store.document_id()?.is_none() {
                 store.begin_incarnation(&document_id, &new_incarnation())?;
+            }
+            // §6.4: a channel's document is on record before it serves anything (once per life).
+            if document_id.starts_with("channel:") && store.meta(CHANNEL_REGISTERED)?.is_none() {
+                let db = self.env.d1(crate::runtime::bindings::DB)?;
+                crate::d1::channel_documents::register(&db, &document_id, crate::runtime::clock::now_ms()).await?;
+                store.set_meta(CHANNEL_REGISTERED, "1")?;
             }
             let actor = call.actor();
             match call.path.as_str() {
