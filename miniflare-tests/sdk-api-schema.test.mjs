@@ -133,6 +133,8 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     await call("/api/v1/websocket/metrics", "/api/v1/websocket/metrics", { tok: alice, expect: 403 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/canvas:api", { method: "DELETE", tok: alice, expect: 403 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/canvas:api", { method: "DELETE", tok: svc, expect: 200 });
+    await call("/api/v1/channels/{id}", "/api/v1/channels/api", { method: "DELETE", tok: alice, expect: 403 });
+    await call("/api/v1/channels/{id}", "/api/v1/channels/api", { method: "DELETE", tok: svc, expect: 200 });
 
     // 429 with Retry-After: the error batch class allows 20 a minute.
     const flood = token("flood");
