@@ -124,15 +124,15 @@ pub fn parse_import(body: &Value) -> Result<ImportBatch, Vec<String>> {
     if total > MAX_IMPORT_ENTRIES {
         return Err(vec![format!("{total} entries: at most {MAX_IMPORT_ENTRIES} a call; call again for more")]);
     }
-    let mut batch = ImportBatch::default();
-    batch.likes = likes.iter().enumerate().map(|(i, v)| like(v, &format!("likes[{i}]"), &mut issues)).collect();
-    batch.reposts = reposts.iter().enumerate().map(|(i, v)| issues.id(Some(v), &format!("reposts[{i}]"), MAX_ID_CHARS)).collect();
-    batch.saves = saves.iter().enumerate().map(|(i, v)| issues.id(Some(v), &format!("saves[{i}]"), MAX_ID_CHARS)).collect();
-    batch.comments = comments.iter().enumerate().map(|(i, v)| comment(v, &format!("comments[{i}]"), &mut issues)).collect();
-    batch.owner_id = match body.get("owner_id") {
+    let likes = likes.iter().enumerate().map(|(i, v)| like(v, &format!("likes[{i}]"), &mut issues)).collect();
+    let reposts = reposts.iter().enumerate().map(|(i, v)| issues.id(Some(v), &format!("reposts[{i}]"), MAX_ID_CHARS)).collect();
+    let saves = saves.iter().enumerate().map(|(i, v)| issues.id(Some(v), &format!("saves[{i}]"), MAX_ID_CHARS)).collect();
+    let comments = comments.iter().enumerate().map(|(i, v)| comment(v, &format!("comments[{i}]"), &mut issues)).collect();
+    let owner_id = match body.get("owner_id") {
         None | Some(Value::Null) => None,
         v => Some(issues.id(v, "owner_id", MAX_ID_CHARS)),
     };
+    let batch = ImportBatch { likes, reposts, saves, comments, owner_id };
     if issues.0.is_empty() {
         Ok(batch)
     } else {
