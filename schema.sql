@@ -46,11 +46,21 @@ CREATE TABLE error_logs (
   client_timestamp  INTEGER NOT NULL,
   first_seen        INTEGER NOT NULL,
   last_seen         INTEGER NOT NULL,
-  occurrences       INTEGER NOT NULL DEFAULT 1
+  occurrences       INTEGER NOT NULL DEFAULT 1,
+  is_resolved       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX error_logs_dedupe ON error_logs (user_id, source, severity, message, first_seen);
 CREATE INDEX error_logs_by_user_time ON error_logs (user_id, last_seen);
 CREATE INDEX error_logs_by_time ON error_logs (last_seen);
+CREATE INDEX error_logs_by_resolved_time ON error_logs (is_resolved, last_seen, id);
+
+CREATE TABLE channel_documents (
+  channel_id     TEXT    NOT NULL,
+  document_id    TEXT    NOT NULL,
+  registered_at  INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, document_id)
+);
+CREATE INDEX channel_documents_by_document ON channel_documents (document_id);
 
 -- The publish API's delivery ledger (§5.4 [1.2]): pending queue messages, dead letters kept for replay.
 CREATE TABLE notify_counters (

@@ -242,6 +242,22 @@ export declare class PostDoc extends Room<RoomEvents & { change: { reason: strin
   unsave(): Promise<OperationAck>;
   comment(text: string): Promise<{ commentId: string | null; ack: OperationAck }>;
   uncomment(commentId: string): Promise<OperationAck>;
+  /** One page of comments, newest first (REST); pass next_before back as before. */
+  comments(opts?: { limit?: number; before?: string }): Promise<CommentPage>;
+}
+
+export interface Comment {
+  comment_id: string;
+  user_id: string;
+  name: string | null;
+  text: string;
+  /** ms since the epoch */
+  created_at: number;
+}
+
+export interface CommentPage {
+  comments: Comment[];
+  next_before: string | null;
 }
 
 export interface Notification {
@@ -322,6 +338,8 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   post(id: string): PostDoc;
   /** `sinceSeq`: the highest seq an earlier session saw (`channel().lastSeq`), to resume from it. */
   channel(opts?: { sinceSeq?: number }): Channel;
+  /** Many posts' counts in as few requests as possible (100 ids each), keyed by post id. */
+  feedCounts(postIds: string[]): Promise<Record<string, EngagementCounts & { post_id: string; version: number }>>;
   whenSynced(opts?: { timeoutMs?: number }): Promise<void>;
   goOffline(): void;
   goOnline(): void;

@@ -112,3 +112,75 @@ describe("error tracking", () => {
     assert.ok(errs[0].last_seen > now - 90 * day);
   });
 });
+
+describe("error log listing and resolution (§6.1)", () => {
+  const svc = serviceToken();
+  const list = (query) => api(w.url, `/api/v1/errors${query}`, { tok: svc });
+  const patch = (id, body, tok = svc) => api(w.url, `/api/v1/errors/${id}`, { method: "PATCH", tok, body });
+
+  it("user tokens may neither list nor resolve; bad parameters get 400/422 and change nothing", async () => {
+    await post(token("lister-1"), [report({ message: "listed one" })]);
+    assert.equal((await api(w.url, "/api/v1/errors", { tok: token("lister-1") })).status, 403);
+    const [row] = await rows("lister-1");
+    assert.equal(row.is_resolved, 0);
+    assert.equal((await patch(row.id, { resolved: true }, token("lister-1"))).status, 403);
+    for (const q of ["?resolved=maybe", "?severity=Fatal", "?source=disk", "?limit=0", "?limit=5000", "?before=yesterday"]) {
+      const r = await list(q);
+      assert.equal(r.status, 400, `${q}: ${r.text}`);
+      assert.equal(r.json.error.code, "bad_request");
+    }
+    for (const body of [{}, { resolved: "yes" }, { resolved: 1 }]) {
+      const r = await patch(row.id, body);
+      assert.equal(r.status, 422, r.text);
+    }
+    assert.equal((await patch("abc", { resolved: true })).status, 400);
+    assert.equal((await patch(999999999, { resolved: true })).status, 404);
+    const bad = await fetch(`${w.url}/api/v1/errors/${row.id}`, { method: "PATCH", headers: { authorization: `Bearer ${svc}` }, body: "{nope" });
+    assert.equal(bad.status, 400);
+    assert.equal((await rows("lister-1"))[0].is_resolved, 0);
+  });
+
+  it("lists newest last_seen first with filters, pages by next_before, and resolves", async () => {
+    const tok = token("lister-2");
+    const sevs = ["Info", "Warning", "Error", "Critical"];
+    for (let i = 0; i < 12; i++) {
+      await post(tok, [report({ message: `paged ${i}`, severity: sevs[i % 4], source: i % 2 ? "UI" : "Sync" })]);
+    }
+    // Equal last_seen for some rows: the cursor must not skip or repeat ties.
+    await w.db.prepare("UPDATE error_logs SET last_seen = 1800000000000 WHERE user_id = 'lister-2' AND message IN ('paged 3','paged 4','paged 5')").run();
+    const seen = [];
+    let before = "";
+    for (;;) {
+      const r = await list(`?limit=5${before ? `&before=${encodeURIComponent(before)}` : ""}`);
+      assert.equal(r.status, 200, r.text);
+      seen.push(...r.json.errors.filter((e) => e.user_id === "lister-2"));
+      for (let i = 1; i < r.json.errors.length; i++) assert.ok(r.json.errors[i - 1].last_seen >= r.json.errors[i].last_seen);
+      if (!r.json.next_before) break;
+      before = r.json.next_before;
+    }
+    assert.equal(seen.length, 12);
+    assert.equal(new Set(seen.map((e) => e.id)).size, 12);
+    assert.deepEqual(seen.slice(0, 3).map((e) => e.message).sort(), ["paged 3", "paged 4", "paged 5"]);
+    const e = seen[5];
+    assert.deepEqual(Object.keys(e).sort(), ["context", "first_seen", "id", "is_resolved", "last_seen", "message", "occurrences", "severity", "source", "user_id"]);
+    assert.equal(e.is_resolved, false);
+
+    const crit = await list("?severity=Critical&source=UI&resolved=false&limit=200");
+    const mine = crit.json.errors.filter((x) => x.user_id === "lister-2").map((x) => x.message).sort();
+    assert.deepEqual(mine, ["paged 11", "paged 3", "paged 7"]);
+
+    const r = await patch(e.id, { resolved: true });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.is_resolved, true);
+    assert.equal(r.json.id, e.id);
+    const open = await list("?resolved=false&limit=200");
+    assert.ok(!open.json.errors.some((x) => x.id === e.id));
+    const done = await list("?resolved=true&limit=200");
+    assert.ok(done.json.errors.some((x) => x.id === e.id));
+    // The same error reported again reopens it (merged into the row).
+    await post(tok, [report({ message: e.message, severity: e.severity, source: e.source })]);
+    const again = (await rows("lister-2")).find((x) => x.id === e.id);
+    assert.equal(again.is_resolved, 0);
+    assert.equal(again.occurrences, 2);
+  });
+});

@@ -108,6 +108,15 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     const c = await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments", { method: "POST", tok: token("bob"), body: { text: "nice" }, expect: 201 });
     await call("/api/v1/posts/{id}/comments/{comment_id}", `/api/v1/posts/api-post/comments/${encodeURIComponent(c.json.comment_id)}`, { method: "DELETE", tok: token("bob"), expect: 200 });
     await call("/api/v1/posts/{id}/engagement", "/api/v1/posts/api-post/engagement", { tok: alice, expect: 200 });
+    await call("/api/v1/posts/engagement", "/api/v1/posts/engagement?ids=api-post,api-other", { tok: alice, expect: 200 });
+    await call("/api/v1/posts/engagement", "/api/v1/posts/engagement?ids=", { tok: alice, expect: 400 });
+    await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments?limit=5", { tok: alice, expect: 200 });
+    await call("/api/v1/posts/{id}/comments", "/api/v1/posts/api-post/comments?limit=0", { tok: alice, expect: 400 });
+    const imp = { likes: [{ user_id: "imp-a", emoji: "🎹" }], reposts: ["imp-a"], saves: ["imp-b"], comments: [{ comment_id: "old-1", user_id: "imp-a", name: "A", text: "old", created_at: 1700000000000 }] };
+    await call("/api/v1/posts/{id}/engagement/import", "/api/v1/posts/api-post/engagement/import", { method: "POST", tok: svc, body: imp, expect: 200 });
+    await call("/api/v1/posts/{id}/engagement/import", "/api/v1/posts/api-post/engagement/import", { method: "POST", tok: svc, body: { likes: [{}] }, expect: 422 });
+    await call("/api/v1/posts/{id}/engagement/import", "/api/v1/posts/api-post/engagement/import", { method: "POST", tok: alice, body: imp, expect: 403 });
+    await call("/api/v1/posts/{id}/likes", "/api/v1/posts/api-post/likes", { method: "POST", tok: svc, body: { on_behalf_of: "obo" }, expect: 200 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/post:api-post", { tok: alice, expect: 200 });
 
     // errors, presence, service routes
@@ -115,12 +124,20 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     await call("/api/v1/errors/batch", "/api/v1/errors/batch", { method: "POST", tok: alice, body: { errors: [report, report] }, expect: 200 });
     await call("/api/v1/errors/batch", "/api/v1/errors/batch", { method: "POST", tok: alice, body: { errors: [{ ...report, severity: "Loud" }] }, expect: 422 });
     await call("/api/v1/errors/stats", "/api/v1/errors/stats?hours=1", { tok: alice, expect: 200 });
+    const listed = await call("/api/v1/errors", "/api/v1/errors?resolved=false&limit=1", { tok: svc, expect: 200 });
+    await call("/api/v1/errors", "/api/v1/errors?limit=abc", { tok: svc, expect: 400 });
+    await call("/api/v1/errors", "/api/v1/errors", { tok: alice, expect: 403 });
+    await call("/api/v1/errors/{id}", `/api/v1/errors/${listed.json.errors[0].id}`, { method: "PATCH", tok: svc, body: { resolved: true }, expect: 200 });
+    await call("/api/v1/errors/{id}", "/api/v1/errors/424242", { method: "PATCH", tok: svc, body: { resolved: true }, expect: 404 });
+    await call("/api/v1/errors/{id}", "/api/v1/errors/1", { method: "PATCH", tok: svc, body: { resolved: "x" }, expect: 422 });
     await call("/api/v1/me/presence", "/api/v1/me/presence", { method: "PUT", tok: alice, body: { status: "online", in_studio: true, daw_type: "Bitwig" }, expect: 200 });
     await call("/api/v1/users/{id}/presence", "/api/v1/users/alice/presence", { tok: token("bob"), expect: 200 });
     await call("/api/v1/websocket/metrics", "/api/v1/websocket/metrics", { tok: svc, expect: 200 });
     await call("/api/v1/websocket/metrics", "/api/v1/websocket/metrics", { tok: alice, expect: 403 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/canvas:api", { method: "DELETE", tok: alice, expect: 403 });
     await call("/api/v1/documents/{document_id}", "/api/v1/documents/canvas:api", { method: "DELETE", tok: svc, expect: 200 });
+    await call("/api/v1/channels/{id}", "/api/v1/channels/api", { method: "DELETE", tok: alice, expect: 403 });
+    await call("/api/v1/channels/{id}", "/api/v1/channels/api", { method: "DELETE", tok: svc, expect: 200 });
 
     // 429 with Retry-After: the error batch class allows 20 a minute.
     const flood = token("flood");

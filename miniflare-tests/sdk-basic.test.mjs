@@ -328,6 +328,19 @@ describe("SDK: awareness, typing, posts, canvas, channel", () => {
     assert.equal(again.status, "noop");
     await p1.uncomment(commentId);
     await waitFor(() => p2.counts.comment_count === 0, [p2]);
+    const { commentId: kept } = await p1.comment("second take");
+    const page = await p2.comments({ limit: 10 });
+    assert.deepEqual(page.comments.map((c) => [c.comment_id, c.text, c.user_id]), [[kept, "second take", "ann"]]);
+    assert.equal(page.next_before, null);
+    const feed = await make(w.url, token("cat"), "feed-c").feedCounts(["sdk-p1", "post:sdk-p1", ...Array.from({ length: 120 }, (_, i) => `sdk-feed-${i}`)]);
+    assert.equal(Object.keys(feed).length, 121);
+    assert.equal(feed["sdk-feed-119"].like_count, 0);
+    // KV converges on the object's counts within about a second: poll the observable value.
+    const reader = make(w.url, token("cat"), "feed-d");
+    for (let end = Date.now() + 10_000; (await reader.feedCounts(["sdk-p1"]))["sdk-p1"].comment_count !== 1; ) {
+      assert.ok(Date.now() < end, "feed counts converge on the post's comment count");
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   it("canvas: strokes from two clients converge", async () => {

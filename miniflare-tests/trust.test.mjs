@@ -296,6 +296,10 @@ describe("§5.5 private posts", () => {
     }
     const sock = await Client.open(w.url, `post:${post}`, { tok: stranger, clientId: "s", expectFail: true });
     assert.equal(sock.refusedStatus, 403);
+    // Nor through the feed's batch read or the comment listing (§6.2).
+    const feed = await api(w.url, `/api/v1/posts/engagement?ids=${post}`, { tok: stranger });
+    assert.deepEqual([feed.status, feed.json.posts?.[post]], [200, null], feed.text);
+    assert.equal((await api(w.url, `/api/v1/posts/${post}/comments`, { tok: stranger })).status, 403);
     // The owner, a reader with a grant and a service token may.
     for (const tok of [owner, friend, serviceToken()]) {
       const res = await api(w.url, `/api/v1/posts/${post}/engagement`, { tok });

@@ -145,3 +145,72 @@ pub fn stats_hours(raw: Option<&str>) -> Result<u64, String> {
         },
     }
 }
+
+/// `GET /api/v1/errors` (§6.1 [1.2]) page size bounds.
+pub const LIST_MAX_LIMIT: u64 = 200;
+pub const LIST_DEFAULT_LIMIT: u64 = 50;
+
+/// The listing's filters and page. `before` is the cursor `"{last_seen}:{id}"` of the last row
+/// of the previous page (`next_before`), or a bare `last_seen` in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub resolved: Option<bool>,
+    pub severity: Option<String>,
+    pub source: Option<String>,
+    pub limit: u64,
+    pub before: Option<(u64, u64)>,
+}
+
+fn choice(raw: Option<&str>, allowed: &[&str], name: &str) -> Result<Option<String>, String> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(s) if allowed.contains(&s) => Ok(Some(s.to_string())),
+        Some(s) => Err(format!("{name} {s:?} is not one of {}", allowed.join(", "))),
+    }
+}
+
+fn cursor(raw: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("before must be a next_before cursor or milliseconds since the epoch, not {raw:?}");
+    match raw.split_once(':') {
+        Some((t, id)) => Ok((t.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?)),
+        None => Ok((raw.parse().map_err(|_| bad())?, 0)),
+    }
+}
+
+/// Parses the listing's query parameters; `get` returns a parameter's raw value.
+pub fn parse_list_query(get: impl Fn(&str) -> Option<String>) -> Result<ListQuery, String> {
+    let resolved = match get("resolved").as_deref() {
+        None | Some("") | Some("all") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(s) => return Err(format!("resolved must be true, false or all, not {s:?}")),
+    };
+    let severity = choice(get("severity").as_deref(), &SEVERITIES, "severity")?;
+    let source = choice(get("source").as_deref(), &SOURCES, "source")?;
+    let limit = match get("limit") {
+        None => LIST_DEFAULT_LIMIT,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if (1..=LIST_MAX_LIMIT).contains(&n) => n,
+            _ => return Err(format!("limit must be an integer from 1 to {LIST_MAX_LIMIT}")),
+        },
+    };
+    let before = get("before").filter(|s| !s.is_empty()).map(|s| cursor(&s)).transpose()?;
+    Ok(ListQuery { resolved, severity, source, limit, before })
+}
+
+/// `PATCH /api/v1/errors/{id}` body `{"resolved": true|false}`.
+pub fn parse_resolve(body: &Value) -> Result<bool, String> {
+    match body.get("resolved") {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err("resolved must be true or false".into()),
+        None => Err("required: {\"resolved\": true|false}".into()),
+    }
+}
+
+/// The id in `/api/v1/errors/{id}`: a positive integer.
+pub fn parse_error_id(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if n > 0 && n < (1 << 53) => Ok(n),
+        _ => Err(format!("error id must be a positive integer, not {raw:?}")),
+    }
+}

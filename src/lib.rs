@@ -9,8 +9,10 @@
 //! Worker's entry points and routes), the last two only for wasm32. `docs/architecture.md` maps it.
 
 pub mod auth;
+pub mod channels;
 pub mod doc;
 pub mod error_reports;
+pub mod feed;
 pub mod geom;
 pub mod history_shards;
 pub mod limits;
@@ -19,6 +21,7 @@ pub mod model;
 pub mod objects;
 pub mod ot;
 pub mod plugin_shapes;
+pub mod post_import;
 pub mod presence;
 pub mod protocol;
 pub mod publish;

@@ -72,6 +72,7 @@ proptest! {
                     Some((_, alive)) if *alive => { *alive = false; true }
                     _ => false,
                 },
+                Action::Import => unreachable!("clients cannot send an import; ACTIONS holds none"),
             };
             prop_assert_eq!(done.ack()["status"] == "accepted", changed);
             let c = room.counts();

@@ -84,3 +84,43 @@ fn timestamps_in_seconds_are_accepted() {
     too_old["timestamp"] = json!(1_000_000u64);
     assert!(parse_batch(&json!({"errors": [too_old]}), NOW).is_err());
 }
+
+mod listing {
+    use sidechain_edge::error_reports::{parse_error_id, parse_list_query, parse_resolve, ListQuery, LIST_DEFAULT_LIMIT};
+    use serde_json::json;
+
+    fn q(pairs: &[(&str, &str)]) -> Result<ListQuery, String> {
+        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse_list_query(|k| owned.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_and_filters_parse() {
+        let all = q(&[]).unwrap();
+        assert_eq!((all.resolved, all.limit, all.before), (None, LIST_DEFAULT_LIMIT, None));
+        let f = q(&[("resolved", "false"), ("severity", "Critical"), ("source", "Audio"), ("limit", "7"), ("before", "1700000000000:42")]).unwrap();
+        assert_eq!(f, ListQuery { resolved: Some(false), severity: Some("Critical".into()), source: Some("Audio".into()), limit: 7, before: Some((1_700_000_000_000, 42)) });
+        assert_eq!(q(&[("before", "1700000000000")]).unwrap().before, Some((1_700_000_000_000, 0)));
+    }
+
+    #[test]
+    fn hostile_parameters_get_clear_errors() {
+        for bad in [("resolved", "maybe"), ("severity", "Fatal"), ("source", "audio"), ("limit", "0"), ("limit", "201"), ("limit", "-1"), ("before", "x:1"), ("before", "1:"), ("before", "99999999999999999999999")] {
+            let err = q(&[bad]).unwrap_err();
+            assert!(err.contains(bad.0), "{bad:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn resolve_body_and_id() {
+        assert_eq!(parse_resolve(&json!({"resolved": true})), Ok(true));
+        assert_eq!(parse_resolve(&json!({"resolved": false})), Ok(false));
+        assert!(parse_resolve(&json!({"resolved": "yes"})).is_err());
+        assert!(parse_resolve(&json!({})).is_err());
+        assert!(parse_resolve(&json!([])).is_err());
+        assert_eq!(parse_error_id("12"), Ok(12));
+        for bad in ["0", "-3", "abc", "1e3", "", "9007199254740993"] {
+            assert!(parse_error_id(bad).is_err(), "{bad}");
+        }
+    }
+}

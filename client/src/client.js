@@ -159,6 +159,19 @@ export class SidechainClient extends Emitter {
   }
 
   /**
+   * Many posts' counts (§6.2): `{postId: counts}`, asked 100 ids at a time (one request per 100).
+   */
+  async feedCounts(postIds) {
+    const ids = [...new Set(postIds.map((id) => (id.startsWith("post:") ? id.slice(5) : id)))];
+    const out = {};
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100).map(encodeURIComponent).join(",");
+      Object.assign(out, (await this.api(`/api/v1/posts/engagement?ids=${chunk}`)).posts);
+    }
+    return out;
+  }
+
+  /**
    * The user's personal channel: notifications and presence. `sinceSeq`: the highest
    * notification seq an earlier session saw (`channel.lastSeq`), to resume from it.
    */

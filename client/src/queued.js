@@ -327,4 +327,15 @@ export class PostDoc extends QueuedDoc {
   uncomment(commentId) {
     return this.#modify("uncomment", { comment_id: commentId });
   }
+  /**
+   * One page of the post's comments, newest first (REST, §6.2): `{comments, next_before}`;
+   * pass `next_before` back as `before` for the next page (null on the last).
+   */
+  comments({ limit, before } = {}) {
+    const q = new URLSearchParams();
+    if (limit !== undefined) q.set("limit", String(limit));
+    if (before) q.set("before", String(before));
+    const qs = q.toString();
+    return this.client.api(`/api/v1/posts/${encodeURIComponent(this.postId)}/comments${qs ? `?${qs}` : ""}`);
+  }
 }

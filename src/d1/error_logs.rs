@@ -5,13 +5,14 @@ use serde_json::{json, Map, Value};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use crate::error_reports::{ErrorReport, DEDUPE_WINDOW_MS};
+use crate::error_reports::{ErrorReport, ListQuery, DEDUPE_WINDOW_MS};
 
 fn num(v: u64) -> JsValue {
     JsValue::from_f64(v as f64)
 }
 
-const MERGE: &str = "UPDATE error_logs SET occurrences = occurrences + ?1, last_seen = ?2 \
+// A report of a resolved error reopens its row (a regression is news again).
+const MERGE: &str = "UPDATE error_logs SET occurrences = occurrences + ?1, last_seen = ?2, is_resolved = 0 \
     WHERE user_id = ?3 AND source = ?4 AND severity = ?5 AND message = ?6 AND first_seen > ?7";
 const INSERT_IF_NEW: &str = "INSERT INTO error_logs \
     (user_id, source, severity, message, context, client_timestamp, first_seen, last_seen, occurrences) \
@@ -108,4 +109,74 @@ async fn count(db: &D1Database, sql: &str, since: JsValue) -> Result<u64> {
 /// Client error reports (their occurrences) recorded in the last minute.
 pub async fn error_reports_last_minute(db: &D1Database, now_ms: u64) -> Result<u64> {
     count(db, "SELECT SUM(occurrences) AS n FROM error_logs WHERE last_seen > ?1", num(now_ms.saturating_sub(60_000))).await
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: f64,
+    user_id: String,
+    source: String,
+    severity: String,
+    message: String,
+    context: Option<String>,
+    occurrences: f64,
+    first_seen: f64,
+    last_seen: f64,
+    is_resolved: f64,
+}
+
+impl Row {
+    fn to_json(&self) -> Value {
+        let context = self.context.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+        json!({
+            "id": self.id as u64, "user_id": self.user_id, "source": self.source, "severity": self.severity,
+            "message": self.message, "context": context, "occurrences": self.occurrences as u64,
+            "first_seen": self.first_seen as u64, "last_seen": self.last_seen as u64, "is_resolved": self.is_resolved != 0.0,
+        })
+    }
+}
+
+const ROW_COLUMNS: &str = "id, user_id, source, severity, message, context, occurrences, first_seen, last_seen, is_resolved";
+
+/// §6.1 [1.2]: error rows, newest `last_seen` first (ties: higher id first), filtered; returns the
+/// page and the cursor of its last row when more may follow.
+pub async fn list(db: &D1Database, q: &ListQuery) -> Result<Value> {
+    let mut filters: Vec<String> = Vec::new();
+    let mut args: Vec<JsValue> = Vec::new();
+    let mut bind = |v: JsValue| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    if let Some(r) = q.resolved {
+        filters.push(format!("is_resolved = {}", bind(num(r as u64))));
+    }
+    if let Some(s) = &q.severity {
+        filters.push(format!("severity = {}", bind(s.as_str().into())));
+    }
+    if let Some(s) = &q.source {
+        filters.push(format!("source = {}", bind(s.as_str().into())));
+    }
+    match q.before {
+        Some((t, 0)) => filters.push(format!("last_seen < {}", bind(num(t)))),
+        Some((t, id)) => {
+            let (t, id) = (bind(num(t)), bind(num(id)));
+            filters.push(format!("(last_seen < {t} OR (last_seen = {t} AND id < {id}))"));
+        }
+        None => {}
+    }
+    let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
+    let sql = format!("SELECT {ROW_COLUMNS} FROM error_logs {filter} ORDER BY last_seen DESC, id DESC LIMIT {}", q.limit);
+    let rows: Vec<Row> = db.prepare(&sql).bind(&args)?.all().await?.results()?;
+    let next = match rows.last() {
+        Some(r) if rows.len() as u64 == q.limit => json!(format!("{}:{}", r.last_seen as u64, r.id as u64)),
+        _ => Value::Null,
+    };
+    Ok(json!({"errors": rows.iter().map(Row::to_json).collect::<Vec<_>>(), "next_before": next}))
+}
+
+/// Marks one row resolved or not; None when there is no such row.
+pub async fn resolve(db: &D1Database, id: u64, resolved: bool) -> Result<Option<Value>> {
+    let sql = format!("UPDATE error_logs SET is_resolved = ?1 WHERE id = ?2 RETURNING {ROW_COLUMNS}");
+    let row: Option<Row> = db.prepare(&sql).bind(&[num(resolved as u64), num(id)])?.first(None).await?;
+    Ok(row.map(|r| r.to_json()))
 }

@@ -32,6 +32,8 @@ pub struct StepCtx<'a> {
     pub version: u64,
     /// The client's timestamp, or the server's when it sent none.
     pub timestamp: u64,
+    /// The server's time of the step (ms since the epoch).
+    pub now: u64,
     pub owner: Option<&'a str>,
 }
 
@@ -102,6 +104,16 @@ pub trait Document: Sized {
     fn step(&mut self, ctx: &StepCtx, op: Self::Op, log: &OpLog<Self::Cached>, lookup: &dyn Lookup) -> Result<Step<Self::Cached>, Failure>;
 
     /// The snapshot to store now, if one is due after `since` (None: not yet).
+    /// The operation that applies an import staged with `stage_import` (posts only, §6.3).
+    fn import_op() -> Option<Self::Op> {
+        None
+    }
+
+    /// Holds an import for the next `import_op` step.
+    fn stage_import(&mut self, _batch: crate::post_import::ImportBatch) -> Result<(), Failure> {
+        Err(Failure::bad("only posts take an engagement import"))
+    }
+
     fn snapshot(&self, since: SinceSnapshot) -> Option<String>;
 
     /// Serialises the state (the value of [`Document::STATE_FIELD`]).

@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 
 use super::{raw_json, Applied, Document, Step, StepCtx};
 use crate::limits;
-use crate::ot::engagement::{apply, Action, Change, CommentRecord, Counts, Modify, UserState};
+use crate::post_import::{merge, ImportBatch};
+use crate::ot::engagement::{apply, Acting, Action, Change, CommentRecord, Counts, Modify, UserState};
 use crate::protocol::{Code, DocKind, Failure, Outgoing};
 use crate::model::{BoundedMap, LogEntry, Lookup, Notification, OpLog, SavedRoom, SinceSnapshot, Write};
 
@@ -16,6 +17,8 @@ pub struct PostDoc {
     counts: Counts,
     users: BoundedMap<UserState>,
     comments: BoundedMap<CommentRecord>,
+    /// An import waiting for its step (§6.3).
+    pending_import: Option<ImportBatch>,
 }
 
 pub fn post_id(document_id: &str) -> &str {
@@ -43,6 +46,52 @@ impl PostDoc {
             Some(c) => Ok(Some(c.clone())),
             None => lookup.comment(comment_id).map_err(read_failed),
         }
+    }
+}
+
+impl PostDoc {
+    /// Merges the staged import: one operation, no notifications; a repeat changes nothing.
+    fn step_import(&mut self, ctx: &StepCtx, lookup: &dyn Lookup) -> Result<Step<()>, Failure> {
+        let batch = self.pending_import.take().ok_or_else(|| Failure::bad("no import staged"))?;
+        let mut counts = self.counts.clone();
+        let users = &self.users;
+        let comments = &self.comments;
+        let merged = merge(
+            &mut counts,
+            &batch,
+            &mut |id| match users.get(id) {
+                Some(u) => Ok(Some(u.clone())),
+                None => lookup.engagement_user(id),
+            },
+            &mut |id| Ok(comments.get(id).is_some() || lookup.comment(id)?.is_some()),
+        )
+        .map_err(read_failed)?;
+        if merged.is_empty() {
+            return Ok(Step::Noop("everything imported is already counted"));
+        }
+        let counts_json = counts.to_json(post_id(ctx.document_id), ctx.version);
+        self.counts = counts;
+        let op = json!({"type": "modify", "action": "import", "likes": merged.likes, "reposts": merged.reposts, "saves": merged.saves, "comments": merged.new_comments});
+        let mut writes = Vec::with_capacity(merged.users.len() + merged.comments.len());
+        for (id, u) in merged.users {
+            self.users.insert(&id, u.clone());
+            writes.push(Write::PutEngagementUser(id, u));
+        }
+        for (id, c) in merged.comments {
+            self.comments.insert(&id, c.clone());
+            writes.push(Write::PutComment(id, c));
+        }
+        Ok(Step::Applied(Applied {
+            ops: raw_json(&[op]),
+            cached: (),
+            transformed: false,
+            transformed_position: None,
+            writes,
+            notifications: Vec::new(),
+            summary_changed: true,
+            to_all: vec![Outgoing::new("engagement_update", &counts_json)],
+            reach: crate::geom::Reach::All,
+        }))
     }
 }
 
@@ -91,7 +140,7 @@ impl Document for PostDoc {
             "" => Counts::default(),
             s => serde_json::from_str(s).map_err(|e| format!("bad counters snapshot: {e}"))?,
         };
-        Ok(PostDoc { counts, users: BoundedMap::new(limits::CACHED_USERS), comments: BoundedMap::new(limits::CACHED_COMMENTS) })
+        Ok(PostDoc { counts, users: BoundedMap::new(limits::CACHED_USERS), comments: BoundedMap::new(limits::CACHED_COMMENTS), pending_import: None })
     }
 
     fn replay(&mut self, entry: &LogEntry) -> Result<(), String> {
@@ -102,7 +151,19 @@ impl Document for PostDoc {
         Ok(())
     }
 
+    fn import_op() -> Option<Modify> {
+        Some(Modify { action: Action::Import, emoji: None, comment_id: None, text: None })
+    }
+
+    fn stage_import(&mut self, batch: ImportBatch) -> Result<(), Failure> {
+        self.pending_import = Some(batch);
+        Ok(())
+    }
+
     fn step(&mut self, ctx: &StepCtx, m: Modify, _: &OpLog<()>, lookup: &dyn Lookup) -> Result<Step<()>, Failure> {
+        if m.action == Action::Import {
+            return self.step_import(ctx, lookup);
+        }
         let user_id = ctx.actor.user_id.as_str();
         let user = self.user(user_id, lookup)?;
         let comment = match (m.action, &m.comment_id) {
@@ -112,7 +173,8 @@ impl Document for PostDoc {
         let new_comment_id = format!("c{}", scoped(ctx.version, ctx.incarnation));
         let may_moderate = ctx.actor.is_service || ctx.owner == Some(user_id);
         let mut counts = self.counts.clone();
-        let Some(change) = apply(&mut counts, user_id, user.as_ref(), comment.as_ref(), &m, &new_comment_id, may_moderate)? else {
+        let who = Acting { user_id, name: Some(ctx.actor.name.as_str()).filter(|n| !n.is_empty()), now: ctx.now, new_comment_id: &new_comment_id, may_moderate };
+        let Some(change) = apply(&mut counts, &who, user.as_ref(), comment.as_ref(), &m)? else {
             return Ok(Step::Noop("nothing changes: the user's state already says so"));
         };
         let counts_json = counts.to_json(post_id(ctx.document_id), ctx.version);

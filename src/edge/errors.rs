@@ -6,7 +6,7 @@ use worker::{Env, Request};
 use super::request::{query, read_json};
 use crate::auth::Identity;
 use crate::d1::error_logs;
-use crate::error_reports::{parse_batch, stats_hours};
+use crate::error_reports::{parse_batch, parse_error_id, parse_list_query, parse_resolve, stats_hours};
 use crate::objects::stats;
 use crate::runtime::bindings;
 use crate::runtime::http::{json_response, ApiError, ApiResult};
@@ -50,4 +50,33 @@ pub async fn websocket_metrics(env: &Env, who: &Identity) -> ApiResult {
     body["notify_pending"] = json!(pending);
     body["notify_dead_lettered"] = json!(dead);
     Ok(json_response(200, &body)?)
+}
+
+fn need_service(who: &Identity) -> Result<(), ApiError> {
+    if who.is_service {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("error logs are listed and resolved with a service token"))
+    }
+}
+
+/// `GET /api/v1/errors` (§6.1 [1.2], service).
+pub async fn list(req: &Request, env: &Env, who: &Identity) -> ApiResult {
+    need_service(who)?;
+    let url = req.url()?;
+    let get = |k: &str| url.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
+    let q = parse_list_query(get).map_err(ApiError::bad_request)?;
+    let body = error_logs::list(&env.d1(bindings::DB)?, &q).await?;
+    Ok(json_response(200, &body)?)
+}
+
+/// `PATCH /api/v1/errors/{id}` `{"resolved"}` (§6.1 [1.2], service) → the row as listed.
+pub async fn resolve(req: &mut Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
+    need_service(who)?;
+    let id = parse_error_id(id).map_err(ApiError::bad_request)?;
+    let resolved = parse_resolve(&read_json(req).await?).map_err(|m| ApiError::new(422, "validation_failed", m))?;
+    match error_logs::resolve(&env.d1(bindings::DB)?, id, resolved).await? {
+        Some(row) => Ok(json_response(200, &row)?),
+        None => Err(ApiError::not_found(format!("no error report {id}"))),
+    }
 }

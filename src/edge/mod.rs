@@ -1,8 +1,10 @@
 //! The Worker's entry points, together: `fetch` (the REST API and WebSocket upgrades, routed in
 //! `router`), `scheduled` (retention of D1 rows) and `queue` (the publish API's fan-out).
 
+mod channels;
 mod documents;
 mod errors;
+mod feed;
 mod health;
 mod me;
 mod notify_queue;

@@ -7,7 +7,9 @@ use worker::{Env, Method, Request};
 use super::documents::{admit, answer};
 use super::request::read_json;
 use crate::auth::{Access, Identity};
-use crate::objects::document::client::{counts_cache_key as cache_key, object, Apply, ReadCounts, SetOwner};
+use crate::model::Actor;
+use crate::post_import::{on_behalf_of, parse_import};
+use crate::objects::document::client::{counts_cache_key as cache_key, object, Apply, ImportEngagement, ReadCounts, SetOwner};
 use crate::runtime::bindings;
 use crate::runtime::http::{json_response, ApiError, ApiResult};
 use crate::runtime::rpc;
@@ -19,9 +21,15 @@ fn post_document(post_id: &str) -> String {
 /// Likes, reposts, saves and comments: `(method, collection, comment_id)` → one `modify`.
 pub async fn act(req: &mut Request, env: &Env, who: &Identity, post_id: &str, collection: &str, comment_id: Option<&str>) -> ApiResult {
     let id = post_document(post_id);
-    let actor = admit(who, &id, Access::Write)?;
+    let mut actor = admit(who, &id, Access::Write)?;
     let adding = req.method() == Method::Post;
-    let body = if adding && collection != "saves" && collection != "reposts" { optional_json(req).await? } else { Value::Null };
+    let body = optional_json(req).await?;
+    // §6.3: a service token acts for the named user, in every respect.
+    let on_behalf = on_behalf_of(&body, who.is_service).map_err(|(status, m)| if status == 403 { ApiError::forbidden(m) } else { ApiError::bad_request(m) })?;
+    if let Some(user) = on_behalf {
+        // The service vouches for the user (a private post's grant included).
+        actor = Actor { name: user.clone(), user_id: user, can_write: true, is_service: false, post_grant: true };
+    }
     let action = match (collection, adding) {
         ("likes", true) => "like",
         ("likes", false) => "unlike",
@@ -33,7 +41,7 @@ pub async fn act(req: &mut Request, env: &Env, who: &Identity, post_id: &str, co
         ("comments", false) => "uncomment",
         _ => return Err(ApiError::not_found("no such engagement")),
     };
-    let mut op = json!({"document_id": id, "client_id": format!("http:{}", who.user_id), "type": "modify", "action": action});
+    let mut op = json!({"document_id": id, "client_id": format!("http:{}", actor.user_id), "type": "modify", "action": action});
     match action {
         "like" => {
             if let Some(e) = body.get("emoji").filter(|e| !e.is_null()) {
@@ -115,4 +123,35 @@ pub async fn register(req: &mut Request, env: &Env, who: &Identity, post_id: &st
         Some(_) => return Err(ApiError::bad_request("visibility must be \"public\" or \"private\"")),
     };
     answer(env, &id, &actor, &SetOwner { owner_id, visibility }).await
+}
+
+/// `POST /api/v1/posts/{id}/engagement/import` (service, §6.3): registers `owner_id` if given,
+/// then merges the batch as one operation → the counts, `changed`, and what was added.
+pub async fn import(req: &mut Request, env: &Env, who: &Identity, post_id: &str) -> ApiResult {
+    if !who.is_service {
+        return Err(ApiError::forbidden("importing engagement needs a service token"));
+    }
+    let id = post_document(post_id);
+    let actor = admit(who, &id, Access::Write)?;
+    let batch = parse_import(&read_json(req).await?).map_err(|issues| {
+        ApiError::new(422, "validation_failed", format!("{} problem(s) in the import; nothing was imported", issues.len()))
+            .with_details(json!({ "errors": issues }))
+    })?;
+    if let Some(owner) = batch.owner_id.clone() {
+        rpc::call(&object(env, &id, &actor), &SetOwner { owner_id: Some(owner), visibility: None }).await?;
+    }
+    let ack: Value = serde_json::from_str(&rpc::call_text(&object(env, &id, &actor), &ImportEngagement { batch }).await?)
+        .map_err(|e| ApiError::internal(format!("unreadable ack: {e}")))?;
+    let counts = &ack["counts"];
+    let added = &ack["ops"][0];
+    let zero = |k: &str| added.get(k).cloned().unwrap_or(json!(0));
+    Ok(json_response(200, &json!({
+        "post_id": post_id,
+        "like_count": counts["like_count"], "comment_count": counts["comment_count"],
+        "repost_count": counts["repost_count"], "save_count": counts["save_count"],
+        "reactions": counts["reactions"],
+        "version": ack["version"],
+        "changed": ack["status"] == "accepted",
+        "imported": {"likes": zero("likes"), "reposts": zero("reposts"), "saves": zero("saves"), "comments": zero("comments")},
+    }))?)
 }

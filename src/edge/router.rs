@@ -3,7 +3,7 @@
 use serde_json::json;
 use worker::{Env, Headers, Method, Request, Response, Result};
 
-use super::{documents, errors, health, me, posts, publish, request_metrics};
+use super::{channels, documents, errors, feed, health, me, posts, publish, request_metrics};
 use super::request::authenticate;
 use crate::auth::Identity;
 use crate::objects::rate_limiter;
@@ -150,21 +150,26 @@ async fn upgrade_gate(req: &Request, env: &Env) -> (std::result::Result<Identity
 
 /// The `/api/v1/...` routes. Every one needs a valid token.
 async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: std::result::Result<Identity, ApiError>) -> ApiResult {
-    use Method::{Delete, Get, Post, Put};
+    use Method::{Delete, Get, Patch, Post, Put};
     let allowed: &[Method] = match rest {
         ["operations", "apply"] | ["errors", "batch"] => &[Post],
-        ["operations", "history", _] | ["documents", _, "metrics"] | ["channels", _] | ["errors", "stats"] => &[Get],
+        ["operations", "history", _] | ["documents", _, "metrics"] | ["errors", "stats"] => &[Get],
+        ["channels", _] => &[Get, Delete],
         ["websocket", "metrics"] | ["users", _, "presence"] => &[Get],
         ["users", _, "presence-audience"] => &[Put],
         ["me", "presence"] => &[Put],
+        ["errors"] => &[Get],
+        ["errors", _] => &[Patch],
         ["documents", _] => &[Get, Delete],
         ["documents", _, "broadcast"] | ["documents", _, "revoke"] | ["notify"] | ["me", "notifications", "read"] | ["notify", "dead-letters", "replay"] => &[Post],
         ["me", "notifications"] | ["activity", "timeline"] => &[Get],
         ["channels", _, "description"] => &[Put],
+        ["posts", "engagement"] => &[Get],
         ["posts", _] => &[Put],
         ["posts", _, "engagement"] => &[Get],
+        ["posts", _, "engagement", "import"] => &[Post],
         ["posts", _, "likes" | "reposts" | "saves"] => &[Post, Delete],
-        ["posts", _, "comments"] => &[Post],
+        ["posts", _, "comments"] => &[Get, Post],
         ["posts", _, "comments", _] => &[Delete],
         _ => return Err(ApiError::not_found(format!("no route for /api/v1/{}", rest.join("/")))),
     };
@@ -179,9 +184,12 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Delete, ["documents", id]) => documents::delete(env, &who, id).await,
         (Get, ["documents", id, "metrics"]) => documents::metrics(env, &who, id).await,
         (Get, ["channels", id]) => documents::get_channel(env, &who, id).await,
+        (Delete, ["channels", id]) => channels::delete(env, &who, id).await,
         (Put, ["channels", id, "description"]) => documents::put_channel(req, env, &who, id).await,
         (Post, ["errors", "batch"]) => errors::batch(req, env, &who).await,
         (Get, ["errors", "stats"]) => errors::stats(req, env, &who).await,
+        (Get, ["errors"]) => errors::list(req, env, &who).await,
+        (Patch, ["errors", id]) => errors::resolve(req, env, &who, id).await,
         (Get, ["websocket", "metrics"]) => errors::websocket_metrics(env, &who).await,
         (Put, ["me", "presence"]) => me::set_presence(req, env, &who).await,
         (Get, ["me", "notifications"]) => me::inbox_page(req, env, &who, false).await,
@@ -193,8 +201,11 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         (Post, ["documents", id, "revoke"]) => documents::revoke(req, env, &who, id).await,
         (Get, ["users", id, "presence"]) => me::get_presence(env, &who, id).await,
         (Put, ["users", id, "presence-audience"]) => me::set_audience(req, env, &who, id).await,
+        (Get, ["posts", "engagement"]) => feed::counts(req, env, &who).await,
         (Put, ["posts", id]) => posts::register(req, env, &who, id).await,
+        (Get, ["posts", id, "comments"]) => feed::comments(req, env, &who, id).await,
         (Get, ["posts", id, "engagement"]) => posts::counts(env, &who, id).await,
+        (Post, ["posts", id, "engagement", "import"]) => posts::import(req, env, &who, id).await,
         (_, ["posts", id, collection]) => posts::act(req, env, &who, id, collection, None).await,
         (_, ["posts", id, "comments", comment]) => posts::act(req, env, &who, id, "comments", Some(comment)).await,
         _ => Err(ApiError::not_found("no such route")),
@@ -215,7 +226,7 @@ fn add_cors(headers: &Headers, env: &Env, origin: Option<&str>) -> Result<()> {
     };
     headers.set("access-control-allow-origin", &value)?;
     headers.set("vary", "Origin")?;
-    headers.set("access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS")?;
+    headers.set("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")?;
     headers.set("access-control-allow-headers", "authorization, content-type")?;
     headers.set("access-control-expose-headers", "x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, x-cache")?;
     headers.set("access-control-max-age", "86400")?;

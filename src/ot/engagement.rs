@@ -23,6 +23,8 @@ pub enum Action {
     Unsave,
     Comment,
     Uncomment,
+    /// The main backend's import (§6.3): built by the server only, never parsed from a client.
+    Import,
 }
 
 impl Action {
@@ -40,6 +42,7 @@ impl Action {
             Action::Unsave => "unsave",
             Action::Comment => "comment",
             Action::Uncomment => "uncomment",
+            Action::Import => "import",
         }
     }
     /// The owner notification this action triggers, if any.
@@ -80,7 +83,7 @@ impl Counts {
         })
     }
 
-    fn react(&mut self, emoji: &Option<String>, up: bool) -> Result<(), Failure> {
+    pub(crate) fn react(&mut self, emoji: &Option<String>, up: bool) -> Result<(), Failure> {
         let Some(e) = emoji else { return Ok(()) };
         if up {
             if !self.reactions.contains_key(e) && self.reactions.len() >= MAX_REACTIONS {
@@ -112,6 +115,13 @@ pub struct CommentRecord {
     pub user_id: String,
     pub text: String,
     pub deleted: bool,
+    /// When the comment was made, ms since the epoch (server time; an import's own time). 0 for
+    /// comments stored before this field.
+    #[serde(default)]
+    pub created_at: u64,
+    /// The author's display name as it was then (§6.2), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A parsed `modify` request.
@@ -166,18 +176,21 @@ pub enum Change {
     Comment(String, CommentRecord),
 }
 
-/// Applies `m` by `user_id` to the counts. `user` is that user's state, `comment` the record of
-/// `m.comment_id` (both as stored, None when absent); a new comment gets `new_comment_id`.
-/// Returns None when nothing changes.
-pub fn apply(
-    counts: &mut Counts,
-    user_id: &str,
-    user: Option<&UserState>,
-    comment: Option<&CommentRecord>,
-    m: &Modify,
-    new_comment_id: &str,
-    may_moderate: bool,
-) -> Result<Option<Change>, Failure> {
+/// Who acts, and what a new comment is made of.
+pub struct Acting<'a> {
+    pub user_id: &'a str,
+    pub name: Option<&'a str>,
+    pub now: u64,
+    /// A new comment gets this id.
+    pub new_comment_id: &'a str,
+    /// The post's owner or a service: may remove anyone's comment.
+    pub may_moderate: bool,
+}
+
+/// Applies `m` by `who` to the counts. `user` is that user's state, `comment` the record of
+/// `m.comment_id` (both as stored, None when absent). Returns None when nothing changes.
+pub fn apply(counts: &mut Counts, who: &Acting, user: Option<&UserState>, comment: Option<&CommentRecord>, m: &Modify) -> Result<Option<Change>, Failure> {
+    let (user_id, may_moderate) = (who.user_id, who.may_moderate);
     let mut u = user.cloned().unwrap_or_default();
     let flip = |flag: &mut bool, to: bool, count: &mut u64| -> bool {
         if *flag == to {
@@ -209,11 +222,19 @@ pub fn apply(
         Action::Save => flip(&mut u.saved, true, &mut counts.save_count),
         Action::Unsave => flip(&mut u.saved, false, &mut counts.save_count),
         Action::Comment => {
-            let id = new_comment_id.to_string();
+            let id = who.new_comment_id.to_string();
             counts.comment_count += 1;
-            let record = CommentRecord { user_id: user_id.to_string(), text: m.text.clone().unwrap_or_default(), deleted: false };
+            let record = CommentRecord {
+                user_id: user_id.to_string(),
+                text: m.text.clone().unwrap_or_default(),
+                deleted: false,
+                created_at: who.now,
+                name: who.name.map(str::to_string),
+            };
             return Ok(Some(Change::Comment(id, record)));
         }
+        // An import is merged by `post_import::merge`, never one user's action.
+        Action::Import => return Ok(None),
         Action::Uncomment => {
             let id = m.comment_id.clone().unwrap_or_default();
             return match comment {

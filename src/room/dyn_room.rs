@@ -32,6 +32,8 @@ pub trait DynRoom {
     fn submit_json(&mut self, actor: &Actor, op: &Map<String, Value>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure>;
     /// Submits an operation the server built (a text diff) as `client_id`'s next seq.
     fn submit_text(&mut self, actor: &Actor, client_id: &str, version: u64, prims: Vec<crate::ot::text::TextPrimitive>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure>;
+    /// The main backend's import into a post (§6.3), as one operation of `client_id`.
+    fn submit_import(&mut self, actor: &Actor, client_id: &str, batch: crate::post_import::ImportBatch, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure>;
     fn expire_typing(&mut self, now: u64) -> Effects;
     fn next_typing_deadline(&self) -> Option<u64>;
     /// Coalesced awareness (§8): relays at most every 50 ms per socket, storage at most once a
@@ -101,6 +103,12 @@ where
         let op: Map<String, Value> = serde_json::json!({"ops": prims}).as_object().cloned().unwrap_or_default();
         let body = D::parse_op(&op)?;
         let req = OpRequest { document_id: None, client_id: client_id.to_string(), seq: None, version: Some(version), timestamp: None, body };
+        self.submit(actor, req, now, lookup)
+    }
+    fn submit_import(&mut self, actor: &Actor, client_id: &str, batch: crate::post_import::ImportBatch, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure> {
+        let body = D::import_op().ok_or_else(|| Failure::bad("only posts take an engagement import"))?;
+        self.doc_mut().stage_import(batch)?;
+        let req = OpRequest { document_id: None, client_id: client_id.to_string(), seq: None, version: None, timestamp: None, body };
         self.submit(actor, req, now, lookup)
     }
     fn expire_typing(&mut self, now: u64) -> Effects {

@@ -87,6 +87,9 @@ impl<D: Document> Room<D> {
     pub fn doc(&self) -> &D {
         &self.doc
     }
+    pub(crate) fn doc_mut(&mut self) -> &mut D {
+        &mut self.doc
+    }
     pub fn version(&self) -> u64 {
         self.version
     }

@@ -164,6 +164,7 @@ impl<D: Document> Room<D> {
             base,
             version: self.version + 1,
             timestamp: req.timestamp.unwrap_or(now),
+            now,
             owner: self.owner.as_deref(),
         };
         let timestamp = ctx.timestamp;

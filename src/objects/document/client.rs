@@ -40,6 +40,24 @@ call!(ReadDocument, "/document", RawJson);
 pub struct ReadCounts {}
 call!(ReadCounts, "/counts", RawJson);
 
+/// A page of a post's live comments, newest first (§6.2): `{"comments","next_before"}`.
+#[derive(Serialize, Deserialize)]
+pub struct ReadComments {
+    pub limit: u64,
+    /// Strictly before this `created_at` (and, at that time, this comment id).
+    pub before_at: Option<u64>,
+    pub before_id: Option<String>,
+}
+call!(ReadComments, "/comments", RawJson);
+
+/// The main backend's import of a post's existing engagement (§6.3); replies with the ack of
+/// the one operation it makes (`noop` when everything was already there).
+#[derive(Serialize, Deserialize)]
+pub struct ImportEngagement {
+    pub batch: crate::post_import::ImportBatch,
+}
+call!(ImportEngagement, "/import", RawJson);
+
 /// A room event for every socket (`POST /documents/{id}/broadcast`).
 #[derive(Serialize, Deserialize)]
 pub struct Broadcast {

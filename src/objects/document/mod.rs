@@ -18,6 +18,8 @@ mod duties;
 #[cfg(target_arch = "wasm32")]
 mod engagement;
 #[cfg(target_arch = "wasm32")]
+mod feed;
+#[cfg(target_arch = "wasm32")]
 mod group_commit;
 #[cfg(target_arch = "wasm32")]
 mod history;
@@ -45,6 +47,9 @@ mod object {
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::rpc::{read, reply, reply_raw, Call, Incoming};
     use crate::runtime::sockets::{answer_pings_while_asleep, Budgets};
+
+    /// Meta key: this life of the document is in D1's `channel_documents`.
+    const CHANNEL_REGISTERED: &str = "channel_registered";
 
     #[durable_object]
     pub struct DocumentRoom {
@@ -90,7 +95,7 @@ mod object {
     }
 
     /// Calls made on a user's behalf that live authorization applies to (a connect checks itself).
-    const USER_PATHS: [&str; 6] = [Apply::PATH, ReplaceText::PATH, ReadDocument::PATH, ReadCounts::PATH, ReadHistory::PATH, ReadMetrics::PATH];
+    const USER_PATHS: [&str; 7] = [Apply::PATH, ReplaceText::PATH, ReadDocument::PATH, ReadCounts::PATH, ReadHistory::PATH, ReadMetrics::PATH, ReadComments::PATH];
 
     impl DocumentRoom {
         async fn route(&self, mut req: Request) -> ApiResult {
@@ -99,6 +104,12 @@ mod object {
             let store = self.host.store();
             if store.document_id()?.is_none() {
                 store.begin_incarnation(&document_id, &new_incarnation())?;
+            }
+            // §6.4: a channel's document is on record before it serves anything (once per life).
+            if document_id.starts_with("channel:") && store.meta(CHANNEL_REGISTERED)?.is_none() {
+                let db = self.env.d1(crate::runtime::bindings::DB)?;
+                crate::d1::channel_documents::register(&db, &document_id, crate::runtime::clock::now_ms()).await?;
+                store.set_meta(CHANNEL_REGISTERED, "1")?;
             }
             let actor = call.actor();
             // Live authorization (§5.5 [1.2]): a revoked user, or another's private post.
@@ -111,6 +122,8 @@ mod object {
                 ReplaceText::PATH => reply(&self.replace_text(&actor, read(&mut req).await?).await?),
                 ReadDocument::PATH => reply_raw(&self.read_document(&document_id)?),
                 ReadCounts::PATH => reply_raw(&self.counts().await?),
+                ImportEngagement::PATH => self.import(&actor, read::<ImportEngagement>(&mut req).await?).await,
+                ReadComments::PATH => reply_raw(&self.read_comments(read(&mut req).await?)?),
                 Broadcast::PATH => reply(&self.broadcast(&document_id, read::<Broadcast>(&mut req).await?)),
                 ShowPresence::PATH => reply(&self.show_presence(read::<ShowPresence>(&mut req).await?)),
                 SetOwner::PATH => {

@@ -13,7 +13,7 @@ use crate::ot::engagement::{CommentRecord, UserState};
 use crate::runtime::sql::{meta, Sql, SqlResult, SqlValue};
 
 /// The document object's schema migrations, oldest first (append only; `crate::schema`).
-pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +48,16 @@ const SCHEMA_3: &str = "
 ALTER TABLE clients ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS clients_by_use ON clients (last_used);
 CREATE TABLE IF NOT EXISTS revoked (user_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+";
+
+/// 4: a post's comments listed newest first without reading them all (§6.2): their time and
+/// whether they are live, as columns beside the record, filled in for comments stored before.
+const SCHEMA_4: &str = "
+ALTER TABLE comments ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE comments ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
+UPDATE comments SET created_at = COALESCE(json_extract(record, '$.created_at'), 0),
+  live = CASE WHEN json_extract(record, '$.deleted') THEN 0 ELSE 1 END;
+CREATE INDEX IF NOT EXISTS comments_by_time ON comments (live, created_at, comment_id);
 ";
 
 fn parse<T: DeserializeOwned>(s: &str) -> SqlResult<T> {
@@ -257,6 +267,28 @@ impl<S: Sql> RoomStore<S> {
         Ok(self.sql.first_int("SELECT COUNT(*) FROM clients", vec![])?.unwrap_or(0) as u64)
     }
 
+    /// A page of live comments, newest first (ties: greater id first), strictly before `before`.
+    pub fn comments_page(&self, limit: u64, before: Option<(u64, Option<&str>)>) -> SqlResult<Vec<(String, CommentRecord)>> {
+        let (filter, mut args): (&str, Vec<SqlValue>) = match before {
+            None => ("", vec![]),
+            Some((t, None)) => (" AND created_at < ?", vec![int(t)]),
+            Some((t, Some(id))) => (" AND (created_at < ? OR (created_at = ? AND comment_id < ?))", vec![int(t), int(t), id.into()]),
+        };
+        args.push(int(limit));
+        let rows = self.sql.query(
+            &format!("SELECT comment_id, record FROM comments WHERE live = 1{filter} ORDER BY created_at DESC, comment_id DESC LIMIT ?"),
+            args,
+        )?;
+        let pairs = rows
+            .into_iter()
+            .filter_map(|r| {
+                let mut cols = r.into_iter();
+                Some((cols.next()?.into_text()?, cols.next()?.into_text()?))
+            })
+            .collect();
+        parse_all(pairs)
+    }
+
     pub fn database_size(&self) -> u64 {
         self.sql.size()
     }
@@ -350,7 +382,10 @@ fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
         Write::PutTyping(sid, entry) => upsert(sql, "typing", "session_id, entry", sid, entry),
         Write::DeleteTyping(sid) => delete(sql, "typing", "session_id", sid),
         Write::PutEngagementUser(uid, state) => upsert(sql, "engagement_users", "user_id, state", uid, state),
-        Write::PutComment(id, record) => upsert(sql, "comments", "comment_id, record", id, record),
+        Write::PutComment(id, record) => sql.run(
+            "INSERT OR REPLACE INTO comments (comment_id, record, created_at, live) VALUES (?, ?, ?, ?)",
+            vec![id.as_str().into(), to_json(record).into(), int(record.created_at), (!record.deleted).into()],
+        ),
         Write::QueueNotification(n) => upsert(sql, "outbox", "event_id, notification", &n.event_id, n),
         Write::PutStroke(id, s) => {
             let b = s.bbox.or_else(|| stroke_bbox(s.data.get()));
