@@ -1,23 +1,13 @@
 // Live engagement: post counters, the KV cache, owner notifications on the personal channel.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, token, useWorker } from "./helpers.mjs";
+import { api, Client, token, useWorker, eventually } from "./helpers.mjs";
 
 const w = useWorker();
 
 const like = (post, user, body) => api(w.url, `/api/v1/posts/${post}/likes`, { method: "POST", tok: token(user), body });
 const modify = (seq, action, extra = {}) => ({ type: "operation", id: `e${seq}`, payload: { seq, type: "modify", action, ...extra } });
 
-/** Polls an observable condition (not a fixed sleep): resolves once `check` returns truthy. */
-async function eventually(check, what, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("engagement", () => {
   it("two sockets on a post see every update, in order, the submitter included", async () => {

@@ -2,7 +2,7 @@
 // main backend's import and on_behalf_of (§6.3); deleting a channel as a whole (§6.4).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, opFrame, serviceToken, token, useWorker } from "./helpers.mjs";
+import { api, Client, opFrame, serviceToken, token, useWorker, eventually } from "./helpers.mjs";
 
 const w = useWorker();
 const svc = serviceToken();
@@ -14,16 +14,6 @@ const single = async (post) => {
   assert.equal(r.status, 200, r.text);
   return r.json;
 };
-/** Polls an observable condition (not a fixed sleep): resolves once `check` returns truthy. */
-async function eventually(check, what, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 /** The post object's own counts (the source of truth, never KV). */
 const truth = async (post) => (await api(w.url, `/api/v1/documents/post:${post}`, { tok: token("truth-reader") })).json.counts;
 const counts = ({ like_count, comment_count, repost_count, save_count }) => ({ like_count, comment_count, repost_count, save_count });

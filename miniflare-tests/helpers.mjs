@@ -112,6 +112,18 @@ export function token(sub, docs = { "*": "write" }, extra = {}) {
 
 export const serviceToken = () => token("svc", {}, { role: "service" });
 
+/** Polls an observable condition (never a fixed sleep standing in for one): resolves with the
+ * first truthy value `check` returns, or fails naming `what` after `timeoutMs`. */
+export async function eventually(check, what, timeoutMs = 10_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export async function api(url, path, { method = "GET", tok, body, headers = {} } = {}) {
   const h = { ...headers };
   if (tok) h.authorization = `Bearer ${tok}`;
@@ -215,20 +227,25 @@ export class Client {
   /** Resolves with (and removes) the first inbox message matching `pred`. */
   next(pred = () => true, timeoutMs = 10_000) {
     const p = typeof pred === "string" ? (m) => m.type === pred : pred;
+    return this.#until(() => {
+      const i = this.inbox.findIndex(p);
+      if (i >= 0) return { value: this.inbox.splice(i, 1)[0] };
+      if (this.closed !== null) return { error: new Error(`socket closed (${this.closed}) while waiting`) };
+    }, timeoutMs, () => `timed out waiting; inbox: ${JSON.stringify(this.inbox.map((m) => m.type))}`);
+  }
+
+  /** Resolves once `probe` (run at every arrival and close) returns `{value}` or `{error}`. */
+  #until(probe, timeoutMs, timeoutMessage) {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const i = this.inbox.findIndex(p);
-        if (i >= 0) {
-          done();
-          resolve(this.inbox.splice(i, 1)[0]);
-        } else if (this.closed !== null) {
-          done();
-          reject(new Error(`socket closed (${this.closed}) while waiting`));
-        }
+        const r = probe();
+        if (!r) return;
+        done();
+        "error" in r ? reject(r.error) : resolve(r.value);
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out waiting; inbox: ${JSON.stringify(this.inbox.map((m) => m.type))}`));
+        reject(new Error(timeoutMessage()));
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -266,24 +283,10 @@ export class Client {
 
   /** Resolves with the code of the server's close frame (or of the close, if none came). */
   closedBy(timeoutMs = 10_000) {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const code = this.closeFrame?.code ?? this.closed;
-        if (code === null || code === undefined) return;
-        done();
-        resolve(code);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error("no close frame came"));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-      };
-      this.waiters.push(check);
-      check();
-    });
+    return this.#until(() => {
+      const code = this.closeFrame?.code ?? this.closed;
+      return code === null || code === undefined ? null : { value: code };
+    }, timeoutMs, () => "no close frame came");
   }
 
   close() {

@@ -3,7 +3,7 @@
 // inbox shard down for longer than the old retry budget, and the dead-letter queue.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { useWorker, startWorker, Client, api, token, inboxShard, objectCall } from "./helpers.mjs";
+import { useWorker, startWorker, Client, api, token, inboxShard, objectCall, eventually as poll } from "./helpers.mjs";
 
 // The flood below is about the inbox, not the per-socket message budget (§3.4, tested elsewhere).
 const w = useWorker({ bindings: { SOCKET_RATE_PER_SEC: "2000", SOCKET_BURST: "5000" } });
@@ -11,18 +11,10 @@ const w = useWorker({ bindings: { SOCKET_RATE_PER_SEC: "2000", SOCKET_BURST: "50
 const serviceToken = (sub = "svc-inbox") => token(sub, {}, { role: "service" });
 let calls = 0;
 const notify = (body, url = w.url) => api(url, "/api/v1/notify", { method: "POST", tok: serviceToken(`svc-${Math.floor(calls++ / 50)}`), body });
+// Deliveries here cross queues and retries: a longer default wait than the helpers'.
+const eventually = (check, what, timeoutMs = 30_000) => poll(check, what, timeoutMs);
 const modify = (seq, action, extra = {}) => ({ type: "operation", id: `m${seq}`, payload: { seq, type: "modify", action, ...extra } });
 
-/** Polls an observable condition (no fixed sleeps): resolves with its first truthy value. */
-async function eventually(check, what, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every notification of `user` over REST, newest first (all pages). */
 async function inboxOf(user, url = w.url) {

@@ -4,7 +4,7 @@
 // (PRESENCE_LAPSE_MS; 3 minutes in production, rooms renewing every 60 s).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, Client, objectCall, serviceToken, token, useWorker } from "./helpers.mjs";
+import { api, Client, objectCall, serviceToken, token, useWorker, eventually } from "./helpers.mjs";
 
 const LAPSE_MS = 1500;
 const w = useWorker({ bindings: { PRESENCE_LAPSE_MS: String(LAPSE_MS) } });
@@ -42,7 +42,7 @@ describe("presence that tells the truth", () => {
     me.send({ type: "presence", id: "p2", payload: { status: "busy" } });
     assert.equal((await me.next((m) => m.type === "error" && m.reply_to === "p2")).payload.code, "bad_request");
     me.close();
-    await assertEventually(async () => (await presenceOf("channel-setter", "setter-reader")).status === "away", "the lease outlives the socket");
+    await eventually(async () => (await presenceOf("channel-setter", "setter-reader")).status === "away", "the lease outlives the socket");
   });
 
   it("a room report whose close never came (a restart) lapses: the user reads offline, watchers are told", async () => {
@@ -82,7 +82,7 @@ describe("presence that tells the truth", () => {
     assert.equal((await objectCall(w.mf, "STATS", "stats-0", "/report", { report })).status, 200);
     const during = (await api(w.url, "/api/v1/websocket/metrics", { tok: svc })).json;
     assert.equal(during.connections, before.connections + 7);
-    await assertEventually(async () => (await api(w.url, "/api/v1/websocket/metrics", { tok: svc })).json.connections === before.connections, "the ghost room's sockets lapse");
+    await eventually(async () => (await api(w.url, "/api/v1/websocket/metrics", { tok: svc })).json.connections === before.connections, "the ghost room's sockets lapse");
   });
 
   it("an audience limits who reads, watches and hears playback; others read offline", async () => {
@@ -120,15 +120,6 @@ describe("presence that tells the truth", () => {
   });
 });
 
-/** Polls `check` until true (a state that changes by time, not by a message this test can await). */
-async function assertEventually(check, what, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms`);
-}
 
 let pings = 0;
 /** A ping and its pong: everything the socket was sent before has arrived. */

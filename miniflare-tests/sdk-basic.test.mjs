@@ -1,24 +1,18 @@
 // The SDK (@sidechain/realtime, client/) against the built worker: the OT client rule, offline
 // edits, the failure paths (401, 403, version_too_old, rate_limited, a lost ack), awareness and
 // typing, posts, canvases and the personal channel.
-import { describe, it, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { api, Client, opFrame, serviceToken, startWorker, token, useWorker } from "./helpers.mjs";
-import { portOf, sdkClient, startProxy, trackWorker, waitFor } from "./sdk-helpers.mjs";
+import { portOf, sdkClient, startProxy, trackedClients, trackWorker, waitFor } from "./sdk-helpers.mjs";
 import { SidechainClient } from "../client/src/index.js";
 
 // Ops go out as fast as acks come back in some tests: lift the per-socket budget here; the
 // rate-limit test starts its own worker with a tiny budget.
 const w = useWorker({ bindings: { SOCKET_RATE_PER_SEC: "10000", SOCKET_BURST: "10000" } });
-const open = [];
-const make = (...args) => {
-  const c = sdkClient(...args);
-  open.push(c);
-  return c;
-};
-after(() => open.forEach((c) => c.close()));
+const make = trackedClients();
 
 /** `ws` without compression, so the proxy can read the server's frames. */
 class PlainWS extends WebSocket {

@@ -142,6 +142,17 @@ export function waitFor(cond, emitters, { events = ["change", "status", "synced"
 }
 
 /** An SDK client on `url` with fast reconnects (tests should not wait out production backoff). */
+/** An `sdkClient` maker whose clients are all closed after the test file (call at top level). */
+export function trackedClients() {
+  const open = [];
+  after(() => open.forEach((c) => c.close()));
+  return (...args) => {
+    const c = sdkClient(...args);
+    open.push(c);
+    return c;
+  };
+}
+
 export function sdkClient(url, token, clientId, opts = {}) {
   const c = new SidechainClient({
     url,

@@ -2,21 +2,15 @@
 // SDK probes the same URL without `Upgrade` and reports client_id_taken / forbidden /
 // unauthorized instead of retrying; it renews its token in-band before the server closes the
 // socket for an expired token.
-import { describe, it, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { token, useWorker } from "./helpers.mjs";
-import { sdkClient, waitFor } from "./sdk-helpers.mjs";
+import { trackedClients, waitFor } from "./sdk-helpers.mjs";
 
 // Sockets are closed as soon as their token expires (no 60 s grace) in this worker.
 const w = useWorker({ bindings: { TOKEN_GRACE_MS: "0" } });
-const open = [];
-const make = (...args) => {
-  const c = sdkClient(...args);
-  open.push(c);
-  return c;
-};
-after(() => open.forEach((c) => c.close()));
+const make = trackedClients();
 const nowSecs = () => Math.floor(Date.now() / 1000);
 
 /** A WebSocket as browsers have it: a refused upgrade is an `error` and a 1006 `close`, no status. */

@@ -12,8 +12,7 @@ pub const MAX_WATCHED: usize = 100;
 pub const LEASE_TTL_SECS: std::ops::RangeInclusive<u64> = 1..=300;
 /// Users a presence audience may name (§5.6).
 pub const MAX_AUDIENCE: usize = 5_000;
-/// How often a room renews what it reported, and when an unrenewed report lapses (§5.6).
-pub const REPORT_RENEW_MS: u64 = 60_000;
+/// When an unrenewed room report lapses (§5.6); rooms renew at a third of it (every 60 s).
 pub const REPORT_LAPSE_MS: u64 = 180_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

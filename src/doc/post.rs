@@ -81,17 +81,7 @@ impl PostDoc {
             self.comments.insert(&id, c.clone());
             writes.push(Write::PutComment(id, c));
         }
-        Ok(Step::Applied(Applied {
-            ops: raw_json(&[op]),
-            cached: (),
-            transformed: false,
-            transformed_position: None,
-            writes,
-            notifications: Vec::new(),
-            summary_changed: true,
-            to_all: vec![Outgoing::new("engagement_update", &counts_json)],
-            reach: crate::geom::Reach::All,
-        }))
+        Ok(changed(&op, writes, Vec::new(), &counts_json))
     }
 }
 
@@ -203,17 +193,7 @@ impl Document for PostDoc {
             }
         }
         let notifications = owner_notification(ctx, m.action, &counts_json, detail).into_iter().collect();
-        Ok(Step::Applied(Applied {
-            ops: raw_json(&[op]),
-            cached: (),
-            transformed: false,
-            transformed_position: None,
-            writes,
-            notifications,
-            summary_changed: true,
-            to_all: vec![Outgoing::new("engagement_update", &counts_json)],
-            reach: crate::geom::Reach::All,
-        }))
+        Ok(changed(&op, writes, notifications, &counts_json))
     }
 
     /// The counters are small: a snapshot with every operation, so waking replays nothing.
@@ -228,4 +208,20 @@ impl Document for PostDoc {
     fn summary(&self, document_id: &str, version: u64) -> Option<Box<RawValue>> {
         Some(raw_json(&self.counts.to_json(post_id(document_id), version)))
     }
+}
+
+/// A post operation that changed the counts: its wire form, writes, the owner's notifications,
+/// and `engagement_update` for every socket of the post.
+fn changed(op: &Value, writes: Vec<Write>, notifications: Vec<Notification>, counts_json: &Value) -> Step<()> {
+    Step::Applied(Applied {
+        ops: raw_json(&[op]),
+        cached: (),
+        transformed: false,
+        transformed_position: None,
+        writes,
+        notifications,
+        summary_changed: true,
+        to_all: vec![Outgoing::new("engagement_update", counts_json)],
+        reach: crate::geom::Reach::All,
+    })
 }

@@ -43,6 +43,12 @@ pub fn string(env: &worker::Env, name: &str) -> Option<String> {
     env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string())).filter(|s| !s.is_empty())
 }
 
+/// A var that is a whole number (milliseconds, counts), or `default` when unset or not one.
+#[cfg(target_arch = "wasm32")]
+pub fn number(env: &worker::Env, name: &str, default: u64) -> u64 {
+    string(env, name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// What the Worker and the objects check tokens with.
 #[cfg(target_arch = "wasm32")]
 pub fn auth_config(env: &worker::Env) -> crate::auth::AuthConfig {

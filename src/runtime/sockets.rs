@@ -92,7 +92,7 @@ pub fn probe_ok() -> Result<worker::Response, ApiError> {
 /// When a socket whose token expires at `exp` (seconds; 0: never) must be gone (ms): 60 s later,
 /// or `TOKEN_GRACE_MS` in tests (§5.5 [1.2]).
 pub fn expiry_due(env: &Env, exp: u64) -> Option<u64> {
-    let grace = super::bindings::string(env, bindings::TOKEN_GRACE_MS).and_then(|v| v.parse().ok()).unwrap_or(crate::limits::TOKEN_GRACE_MS);
+    let grace = bindings::number(env, bindings::TOKEN_GRACE_MS, crate::limits::TOKEN_GRACE_MS);
     (exp > 0).then(|| exp.saturating_mul(1000).saturating_add(grace))
 }
 

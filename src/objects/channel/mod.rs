@@ -75,8 +75,8 @@ mod object {
     impl DurableObject for UserChannel {
         fn new(state: State, env: Env) -> Self {
             answer_pings_while_asleep(&state);
-            let lapse = env.var(crate::runtime::bindings::PRESENCE_LAPSE_MS).ok().and_then(|v| v.to_string().parse().ok());
-            let store = ChannelStore::new(ObjectSql::new(state.storage())).with_report_lapse(lapse.unwrap_or(crate::presence::REPORT_LAPSE_MS));
+            let lapse = crate::runtime::bindings::number(&env, crate::runtime::bindings::PRESENCE_LAPSE_MS, crate::presence::REPORT_LAPSE_MS);
+            let store = ChannelStore::new(ObjectSql::new(state.storage())).with_report_lapse(lapse);
             if let Err(e) = store.ensure_schema() {
                 log::error("schema", e, &[("object", "channel".into())]);
             }

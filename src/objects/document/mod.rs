@@ -64,8 +64,9 @@ mod object {
         fn new(state: State, env: Env) -> Self {
             answer_pings_while_asleep(&state);
             let budgets = Budgets::from_env(&env);
-            let lapse = env.var(crate::runtime::bindings::PRESENCE_LAPSE_MS).ok().and_then(|v| v.to_string().parse::<u64>().ok());
-            let renew_ms = lapse.map_or(crate::presence::REPORT_RENEW_MS, |l| (l / 3).max(1));
+            // Rooms renew at a third of the lapse (60 s of 3 minutes).
+            let lapse = crate::runtime::bindings::number(&env, crate::runtime::bindings::PRESENCE_LAPSE_MS, crate::presence::REPORT_LAPSE_MS);
+            let renew_ms = (lapse / 3).max(1);
             DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets, renew_ms }
         }
 

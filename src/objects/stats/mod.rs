@@ -29,8 +29,8 @@ mod object {
 
     impl DurableObject for Stats {
         fn new(state: State, env: Env) -> Self {
-            let lapse = env.var(crate::runtime::bindings::PRESENCE_LAPSE_MS).ok().and_then(|v| v.to_string().parse().ok());
-            let store = StatsStore::new(ObjectSql::new(state.storage())).with_lapse(lapse.unwrap_or(crate::presence::REPORT_LAPSE_MS));
+            let lapse = crate::runtime::bindings::number(&env, crate::runtime::bindings::PRESENCE_LAPSE_MS, crate::presence::REPORT_LAPSE_MS);
+            let store = StatsStore::new(ObjectSql::new(state.storage())).with_lapse(lapse);
             if let Err(e) = store.ensure_schema() {
                 log::error("schema", e, &[("object", "stats".into())]);
             }
