@@ -3,31 +3,21 @@
 
 mod common;
 
-use common::{op_frame, session};
+use common::{insert_at, op_frame, room_store, session};
 use sidechain_edge::history_shards::page_cut;
 use sidechain_edge::limits::{CLIENT_CLAIM_LAPSE_MS, HISTORY_PAGE_BYTES, MAX_CLIENT_CLAIMS};
 use sidechain_edge::model::{ClientRecord, Effects, Lookup, Session, Write};
 use sidechain_edge::objects::document::storage::RoomStore;
-use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::room::{claim_of, Claim, TextRoom};
 use sidechain_edge::runtime::sql_sqlite::MemorySql;
 
 const DAY: u64 = 24 * 3600 * 1000;
 
-fn store() -> RoomStore<MemorySql> {
-    let s = RoomStore::new(MemorySql::new());
-    s.ensure_schema().unwrap();
-    s.begin_incarnation("doc", "life").unwrap();
-    s
-}
 
-fn ins(content: &str) -> Vec<TextPrimitive> {
-    vec![TextPrimitive::Insert { position: 0, content: content.into() }]
-}
 
 /// One operation by `me` at `now`, committed to `store`; the answer's type (or error code).
 fn op(room: &mut TextRoom, store: &RoomStore<MemorySql>, me: &Session, seq: u64, now: u64) -> String {
-    let fx: Effects = room.on_frame(me, &op_frame("m", &me.client_id, seq, room.version(), &ins("x")), now, &[me.clone()], store);
+    let fx: Effects = room.on_frame(me, &op_frame("m", &me.client_id, seq, room.version(), &insert_at(0, "x")), now, &[me.clone()], store);
     store.persist(&fx.writes).unwrap();
     let reply = fx.to_sender[0].payload();
     if fx.to_sender[0].kind == "error" { reply["code"].as_str().unwrap().to_string() } else { reply["status"].as_str().unwrap().to_string() }
@@ -41,7 +31,7 @@ fn plugin(user: usize, can_write: bool) -> Session {
 
 #[test]
 fn a_reader_never_locks_the_writer_out() {
-    let store = store();
+    let store = room_store();
     let mut room = TextRoom::new("doc");
     let (reader, writer) = (plugin(1, false), plugin(2, true));
     // The reader connects first, with the plugin's predictable id, and keeps trying to write.
@@ -61,7 +51,7 @@ fn a_reader_never_locks_the_writer_out() {
 
 #[test]
 fn a_claim_lapses_after_30_days_without_an_operation() {
-    let store = store();
+    let store = room_store();
     let mut room = TextRoom::new("doc");
     let (old, new) = (plugin(1, true), plugin(2, true));
     assert_eq!(op(&mut room, &store, &old, 1, DAY), "accepted");
@@ -86,7 +76,7 @@ fn claims_from_before_v1_2() {
 
 #[test]
 fn a_document_keeps_at_most_10000_claims_dropping_the_longest_idle() {
-    let store = store();
+    let store = room_store();
     let record = |user: u64, seq: u64, at: u64| ClientRecord { user_id: format!("u{user}"), last_seq: seq, last_version: Some(seq), last_used: at };
     // The oldest claim is refreshed by a later operation (seq 2), so it is not the idlest.
     store.persist(&[Write::PutClient("c0".into(), record(0, 1, 1))]).unwrap();

@@ -7,31 +7,21 @@ mod common;
 
 use std::rc::Rc;
 
-use common::{op_frame, session};
+use common::{insert_at, op_frame, room_store, session};
 use serde_json::Value;
 use sidechain_edge::model::{Effects, Session};
 use sidechain_edge::objects::document::delivery::{plan, Queued, Recipient};
 use sidechain_edge::objects::document::storage::RoomStore;
-use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::room::TextRoom;
 use sidechain_edge::runtime::sql_sqlite::MemorySql;
 
-fn store() -> RoomStore<MemorySql> {
-    let s = RoomStore::new(MemorySql::new());
-    s.ensure_schema().unwrap();
-    s.begin_incarnation("doc", "life1").unwrap();
-    s
-}
 
-fn insert(text: &str) -> Vec<TextPrimitive> {
-    vec![TextPrimitive::Insert { position: 0, content: text.into() }]
-}
 
 /// One event per writer, each based on version `base` (concurrent), applied in arrival order.
 fn batch(room: &mut TextRoom, store: &RoomStore<MemorySql>, writers: &[Session], base: u64, seq: u64) -> Vec<Effects> {
     writers
         .iter()
-        .map(|w| room.on_frame(w, &op_frame(&format!("m{seq}"), &w.client_id, seq, base, &insert(&w.client_id)), 1_000, writers, store))
+        .map(|w| room.on_frame(w, &op_frame(&format!("m{seq}"), &w.client_id, seq, base, &insert_at(0, &w.client_id)), 1_000, writers, store))
         .collect()
 }
 
@@ -41,7 +31,7 @@ fn frames_of(texts: &[Rc<str>]) -> Vec<Value> {
 
 #[test]
 fn a_batch_whose_commit_fails_acks_nothing_and_the_rebuilt_room_takes_it_again() {
-    let store = store();
+    let store = room_store();
     let writers: Vec<Session> = (1..=3).map(|n| session(n, true)).collect();
     let mut room = TextRoom::new("doc");
     for effects in batch(&mut room, &store, &writers, 0, 1) {
@@ -74,7 +64,7 @@ fn a_batch_whose_commit_fails_acks_nothing_and_the_rebuilt_room_takes_it_again()
 
 #[test]
 fn operations_frames_carry_each_batch_in_version_order_without_gaps() {
-    let store = store();
+    let store = room_store();
     let writers: Vec<Session> = (1..=4).map(|n| session(n, true)).collect();
     let mut room = TextRoom::new("doc");
     let mut ids = 0u64;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{op_frame, session};
+use common::{insert_at, op_frame, room_store, session};
 use serde_json::json;
 use sidechain_edge::metrics::{Report, Tally};
 use sidechain_edge::model::{Effects, Lookup, SavedRoom, Write};
@@ -11,27 +11,17 @@ use sidechain_edge::objects::document::storage::RoomStore;
 use sidechain_edge::objects::inbox_shard::client::{Deliver, Import, LegacyActivity, LegacyItem, MarkRead, ReadPage};
 use sidechain_edge::objects::inbox_shard::storage::{InboxStore, ITEMS_KEPT};
 use sidechain_edge::objects::stats::storage::StatsStore;
-use sidechain_edge::ot::text::TextPrimitive;
 use sidechain_edge::room::{restore_room, TextRoom};
 use sidechain_edge::runtime::sql::Sql;
 use sidechain_edge::runtime::sql_sqlite::MemorySql;
 
-fn room_store() -> RoomStore<MemorySql> {
-    let s = RoomStore::new(MemorySql::new());
-    s.ensure_schema().unwrap();
-    s.begin_incarnation("doc", "life1").unwrap();
-    s
-}
 
-fn insert(at: usize, text: &str) -> Vec<TextPrimitive> {
-    vec![TextPrimitive::Insert { position: at, content: text.into() }]
-}
 
 /// Drives a room through `n` inserts, committing each event's writes to `store`.
 fn type_into(room: &mut TextRoom, store: &RoomStore<MemorySql>, n: u64) {
     let me = session(1, true);
     for seq in 1..=n {
-        let frame = op_frame("m", "c1", seq, room.version(), &insert(0, "ab"));
+        let frame = op_frame("m", "c1", seq, room.version(), &insert_at(0, "ab"));
         let effects: Effects = room.on_frame(&me, &frame, 1_000 + seq, &[me.clone()], store);
         assert!(effects.follow_ups.appended.len() == 1, "{:?}", effects.to_sender);
         store.persist(&effects.writes).unwrap();
@@ -73,7 +63,7 @@ fn a_failed_commit_writes_nothing() {
     let mut room = TextRoom::new("doc");
     type_into(&mut room, &store, 3);
     let me = session(1, true);
-    let effects = room.on_frame(&me, &op_frame("m", "c1", 4, 3, &insert(0, "x")), 9, &[me.clone()], &store);
+    let effects = room.on_frame(&me, &op_frame("m", "c1", 4, 3, &insert_at(0, "x")), 9, &[me.clone()], &store);
     store.sql().fail_after(Some(1));
     assert!(store.persist(&effects.writes).is_err());
     store.sql().fail_after(None);

@@ -312,3 +312,17 @@ pub fn load_trace(name: &str) -> Trace {
         txns,
     }
 }
+
+/// A document's storage on a fresh in-memory SQLite, its schema applied and a life begun, as the
+/// document object has it before its first event.
+pub fn room_store() -> sidechain_edge::objects::document::storage::RoomStore<sidechain_edge::runtime::sql_sqlite::MemorySql> {
+    let s = sidechain_edge::objects::document::storage::RoomStore::new(sidechain_edge::runtime::sql_sqlite::MemorySql::new());
+    s.ensure_schema().unwrap();
+    s.begin_incarnation("doc", "life1").unwrap();
+    s
+}
+
+/// One text insert of `text` at `at`.
+pub fn insert_at(at: usize, text: &str) -> Vec<TextPrimitive> {
+    vec![TextPrimitive::Insert { position: at, content: text.into() }]
+}
