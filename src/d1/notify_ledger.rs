@@ -29,21 +29,25 @@ pub struct DeadLetter {
     pub recipients: i64,
 }
 
-/// Keeps dead letters (a redelivered one once); returns how many were new.
+/// Keeps dead letters (a redelivered one once) and takes each new one off the pending count in
+/// the same transaction, so the metrics never show a letter both pending and dead. Returns how
+/// many were new.
 pub async fn keep_dead(db: &D1Database, letters: &[DeadLetter], now_ms: u64) -> Result<i64> {
     if letters.is_empty() {
         return Ok(0);
     }
-    let mut statements = Vec::with_capacity(letters.len());
+    let mut statements = Vec::with_capacity(letters.len() * 2);
     for l in letters {
         statements.push(
             db.prepare("INSERT OR IGNORE INTO notify_dead_letters (message_id, event_id, body, recipients, failed_at) VALUES (?, ?, ?, ?, ?)")
                 .bind(&[l.message_id.as_str().into(), l.event_id.as_str().into(), l.body.as_str().into(), num(l.recipients), num(now_ms as i64)])?,
         );
+        // changes() is the insert's row count: 0 for a redelivered letter.
+        statements.push(db.prepare("UPDATE notify_counters SET value = MAX(0, value - changes()) WHERE name = 'pending'"));
     }
     let results = db.batch(statements).await?;
     let mut fresh = 0;
-    for r in results {
+    for r in results.iter().step_by(2) {
         fresh += r.meta()?.and_then(|m| m.changes).unwrap_or(0).min(1) as i64;
     }
     Ok(fresh)

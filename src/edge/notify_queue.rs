@@ -127,7 +127,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
 }
 
 /// The dead-letter queue's consumer: every message is kept in D1 for replay, then acked; it
-/// leaves the pending count. Retried (by the dead-letter queue) if D1 could not keep it.
+/// leaves the pending count in the same D1 transaction. Retried (by the dead-letter queue) if D1 could not keep it.
 async fn keep_dead_letters(env: &Env, messages: &[Message<String>]) -> worker::Result<()> {
     let letters: Vec<DeadLetter> = messages
         .iter()
@@ -146,12 +146,11 @@ async fn keep_dead_letters(env: &Env, messages: &[Message<String>]) -> worker::R
         Err(e) => Err(e),
     };
     match kept {
-        Ok(fresh) => {
+        Ok(_) => {
             for l in &letters {
                 log::error("notify_dead_letter", "kept for replay", &[("event_id", l.event_id.as_str().into()), ("message_id", l.message_id.as_str().into())]);
             }
             messages.iter().for_each(|m| m.ack());
-            count_pending(env, -fresh).await;
         }
         Err(e) => {
             log::error("notify_dead_letter", format!("could not keep dead letters, retried: {e}"), &[]);
