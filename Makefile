@@ -73,6 +73,8 @@ bench: setup build
 	node bench/engagement-fanout.mjs
 	node bench/notify-fanout.mjs
 	node bench/reconnect-storm.mjs
+	node bench/abuse.mjs
+	node bench/hot-documents.mjs
 	bash bench/dev-startup.sh 2
 
 # Seconds from `make dev` on a built tree until /health answers (twice), on port 8799.
