@@ -43,7 +43,8 @@ export class QueuedDoc extends Room {
   }
 
   query() {
-    return { client_id: this.clientId };
+    // §9: the room's operations come batched, one frame per commit, our acks among them.
+    return { client_id: this.clientId, batch: "1" };
   }
 
   /** Queues primitives; resolves with the ack payload once the server applied them. */
@@ -80,6 +81,7 @@ export class QueuedDoc extends Room {
     if (id) {
       inf.id = id;
       inf.awaiting = true;
+      inf.sentVersion = this.version;
     }
   }
 
@@ -92,6 +94,9 @@ export class QueuedDoc extends Room {
         this.version = Number(p.version ?? 0);
         this.hasState = true;
         this.stateChanged("reset");
+        return;
+      case "operations":
+        for (const op of p.operations ?? []) this.#onBatched(op);
         return;
       case "operation":
       case "sync_operation": {
@@ -124,6 +129,14 @@ export class QueuedDoc extends Room {
   }
 
   onOtherMessage(_msg) {}
+
+  /** An operation of a §9 batch: ours, answering what this socket sent, is its ack. */
+  #onBatched(p) {
+    const inf = this.inflight;
+    if (!(inf?.awaiting && p.client_id === this.clientId && Number(p.seq) === inf.seq)) return this.onMessage({ type: "operation", payload: p });
+    const transformed = Number(p.version) !== inf.sentVersion + 1;
+    this.#onAck({ ...p, status: transformed ? "transformed" : "accepted", operation_id: `${p.client_id}:${p.seq}` }, null);
+  }
 
   #onAck(p, replyTo) {
     const inf = this.inflight;

@@ -55,7 +55,8 @@ export class TextDoc extends Room {
   }
 
   query() {
-    const q = { client_id: this.clientId };
+    // §9: the room's operations come batched, one frame per commit, our acks among them.
+    const q = { client_id: this.clientId, batch: "1" };
     if (this.hasState) q.since = String(this.version);
     return q;
   }
@@ -155,6 +156,9 @@ export class TextDoc extends Room {
       case "operation":
       case "sync_operation":
         return this.#onRemote(p);
+      case "operations":
+        for (const op of p.operations ?? []) this.#onBatched(op);
+        return;
       case "sync_status":
         return this.#onSyncStatus(p);
       case "operation_ack":
@@ -262,6 +266,13 @@ export class TextDoc extends Room {
     this.pendingOp = rebased;
     this._value = applyOp(content, rebased);
     if (old !== this._value) this.emit("change", { local: false, ops: toWire(diff(old, this._value)), version, reset: true });
+  }
+
+  /** An operation of a §9 batch: ours, answering what this socket sent, is its ack. */
+  #onBatched(p) {
+    const inf = this.inflight;
+    if (inf?.awaiting && p.client_id === this.clientId && Number(p.seq) === inf.seq) return this.#onAck(p, null);
+    this.#onRemote(p);
   }
 
   #onRemote(p) {
