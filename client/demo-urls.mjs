@@ -3,7 +3,7 @@
 // offers no way to mint one. Usage: node client/demo-urls.mjs [http://127.0.0.1:8787] [users…]
 import { signToken, devSecret } from "../scripts/token.mjs";
 
-const [base = "http://127.0.0.1:8787", ...names] = process.argv.slice(2);
+const [base = `http://127.0.0.1:${process.env.DEV_PORT || 8787}`, ...names] = process.argv.slice(2); // make dev passes DEV_PORT on
 const users = names.length ? names : ["alice", "bob"];
 const secret = devSecret();
 console.log("Demo page (open each URL in its own window; the first user owns the demo post):");

@@ -289,7 +289,7 @@ export interface Playback {
 }
 
 export declare class Channel extends Connection<
-  ConnectionEvents & { notification: Notification; notification_count: { unread: number }; presence: Presence; playback: Playback; activity: unknown; message: unknown }
+  ConnectionEvents & { notification: Notification; notification_count: { unread: number }; presence: Presence; playback: Playback; activity: unknown; message: unknown; engagement_update: PostCounts }
 > {
   readonly presence: Map<string, Presence>;
   readonly notifications: Notification[];
@@ -302,6 +302,21 @@ export declare class Channel extends Connection<
   /** Pushed to the user's watchers within their presence audience as `playback`. */
   setPlayback(state: "started" | "stopped", opts?: { trackId?: string; positionMs?: number }): void;
   markRead(eventIds: string[] | "all"): Promise<unknown>;
+}
+
+export type PostCounts = EngagementCounts & { post_id: string; version: number };
+
+/** `client.feed(postIds)`: the latest counts of up to 100 posts, kept live (§6.2). */
+export declare class Feed extends Emitter<{ change: PostCounts; error: unknown }> {
+  /** post id (without `post:`) → its latest counts; a post the user may not read is absent. */
+  readonly counts: Map<string, PostCounts>;
+  readonly postIds: string[];
+  /** Resolves once the batch read of the current posts is in. */
+  readonly ready: Promise<void>;
+  /** Replaces the posts (≤ 100; more throws a RangeError). */
+  setPosts(postIds: string[]): Promise<void>;
+  get(postId: string): PostCounts | undefined;
+  close(): void;
 }
 
 export interface OperationAck {
@@ -338,6 +353,8 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   post(id: string): PostDoc;
   /** `sinceSeq`: the highest seq an earlier session saw (`channel().lastSeq`), to resume from it. */
   channel(opts?: { sinceSeq?: number }): Channel;
+  /** A live map of posts' counts: a batch read, then `watch_posts` (≤ 1 update/s per post); survives reconnects. */
+  feed(postIds: string[]): Feed;
   /** Many posts' counts in as few requests as possible (100 ids each), keyed by post id. */
   feedCounts(postIds: string[]): Promise<Record<string, EngagementCounts & { post_id: string; version: number }>>;
   whenSynced(opts?: { timeoutMs?: number }): Promise<void>;

@@ -266,7 +266,7 @@ export class Client {
 
   /** Waits for the connect sequence and returns the initial state (or replayed ops). */
   async synced() {
-    const status = await this.next("sync_status");
+    const status = await this.next((m) => m.type === "sync_status" && m.payload?.status !== "syncing"); // v1.2: `syncing` comes first on a replay
     return status.payload;
   }
 

@@ -84,3 +84,47 @@ pub fn comments_page_json(rows: &[(String, CommentRecord)], limit: u64) -> Value
     };
     json!({"comments": comments, "next_before": next})
 }
+
+/// `watch_posts` lists at most this many posts (§6.2 [1.2]).
+pub const MAX_WATCH_POSTS: usize = 100;
+/// All of one user's channel sockets together watch at most this many distinct posts: the
+/// bound on the work one user can ask of the shards and channels (a post's own cost does not
+/// grow with its watchers: at most one call per inbox shard per change).
+pub const MAX_WATCHED_POSTS_PER_USER: usize = 200;
+/// `watch_posts` is accepted at most once a second per channel.
+pub const WATCH_POSTS_EVERY_MS: u64 = 1_000;
+/// A post pushes its counts to its watchers at most once a second.
+pub const WATCH_PUSH_EVERY_MS: u64 = 1_000;
+
+/// The payload of `watch_posts`: `{"post_ids":[…]}`, 0–100 post ids valid as `post:{id}`,
+/// repeats dropped. An empty list stops watching.
+pub fn parse_watch_posts(payload: &serde_json::Map<String, Value>) -> Result<Vec<String>, crate::protocol::Failure> {
+    use crate::protocol::{Code, Failure};
+    let list = payload.get("post_ids").and_then(Value::as_array).ok_or_else(|| Failure::bad("post_ids must be an array of post ids"))?;
+    if list.len() > MAX_WATCH_POSTS {
+        return Err(Failure::new(Code::TooLarge, format!("at most {MAX_WATCH_POSTS} post_ids per watch_posts ({} sent); nothing changed", list.len())));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(list.len());
+    for v in list {
+        let id = v.as_str().ok_or_else(|| Failure::bad("post_ids must hold strings"))?;
+        if id.is_empty() || !valid_document_id(&format!("post:{id}")) {
+            return Err(Failure::bad(format!("post id {id:?} must match ^[A-Za-z0-9_.:@-]{{1,251}}$")));
+        }
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+/// The distinct posts of several sockets' watch lists, in first-seen order.
+pub fn watch_union<'a>(lists: impl IntoIterator<Item = &'a [String]>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for id in lists.into_iter().flatten() {
+        if seen.insert(id.as_str()) {
+            out.push(id.clone());
+        }
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! The shipped plugin's wire shapes (§4.7 [1.1]), normalised at the edge of parsing so nothing
 //! past it knows they exist: camelCase field names, operation types in any letter case, and
-//! (over REST) the document id outside the operation.
+//! (over REST) the document id outside the operation; §6.1 [1.2]: the nested socket operation
+//! `{"document_id", "operation": {…}}` and ISO 8601 text timestamps.
 
 use std::borrow::Cow;
 
@@ -13,6 +14,7 @@ fn needs_work(op: &Map<String, Value>) -> bool {
     let shouting = |m: &Map<String, Value>| m.get("type").and_then(Value::as_str).is_some_and(|t| t.bytes().any(|b| b.is_ascii_uppercase()));
     RENAMES.iter().any(|(camel, _)| op.contains_key(*camel))
         || shouting(op)
+        || op.get("timestamp").is_some_and(Value::is_string)
         || op.get("ops").and_then(Value::as_array).is_some_and(|ops| ops.iter().filter_map(Value::as_object).any(shouting))
 }
 
@@ -34,10 +36,32 @@ pub fn normalize_operation(op: &Map<String, Value>) -> Cow<'_, Map<String, Value
         }
     }
     lowercase_type(&mut op);
+    // An ISO text timestamp reads as its milliseconds; unreadable text stays, and is refused.
+    if let Some(ms) = op.get("timestamp").and_then(Value::as_str).and_then(crate::dialect::parse_iso8601) {
+        op.insert("timestamp".into(), Value::from(ms));
+    }
     if let Some(Value::Array(ops)) = op.get_mut("ops") {
         ops.iter_mut().filter_map(Value::as_object_mut).for_each(lowercase_type);
     }
     Cow::Owned(op)
+}
+
+/// The plugin's nested socket operation (§6.1 [1.2]) as the flat form: the inner operation,
+/// named by the outer `document_id` when it names none itself. `Ok(None)`: not the nested form.
+pub fn unnest_operation(payload: &Map<String, Value>) -> Result<Option<Map<String, Value>>, crate::protocol::Failure> {
+    let op = match payload.get("operation") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(op)) => op,
+        Some(_) => return Err(crate::protocol::Failure::bad("payload.operation must be an object")),
+    };
+    let mut flat = op.clone();
+    let named = |m: &Map<String, Value>| ["document_id", "documentId"].iter().any(|k| m.get(*k).is_some_and(|v| !v.is_null()));
+    if !named(&flat) {
+        if let Some(outer) = ["document_id", "documentId"].iter().find_map(|k| payload.get(*k).filter(|v| !v.is_null())) {
+            flat.insert("document_id".into(), outer.clone());
+        }
+    }
+    Ok(Some(flat))
 }
 
 /// The document an `apply` body names: the operation's own id, else the body's `documentId`.
@@ -65,6 +89,18 @@ mod tests {
         assert_eq!(n["ops"][0]["type"], "delete");
         let clean = json!({"type": "insert", "position": 0, "content": "x"});
         assert!(matches!(normalize_operation(clean.as_object().unwrap()), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_nested_operation_reads_as_the_flat_form() {
+        let nested = json!({"document_id": "d", "operation": {"type": "Insert", "clientId": 7, "timestamp": "2023-12-14T16:00:00.123Z", "position": 0, "content": "x"}});
+        let flat = unnest_operation(nested.as_object().unwrap()).unwrap().unwrap();
+        let n = normalize_operation(&flat);
+        assert_eq!(Value::Object(n.into_owned()), json!({"type": "insert", "client_id": 7, "document_id": "d", "timestamp": 1702569600123u64, "position": 0, "content": "x"}));
+        assert!(unnest_operation(json!({"type": "insert"}).as_object().unwrap()).unwrap().is_none());
+        assert!(unnest_operation(json!({"operation": 5}).as_object().unwrap()).is_err());
+        let own = json!({"document_id": "outer", "operation": {"documentId": "inner"}});
+        assert_eq!(unnest_operation(own.as_object().unwrap()).unwrap().unwrap().get("document_id"), None, "the op's own id is kept");
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn operations_frames_carry_each_batch_in_version_order_without_gaps() {
     let recipients: Vec<Recipient> = writers
         .iter()
         .enumerate()
-        .map(|(i, w)| Recipient { session_id: &w.session_id, since: 0, batch: i != 3, viewport: None })
+        .map(|(i, w)| Recipient { session_id: &w.session_id, since: 0, batch: i != 3, viewport: None, dialect: Default::default() })
         .collect();
     let mut seen: Vec<Vec<u64>> = vec![Vec::new(); 4];
     let mut base = 0;

@@ -149,7 +149,11 @@ fn a_restored_room_matches_and_wakes_from_snapshot_plus_tail() {
     assert_eq!(ack(&next)["version"], 1235);
     // A replay after the restore still covers the retained window.
     let replay = woke.catch_up(&me, Some(1230), &[me.clone()], None);
-    assert_eq!(kinds(&replay), ["sync_operation"; 5].iter().copied().chain(["sync_status"]).collect::<Vec<_>>());
+    // v1.2 §6.1: the replay is announced by `syncing` (with its pending_count) before `synced`.
+    let expected: Vec<&str> = ["sync_status"].into_iter().chain(["sync_operation"; 5]).chain(["sync_status"]).collect();
+    assert_eq!(kinds(&replay), expected);
+    assert_eq!((replay[0].payload()["status"].clone(), replay[0].payload()["pending_count"].clone()), (json!("syncing"), json!(5)));
+    assert_eq!((replay[6].payload()["status"].clone(), replay[6].payload()["pending_count"].clone()), (json!("synced"), json!(0)));
 }
 
 #[test]

@@ -18,6 +18,9 @@ export class Channel extends Connection {
     // A channel the server keeps closing right after the connect (its inbox unreachable) backs
     // off further each time instead of reconnecting at the initial delay forever.
     this.stableMs = 10_000;
+    /** feed → its post ids; their union is the socket's `watch_posts` list (§6.2). */
+    this.feeds = new Map();
+    this.postsSentAt = 0;
   }
 
   query() {
@@ -27,6 +30,31 @@ export class Channel extends Connection {
   onOpen() {
     this.watchSentAt = 0;
     if (this.watched.size) this._sendWatch();
+    this.postsSentAt = 0;
+    if (this.feeds.size) this._sendPostWatch();
+  }
+
+  /** A feed's posts changed (an empty list: it closed). */
+  _watchPosts(feed, ids) {
+    if (ids.length) this.feeds.set(feed, ids);
+    else this.feeds.delete(feed);
+    this._sendPostWatch();
+  }
+
+  /** `watch_posts` at most once a second (the server refuses sooner); the latest list wins. */
+  _sendPostWatch() {
+    if (!this.connected || this.postsTimer) return;
+    const wait = this.postsSentAt + 1_000 - Date.now();
+    if (wait > 0) {
+      this.postsTimer = setTimeout(() => {
+        this.postsTimer = null;
+        this._sendPostWatch();
+      }, wait);
+      return;
+    }
+    this.postsSentAt = Date.now();
+    const ids = [...new Set([...this.feeds.values()].flat())].slice(0, 100);
+    this.postWatchId = this.send("watch_posts", { post_ids: ids });
   }
 
   /** The watch list goes at most once a second (the server refuses sooner, §5.1): changes made
@@ -78,7 +106,13 @@ export class Channel extends Connection {
       case "playback_started":
       case "playback_stopped":
         return this.emit("playback", { ...p, state: msg.type === "playback_started" ? "started" : "stopped" });
+      case "engagement_update":
+        return this.emit("engagement_update", p);
       case "error":
+        if (p.code === "rate_limited" && msg.reply_to && msg.reply_to === this.postWatchId) {
+          this.postsSentAt = Date.now() + Number(p.retry_after_ms ?? 1000) - 1_000;
+          return this._sendPostWatch();
+        }
         if (p.code === "rate_limited") this.backOffFor(Number(p.retry_after_ms ?? 1000), () => this._sendWatch());
         return this.emit("error", p);
       default:
@@ -115,6 +149,7 @@ export class Channel extends Connection {
 
   close() {
     clearTimeout(this.watchTimer);
+    clearTimeout(this.postsTimer);
     super.close();
     this.client._forget(this);
   }

@@ -3,6 +3,7 @@ import { Emitter } from "./emitter.js";
 import { TextDoc } from "./text.js";
 import { CanvasDoc, PostDoc } from "./queued.js";
 import { Channel } from "./channel.js";
+import { Feed } from "./feed.js";
 
 export class ApiError extends Error {
   constructor(status, body, headers) {
@@ -169,6 +170,14 @@ export class SidechainClient extends Emitter {
       Object.assign(out, (await this.api(`/api/v1/posts/engagement?ids=${chunk}`)).posts);
     }
     return out;
+  }
+
+  /**
+   * A live map of posts' counts (§6.2): a batch read now, then `watch_posts` on the personal
+   * channel (at most one update a second per post); it survives reconnects. `feed.close()` ends it.
+   */
+  feed(postIds) {
+    return new Feed(this, postIds);
   }
 
   /**

@@ -3,5 +3,6 @@ export { SidechainClient, ApiError } from "./client.js";
 export { TextDoc } from "./text.js";
 export { CanvasDoc, PostDoc } from "./queued.js";
 export { Channel } from "./channel.js";
+export { Feed } from "./feed.js";
 export { Emitter } from "./emitter.js";
 export * as ot from "./ot.js";

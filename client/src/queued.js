@@ -110,6 +110,7 @@ export class QueuedDoc extends Room {
         return;
       }
       case "sync_status": {
+        if (p.status === "syncing") return; // a replay follows (v1.2 §6.1); `synced` ends it
         const wasReady = this.ready;
         this.ready = true;
         this.loadedAt ??= this.version;

@@ -344,6 +344,8 @@ export class TextDoc extends Room {
   }
 
   #onSyncStatus(p) {
+    // v1.2 §6.1: `syncing` announces a replay (pending_count operations follow); `synced` ends it.
+    if (p.status === "syncing") return;
     this.gapSyncing = false;
     if (this.resetState || this.catchingUp) return; // ready once the probe is answered / the history is in
     this.needsReset = false; // whatever came (replay or state), we are at the current version

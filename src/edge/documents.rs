@@ -5,6 +5,7 @@ use worker::{Env, Request, Response};
 
 use super::request::{query, query_u64, read_json};
 use crate::auth::{Access, Identity};
+use crate::dialect::Dialect;
 use crate::model::Actor;
 use crate::objects::document::client::{self as doc, object};
 use crate::protocol::{parse_client_id, valid_document_id};
@@ -59,6 +60,10 @@ pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, A
         path.push_str("&viewport=");
         path.extend(percent_encoding::utf8_percent_encode(&viewport, percent_encoding::NON_ALPHANUMERIC));
     }
+    // §6.1 [1.2] `?dialect=plugin` (checked here: an unknown dialect is a clear 400).
+    if crate::dialect::Dialect::parse(query(req, "dialect")?.as_deref())?.is_plugin() {
+        path.push_str("&dialect=plugin");
+    }
     path.push_str(&format!("&exp={}", who.exp));
     relay_upgrade(rpc::upgrade(&object(env, id, &actor), &path, req).await?).await
 }
@@ -71,14 +76,28 @@ pub async fn apply(req: &mut Request, env: &Env, who: &Identity) -> ApiResult {
     let id = crate::plugin_shapes::apply_document_id(&body).ok_or_else(|| ApiError::bad_request("operation.document_id is required"))?;
     let actor = admit(who, id, Access::Write)?;
     let ack = rpc::call_text(&object(env, id, &actor), &doc::Apply { operation: operation.clone() }).await?;
+    let ack = if dialect_of(req)?.is_plugin() { crate::dialect::plugin_payload_text("operation_ack", &ack) } else { ack };
     Ok(json_text_response(202, &ack)?)
+}
+
+/// `X-Sidechain-Dialect: plugin` (§6.1 [1.2]).
+fn dialect_of(req: &Request) -> Result<Dialect, ApiError> {
+    Ok(Dialect::parse(req.headers().get("x-sidechain-dialect")?.as_deref())?)
 }
 
 pub async fn history(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
     let actor = admit(who, id, Access::Read)?;
     let since = query_u64(req, "since")?.unwrap_or(0);
     let limit = query_u64(req, "limit")?.unwrap_or(crate::limits::HISTORY_DEFAULT_LIMIT);
-    answer(env, id, &actor, &doc::ReadHistory { since, limit }).await
+    if !dialect_of(req)?.is_plugin() {
+        return answer(env, id, &actor, &doc::ReadHistory { since, limit }).await;
+    }
+    let text = rpc::call_text(&object(env, id, &actor), &doc::ReadHistory { since, limit }).await?;
+    let mut page: Value = serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(items) = page.get_mut("operations").and_then(Value::as_array_mut) {
+        items.iter_mut().filter_map(Value::as_object_mut).for_each(crate::dialect::plugin_history_item);
+    }
+    Ok(json_response(200, &page)?)
 }
 
 pub async fn get(env: &Env, who: &Identity, id: &str) -> ApiResult {

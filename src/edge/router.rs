@@ -95,7 +95,8 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Opt
             let service = authenticate(&req, env, false).is_ok_and(|who| who.is_service);
             (health::health(env, service).await, None, None)
         }
-        ["ws", "documents", id] if method == Method::Get => {
+        // `/ws/document/{id}`: the old session server's route (§6.1 [1.2]).
+        ["ws", "documents" | "document", id] if method == Method::Get => {
             let (who, rate) = upgrade_gate(&req, env).await;
             let user = who.as_ref().ok().map(|w| w.user_id.clone());
             (documents::upgrade(&req, env, id, who).await, rate, user)
@@ -121,7 +122,7 @@ async fn route(mut req: Request, env: &Env) -> (ApiResult, Option<Decision>, Opt
             }
             (api(&mut req, env, &method, &rest, who).await, Some(decision), user)
         }
-        ["health"] | ["ws"] | ["ws", "documents", _] => (Err(method_not_allowed(&method, &[Method::Get])), None, None),
+        ["health"] | ["ws"] | ["ws", "documents" | "document", _] => (Err(method_not_allowed(&method, &[Method::Get])), None, None),
         _ => (Err(ApiError::not_found(format!("no route for {}", url.path()))), None, None),
     }
 }
@@ -227,7 +228,7 @@ fn add_cors(headers: &Headers, env: &Env, origin: Option<&str>) -> Result<()> {
     headers.set("access-control-allow-origin", &value)?;
     headers.set("vary", "Origin")?;
     headers.set("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")?;
-    headers.set("access-control-allow-headers", "authorization, content-type")?;
+    headers.set("access-control-allow-headers", "authorization, content-type, x-sidechain-dialect")?;
     headers.set("access-control-expose-headers", "x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, x-cache")?;
     headers.set("access-control-max-age", "86400")?;
     Ok(())

@@ -39,7 +39,8 @@ impl<D: Document> Room<D> {
         let p = &frame.payload;
         match frame.kind.as_str() {
             "operation" => {
-                let req = OpRequest::parse::<D>(p, Some(&me.client_id)).map_err(|f| (f, None))?;
+                let nested = crate::plugin_shapes::unnest_operation(p).map_err(|f| (f, None))?;
+                let req = OpRequest::parse::<D>(nested.as_ref().unwrap_or(p), Some(&me.client_id)).map_err(|f| (f, None))?;
                 self.submit_frame(me, req, reply_to, now, lookup)
             }
             "sync" => {

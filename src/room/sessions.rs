@@ -67,7 +67,14 @@ impl<D: Document> Room<D> {
     pub fn catch_up_effects(&self, me: &Session, since: Option<u64>, present: &[Session], reply_to: Option<String>) -> Effects {
         let mut out = Vec::new();
         match since.and_then(|v| self.ops_since(v)) {
-            Some(ops) => out.extend(ops.map(|e| e.broadcast("sync_operation", &self.document_id, reply_to.clone()))),
+            // §6.1 [1.2]: a replay is announced as `syncing` with how many operations follow.
+            Some(ops) => {
+                let start = out.len();
+                out.push(Outgoing::new("sync_status", Value::Null));
+                out.extend(ops.map(|e| e.broadcast("sync_operation", &self.document_id, reply_to.clone())));
+                let pending = out.len() - start - 1;
+                out[start] = Outgoing::reply("sync_status", reply_to.clone(), self.status_payload("syncing", pending));
+            }
             None if D::STREAMS_STATE => {
                 let mut effects = Effects::default();
                 effects.follow_ups.stream = Some(StrokeStream::CatchUp { reply_to });
@@ -80,7 +87,12 @@ impl<D: Document> Room<D> {
     }
 
     pub(super) fn sync_status(&self, reply_to: Option<String>) -> Outgoing {
-        Outgoing::reply("sync_status", reply_to, json!({"document_id": self.document_id, "status": "synced", "version": self.version}))
+        Outgoing::reply("sync_status", reply_to, self.status_payload("synced", 0))
+    }
+
+    /// `sync_status` (§3.1; `pending_count` §6.1 [1.2]: the operations the replay still sends).
+    fn status_payload(&self, status: &str, pending_count: usize) -> Value {
+        json!({"document_id": self.document_id, "status": status, "pending_count": pending_count, "version": self.version})
     }
 
     pub(super) fn initial_state<'a>(&'a self, me: &'a Session, present: &'a [Session]) -> InitialState<'a, D> {

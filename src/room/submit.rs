@@ -2,6 +2,7 @@
 //! version, let the document kind step, then version, log, ack and broadcast. The WebSocket and
 //! HTTP paths both come through [`Room::submit`].
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -84,7 +85,7 @@ struct Ack<'a> {
     ops: &'a RawValue,
     original_position: Option<usize>,
     transformed_position: Option<usize>,
-    reason: Option<&'static str>,
+    reason: Option<Cow<'static, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     counts: Option<&'a RawValue>,
 }
@@ -170,7 +171,7 @@ impl<D: Document> Room<D> {
         let timestamp = ctx.timestamp;
         match self.doc.step(&ctx, req.body, &self.log, lookup)? {
             Step::Noop(reason) => {
-                let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason));
+                let ack = self.ack(&req.client_id, seq, self.version, now, "noop", &empty_ops(), (original_position, None), base < self.version, Some(reason.into()));
                 let write = self.record_client(&req.client_id, &actor.user_id, seq, None, now);
                 Ok(Submitted { ack, effects: Effects { writes: vec![write], ..Effects::default() } })
             }
@@ -216,6 +217,7 @@ impl<D: Document> Room<D> {
     /// Versions, logs, acks and broadcasts an operation the document applied.
     fn append(&mut self, o: Origin, applied: Applied<D::Cached>) -> Submitted {
         let Applied { ops, cached, transformed, transformed_position, writes, notifications, summary_changed, to_all, reach } = applied;
+        let reason = transformed.then(|| self.transform_reason(o.base).into());
         self.version += 1;
         let entry = Rc::new(LogEntry {
             version: self.version,
@@ -231,7 +233,7 @@ impl<D: Document> Room<D> {
         });
         let status = if transformed { "transformed" } else { "accepted" };
         let positions = (o.original_position, transformed_position);
-        let ack = self.ack(&entry.client_id, o.seq, self.version, o.now, status, &entry.ops, positions, transformed, None);
+        let ack = self.ack(&entry.client_id, o.seq, self.version, o.now, status, &entry.ops, positions, transformed, reason);
         let mut effects = Effects::default();
         effects.writes.push(Write::AppendOp(Rc::clone(&entry)));
         effects.writes.extend(writes);
@@ -291,7 +293,7 @@ impl<D: Document> Room<D> {
 
     /// A (client_id, seq) seen before: repeat its original ack, apply nothing.
     fn duplicate(&self, client_id: &str, seq: u64, record: &Progress) -> Submitted {
-        let reason = Some("this (client_id, seq) was already applied");
+        let reason = || Some(Cow::Borrowed("this (client_id, seq) was already applied"));
         let held = if seq == record.last_seq {
             record.last_version.and_then(|v| self.log.get(v)).map(|(e, _)| e)
         } else {
@@ -307,12 +309,28 @@ impl<D: Document> Room<D> {
                 &e.ops,
                 (e.original_position, e.transformed_position),
                 e.base_version + 1 < e.version,
-                reason,
+                reason(),
             ),
             // A noop, or applied long ago and no longer held: its exact ack is gone, the fact is not.
-            None => self.ack(client_id, seq, self.version, 0, "duplicate", &empty_ops(), (None, None), false, reason),
+            None => self.ack(client_id, seq, self.version, 0, "duplicate", &empty_ops(), (None, None), false, reason()),
         };
         Submitted { ack, effects: Effects::default() }
+    }
+
+    /// Why an ack is `transformed` (§6.1 [1.2]): how many concurrent operations, by whom (the
+    /// first few distinct users, in version order).
+    fn transform_reason(&self, base: u64) -> String {
+        let mut count = 0usize;
+        let mut users: Vec<&str> = Vec::new();
+        for (e, _) in self.log.after(base) {
+            count += 1;
+            if users.len() < 5 && !users.contains(&e.user_id.as_str()) {
+                users.push(&e.user_id);
+            }
+        }
+        let noun = if count == 1 { "operation" } else { "operations" };
+        let more = if users.len() == 5 { " and others" } else { "" };
+        format!("transformed over {count} concurrent {noun} by {}{more}", users.join(", "))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -326,7 +344,7 @@ impl<D: Document> Room<D> {
         ops: &RawValue,
         (original_position, transformed_position): (Option<usize>, Option<usize>),
         transform_needed: bool,
-        reason: Option<&'static str>,
+        reason: Option<Cow<'static, str>>,
     ) -> Outgoing {
         let counts = self.doc.summary(&self.document_id, self.version);
         let ack = Ack {

@@ -125,5 +125,5 @@ impl Announcer {
 }
 
 fn status(document_id: &str, version: u64) -> Outgoing {
-    Outgoing::new("sync_status", json!({"document_id": document_id, "status": "synced", "version": version}))
+    Outgoing::new("sync_status", json!({"document_id": document_id, "status": "synced", "pending_count": 0, "version": version}))
 }

@@ -38,8 +38,16 @@ pub mod close {
 
 /// Sends one message; a socket that is already closing cannot take more and its close handler
 /// cleans up, so a failed send is not an error here.
+/// A socket opened with `?dialect=plugin` (§6.1 [1.2]) gets the plugin's form.
 pub fn send(ws: &WebSocket, m: Outgoing) {
-    let _ = ws.send_with_str(m.into_frame(&frame_id(), now_ms()));
+    #[derive(serde::Deserialize)]
+    struct DialectOf {
+        #[serde(default)]
+        plugin: bool,
+    }
+    let plugin = ws.deserialize_attachment::<DialectOf>().ok().flatten().is_some_and(|a| a.plugin);
+    let text = if plugin { crate::dialect::frame(&m, crate::dialect::Dialect::Plugin, &frame_id(), now_ms()) } else { m.into_frame(&frame_id(), now_ms()) };
+    let _ = ws.send_with_str(text);
 }
 
 /// Sends one frame text made once for many sockets.

@@ -101,6 +101,19 @@ pub struct RoomSockets {
 }
 call!(RoomSockets, "/rooms", Done);
 
+/// A watched post's latest counts (§6.2 [1.2]), from the user's inbox shard, for the sockets
+/// that watch it; `watching` false when none does any more.
+#[derive(Serialize, Deserialize)]
+pub struct WatchedCounts {
+    pub post_id: String,
+    pub counts: Value,
+}
+#[derive(Serialize, Deserialize)]
+pub struct WatchTaken {
+    pub watching: bool,
+}
+call!(WatchedCounts, "/post-counts", WatchTaken);
+
 /// The path of a socket upgrade handed to the channel.
 pub const CONNECT_PATH: &str = "/connect";
 

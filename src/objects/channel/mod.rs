@@ -14,6 +14,8 @@ mod inbox_link;
 #[cfg(target_arch = "wasm32")]
 mod legacy_inbox;
 #[cfg(target_arch = "wasm32")]
+mod post_watch;
+#[cfg(target_arch = "wasm32")]
 mod presence;
 
 #[cfg(target_arch = "wasm32")]
@@ -51,6 +53,9 @@ mod object {
         /// connect went out (pushes skip it until then).
         #[serde(default)]
         pub mark: Option<i64>,
+        /// The posts this socket watches (`watch_posts`, §6.2 [1.2]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub posts: Vec<String>,
     }
 
     /// `notification_read` names at most 100 ids a frame (§5.1 [1.2]); more marks nothing.
@@ -70,6 +75,8 @@ mod object {
         budgets: Budgets,
         /// When the last `watch_presence` was accepted (at most one a second, §5.1 [1.2]).
         watched_at: Cell<u64>,
+        /// When the last `watch_posts` was accepted (at most one a second, §6.2 [1.2]).
+        pub(in crate::objects::channel) posts_watched_at: Cell<u64>,
     }
 
     impl DurableObject for UserChannel {
@@ -81,7 +88,7 @@ mod object {
                 log::error("schema", e, &[("object", "channel".into())]);
             }
             let budgets = Budgets::from_env(&env);
-            UserChannel { state, env, store, budgets, watched_at: Cell::new(0) }
+            UserChannel { state, env, store, budgets, watched_at: Cell::new(0), posts_watched_at: Cell::new(0) }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {
@@ -108,6 +115,7 @@ mod object {
                         Err((f, ms)) => send(&ws, Outgoing::error_with(&f, frame.id, None, Some(ms))),
                     },
                     "presence" => self.presence_frame(&ws, &me.user_id, frame).await,
+                    "watch_posts" => self.watch_posts(&ws, me, frame).await,
                     "playback" => self.playback(&ws, &me.user_id, frame).await,
                     "notification_read" => match read_ids_fit(&frame) {
                         Ok(()) => self.read_from_socket(&ws, &me.user_id, frame).await,
@@ -176,6 +184,7 @@ mod object {
                 AddWatcher::PATH => reply(&self.add_watcher(read(&mut req).await?)?),
                 Unwatch::PATH => reply(&self.remove_watcher(read(&mut req).await?)?),
                 PushPresence::PATH => reply(&self.push_presence(read(&mut req).await?)?),
+                WatchedCounts::PATH => reply(&self.watched_counts(read(&mut req).await?)),
                 RoomSockets::PATH => reply(&self.room_sockets(read(&mut req).await?).await?),
                 SetAudience::PATH => reply(&self.set_audience(read(&mut req).await?).await?),
                 _ => Err(ApiError::not_found("no such channel call")),
@@ -194,7 +203,7 @@ mod object {
             }
             let pair = WebSocketPair::new()?;
             self.state.accept_web_socket(&pair.server);
-            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), exp, mark: None };
+            let session = ChannelSession { user_id: actor.user_id.clone(), session_id: uuid::Uuid::new_v4().to_string(), exp, mark: None, posts: Vec::new() };
             pair.server.serialize_attachment(&session)?;
             self.store.remember_user(&actor.user_id)?;
             self.store.touch(now_ms())?;
@@ -221,6 +230,7 @@ mod object {
                     self.detach(&me.user_id);
                 }
             }
+            self.posts_socket_gone(ws).await;
             self.socket_gone(ws).await;
         }
     }

@@ -27,6 +27,7 @@ struct ConnectQuery {
     batch: bool,
     viewport: Option<Rect>,
     exp: u64,
+    plugin: bool,
 }
 
 fn connect_query(req: &Request) -> Result<ConnectQuery, ApiError> {
@@ -36,7 +37,8 @@ fn connect_query(req: &Request) -> Result<ConnectQuery, ApiError> {
     let since = get("since").map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request("since must be a non-negative integer"))).transpose()?;
     let viewport = get("viewport").map(|v| parse_viewport_query(&v)).transpose()?;
     let exp = get("exp").and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(ConnectQuery { client_id, since, batch: get("batch").as_deref() == Some("1"), viewport, exp })
+    let plugin = get("dialect").as_deref() == Some("plugin");
+    Ok(ConnectQuery { client_id, since, batch: get("batch").as_deref() == Some("1"), viewport, exp, plugin })
 }
 
 /// An in-band `auth` frame (§5.5 [1.2]); every other frame goes to the room.
@@ -76,7 +78,7 @@ impl DocumentRoom {
         }
         let pair = WebSocketPair::new()?;
         let order = self.host.next_order();
-        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: q.viewport, batch: q.batch, exp: q.exp }, order)?;
+        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: q.viewport, batch: q.batch, exp: q.exp, plugin: q.plugin }, order)?;
         if let Some(due) = self.expiry_due(q.exp) {
             self.host.schedule_alarm(due).await;
         }

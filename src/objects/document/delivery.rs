@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 
+use crate::dialect::{self, Dialect};
 use crate::geom::Rect;
 use crate::protocol::Outgoing;
 
@@ -34,6 +35,8 @@ pub struct Recipient<'a> {
     /// `?batch=1`: operations come as `operations` frames.
     pub batch: bool,
     pub viewport: Option<&'a Rect>,
+    /// `?dialect=plugin` (§6.1 [1.2]): frames written in the plugin's dialect.
+    pub dialect: Dialect,
 }
 
 /// What each recipient is sent, in order, and the versions it skipped or got (canvases).
@@ -60,35 +63,36 @@ struct Frames<'a> {
     document_id: &'a str,
     now: u64,
     ids: &'a mut dyn FnMut() -> String,
-    shared: HashMap<(usize, usize), Rc<str>>,
-    runs: HashMap<Vec<(usize, usize)>, Rc<str>>,
+    shared: HashMap<(usize, usize, Dialect), Rc<str>>,
+    runs: HashMap<(Vec<(usize, usize)>, Dialect), Rc<str>>,
 }
 
 impl Frames<'_> {
-    fn text(&mut self, m: &Outgoing) -> Rc<str> {
-        Rc::from(m.to_frame(&(self.ids)(), self.now))
+    fn text(&mut self, m: &Outgoing, d: Dialect) -> Rc<str> {
+        Rc::from(dialect::frame(m, d, &(self.ids)(), self.now))
     }
 
-    fn shared(&mut self, key: (usize, usize), m: &Outgoing) -> Rc<str> {
+    fn shared(&mut self, key: (usize, usize, Dialect), m: &Outgoing) -> Rc<str> {
         if let Some(t) = self.shared.get(&key) {
             return t.clone();
         }
-        let t = self.text(m);
+        let t = self.text(m, key.2);
         self.shared.insert(key, t.clone());
         t
     }
 
     /// The `operations` frame of a run of operation messages (by event and message index).
-    fn run(&mut self, run: Vec<(usize, usize)>, events: &[Queued]) -> Rc<str> {
+    fn run(&mut self, run: Vec<(usize, usize)>, d: Dialect, events: &[Queued]) -> Rc<str> {
+        let run = (run, d);
         if let Some(t) = self.runs.get(&run) {
             return t.clone();
         }
-        let bytes: usize = run.iter().map(|&(e, i)| events[e].to_others[i].payload_json().len() + 1).sum();
+        let bytes: usize = run.0.iter().map(|&(e, i)| events[e].to_others[i].payload_json().len() + 1).sum();
         let (m, ()) = Outgoing::with_payload("operations", None, bytes + self.document_id.len() + 48, |buf| {
             buf.push_str("{\"document_id\":");
             buf.push_str(&serde_json::to_string(self.document_id).unwrap_or_default());
             buf.push_str(",\"operations\":[");
-            for (n, &(e, i)) in run.iter().enumerate() {
+            for (n, &(e, i)) in run.0.iter().enumerate() {
                 if n > 0 {
                     buf.push(',');
                 }
@@ -96,7 +100,7 @@ impl Frames<'_> {
             }
             buf.push_str("]}");
         });
-        let t = self.text(&m);
+        let t = self.text(&m, d);
         self.runs.insert(run, t.clone());
         t
     }
@@ -133,8 +137,8 @@ pub fn plan(document_id: &str, events: &[Queued], recipients: &[Recipient], now:
                         // Its own operation in the run stands for the ack (§9).
                         Some(i) if r.batch && m.kind == "operation_ack" => run.push((e_index, i)),
                         _ => {
-                            flush(&mut run, &mut out, &mut frames, events);
-                            out.push(frames.text(m));
+                            flush(&mut run, r.dialect, &mut out, &mut frames, events);
+                            out.push(frames.text(m, r.dialect));
                         }
                     }
                 }
@@ -157,19 +161,19 @@ pub fn plan(document_id: &str, events: &[Queued], recipients: &[Recipient], now:
                 if is_op && r.batch {
                     run.push((e_index, m_index));
                 } else {
-                    flush(&mut run, &mut out, &mut frames, events);
-                    out.push(frames.shared((e_index, m_index), m));
+                    flush(&mut run, r.dialect, &mut out, &mut frames, events);
+                    out.push(frames.shared((e_index, m_index, r.dialect), m));
                 }
             }
         }
-        flush(&mut run, &mut out, &mut frames, events);
+        flush(&mut run, r.dialect, &mut out, &mut frames, events);
         plan.frames.push(out);
     }
     plan
 }
 
-fn flush(run: &mut Vec<(usize, usize)>, out: &mut Vec<Rc<str>>, frames: &mut Frames, events: &[Queued]) {
+fn flush(run: &mut Vec<(usize, usize)>, d: Dialect, out: &mut Vec<Rc<str>>, frames: &mut Frames, events: &[Queued]) {
     if !run.is_empty() {
-        out.push(frames.run(std::mem::take(run), events));
+        out.push(frames.run(std::mem::take(run), d, events));
     }
 }

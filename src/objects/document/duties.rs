@@ -32,6 +32,8 @@ impl DocumentRoom {
             self.host.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
         }
         if follow.counts_changed {
+            // Watchers (§6.2) hear of it with the alarm the cache write sets.
+            self.watchers_stale();
             self.counts_changed().await;
         }
         if follow.notifications_queued {
@@ -56,6 +58,7 @@ impl DocumentRoom {
             self.expire_typing().await,
             self.deliver_outbox().await,
             self.flush_counts_cache().await,
+            self.push_watchers().await,
             self.flush_history_duty().await,
             self.report_tally().await,
             self.expire_sockets().await,

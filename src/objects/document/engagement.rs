@@ -18,7 +18,7 @@ const KV_WRITE_INTERVAL_MS: u64 = 1_000;
 
 impl DocumentRoom {
     /// The post id and its counts as JSON text.
-    fn counts_json(&self) -> Result<(String, String), ApiError> {
+    pub(super) fn counts_json(&self) -> Result<(String, String), ApiError> {
         let (document_id, summary) = self.host.with_room(|r, _| (r.document_id().to_string(), r.summary()))?;
         let summary = summary.ok_or_else(|| ApiError::bad_request("this document has no counts"))?;
         Ok((post_id(&document_id).to_string(), summary.get().to_string()))

@@ -151,7 +151,7 @@ impl RoomHost {
         self.with_peers(|peers| {
             let recipients: Vec<Recipient> = peers
                 .iter()
-                .map(|p| Recipient { session_id: &p.att.session.session_id, since: p.since, batch: p.att.batch, viewport: p.att.viewport.as_ref() })
+                .map(|p| Recipient { session_id: &p.att.session.session_id, since: p.since, batch: p.att.batch, viewport: p.att.viewport.as_ref(), dialect: p.att.dialect() })
                 .collect();
             let plan = plan(&document_id, &queued, &recipients, now, &mut frame_id);
             // Each distinct text crosses into JavaScript once, however many sockets get it.

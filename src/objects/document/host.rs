@@ -11,6 +11,7 @@ use worker::{State, WebSocket};
 
 use super::metrics::RoomMetrics;
 use super::storage::RoomStore;
+use crate::dialect::{self, Dialect};
 use crate::geom::Rect;
 use crate::model::{Effects, Session};
 use crate::protocol::Outgoing;
@@ -35,6 +36,19 @@ pub struct Attachment {
     /// The token's `exp` (seconds; 0: none): the alarm closes the socket after it (§5.5 [1.2]).
     #[serde(default)]
     pub exp: u64,
+    /// `?dialect=plugin` (§6.1 [1.2]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plugin: bool,
+}
+
+impl Attachment {
+    pub fn dialect(&self) -> Dialect {
+        if self.plugin {
+            Dialect::Plugin
+        } else {
+            Dialect::V1
+        }
+    }
 }
 
 /// A socket of the room.
@@ -228,9 +242,11 @@ impl RoomHost {
 
     /// Sends one message to every socket of the room now (room events, presence).
     pub fn broadcast(&self, m: Outgoing) {
-        let frame = SharedFrame::new(&m.into_frame(&frame_id(), now_ms()));
+        let (id, now) = (frame_id(), now_ms());
+        let mut frames: [Option<SharedFrame>; 2] = [None, None];
         self.with_peers(|p| p.iter().for_each(|p| {
-            frame.send(&p.ws);
+            let d = p.att.dialect();
+            frames[d.is_plugin() as usize].get_or_insert_with(|| SharedFrame::new(&dialect::frame(&m, d, &id, now))).send(&p.ws);
         }));
     }
 

@@ -2,7 +2,8 @@
 //! hibernating sockets, SQLite storage and alarms, and holds nothing in memory that storage
 //! cannot rebuild. This file holds the object and its router; its duties are the siblings:
 //! `connections` (sockets), `requests` (calls from the Worker), `duties` (what follows a commit,
-//! and the alarm), `history` (D1), `engagement` (a post's owner, counts cache and outbox).
+//! and the alarm), `history` (D1), `engagement` (a post's owner, counts cache and outbox), `watchers` (the
+//! inbox shards whose channels watch a post, §6.2).
 
 pub mod client;
 pub mod metrics;
@@ -27,6 +28,8 @@ mod history;
 mod host;
 #[cfg(target_arch = "wasm32")]
 mod reports;
+#[cfg(target_arch = "wasm32")]
+mod watchers;
 #[cfg(target_arch = "wasm32")]
 mod requests;
 #[cfg(target_arch = "wasm32")]
@@ -137,6 +140,7 @@ mod object {
                 Revoke::PATH => reply(&self.revoke(read::<Revoke>(&mut req).await?)?),
                 ReadHistory::PATH => reply_raw(&self.read_history(&document_id, read(&mut req).await?).await?),
                 ReadMetrics::PATH => reply(&self.read_metrics(&document_id)?),
+                crate::objects::inbox_shard::watch::WatchFrom::PATH => reply(&self.watch_from(read(&mut req).await?)?),
                 DeleteDocument::PATH => reply(&self.delete(&document_id).await?),
                 _ => Err(ApiError::not_found("no such document call")),
             }

@@ -99,6 +99,11 @@ impl DocumentRoom {
             "storage_bytes": store.database_size(),
             "last_activity": updated_at,
             "kv_writes": store.meta_u64("kv_writes")?,
+            // §6.2: the shards watching a post, and the calls its pushes made.
+            "watch_shards": store.meta("watch_shards")?.and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok()).map_or(0, |s| s.len()),
+            "watch_pushes": store.meta_u64("watch_pushes")?,
+            "watch_calls": store.meta_u64("watch_calls")?,
+            "watch_channel_calls": store.meta_u64("watch_channel_calls")?,
             "since_wake": self.host.metrics.document_json(),
         }))
     }

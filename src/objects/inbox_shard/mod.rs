@@ -9,9 +9,12 @@ pub mod client;
 pub mod group;
 pub mod reads;
 pub mod storage;
+pub mod watch;
 
 #[cfg(target_arch = "wasm32")]
 mod push;
+#[cfg(target_arch = "wasm32")]
+mod watch_push;
 
 #[cfg(target_arch = "wasm32")]
 pub use object::InboxShard;
@@ -21,6 +24,7 @@ mod object {
     use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
     use super::client::*;
+    use super::watch::{PostCounts, WatchPosts};
     use super::push::push_all;
     use super::storage::InboxStore;
     use crate::runtime::clock::now_ms;
@@ -78,6 +82,14 @@ mod object {
                 ReadPage::PATH => reply(&store.page(&read(&mut req).await?)?),
                 Holders::PATH => reply(&HolderList { user_ids: store.holders(&read::<Holders>(&mut req).await?.event_id)? }),
                 Import::PATH => reply(&Imported { imported: store.import(&read(&mut req).await?)? }),
+                WatchPosts::PATH => {
+                    let w: WatchPosts = read(&mut req).await?;
+                    if inbox_shard(&w.user_id) != w.shard {
+                        return Err(ApiError::bad_request(format!("user {} does not live in {}", w.user_id, w.shard)));
+                    }
+                    reply(&super::watch_push::set_watches(&self.env, store, w).await?)
+                }
+                PostCounts::PATH => reply(&super::watch_push::push_counts(&self.env, store, read(&mut req).await?).await?),
                 _ => Err(ApiError::not_found("no such inbox call")),
             }
         }

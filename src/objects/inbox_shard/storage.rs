@@ -13,7 +13,7 @@ use super::client::{Count, Deliver};
 use crate::runtime::sql::{Sql, SqlResult, SqlValue};
 
 /// The shard's schema migrations, oldest first (append only; `crate::schema`).
-pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS inbox (user_id TEXT NOT NULL, event_id TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL, delivered INTEGER NOT NULL, item TEXT, PRIMARY KEY (user_id, event_id));
@@ -49,6 +49,12 @@ CREATE INDEX inbox_by_seq ON inbox (user_id, seq) WHERE item IS NOT NULL;
 CREATE INDEX inbox_open_groups ON inbox (user_id, grp) WHERE read = 0 AND grp IS NOT NULL;
 CREATE TABLE item_actors (user_id TEXT NOT NULL, event_id TEXT NOT NULL, actor_id TEXT NOT NULL, at INTEGER NOT NULL, last_event TEXT NOT NULL, PRIMARY KEY (user_id, event_id, actor_id));
 CREATE INDEX item_actors_by_age ON item_actors (user_id, event_id, at);
+";
+
+/// 4 (§6.2 [1.2], `watch.rs`): who watches which post (rows live while the user's channel has a socket watching it).
+pub const SCHEMA_4: &str = "
+CREATE TABLE post_watchers (post_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (post_id, user_id));
+CREATE INDEX post_watchers_by_user ON post_watchers (user_id);
 ";
 
 /// Notifications and activities kept per user.
