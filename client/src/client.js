@@ -1,7 +1,8 @@
 // The entry point: one SidechainClient per user and device, holding the documents it opened.
 import { Emitter } from "./emitter.js";
 import { TextDoc } from "./text.js";
-import { CanvasDoc, PostDoc } from "./queued.js";
+import { PostDoc } from "./queued.js";
+import { CanvasDoc } from "./canvas.js";
 import { Channel } from "./channel.js";
 import { Feed } from "./feed.js";
 
@@ -132,14 +133,14 @@ export class SidechainClient extends Emitter {
     } catch {}
   }
 
-  #open(id, Kind) {
+  #open(id, Kind, opts) {
     if (this.closed) throw new Error("client is closed");
     let d = this.docs.get(id);
     if (d) {
       if (!(d instanceof Kind)) throw new TypeError(`${id} is already open as another kind`);
       return d;
     }
-    d = new Kind(this, id);
+    d = new Kind(this, id, opts);
     this.docs.set(id, d);
     d.start();
     return d;
@@ -151,8 +152,17 @@ export class SidechainClient extends Emitter {
     return this.#open(documentId, TextDoc);
   }
 
-  canvas(id) {
-    return this.#open(id.startsWith("canvas:") ? id : `canvas:${id}`, CanvasDoc);
+  /**
+   * A canvas. `viewport` ({x, y, width, height}, §8): only the strokes in that rectangle are
+   * loaded and kept current; `canvas.setViewport()` moves it. Opening an open canvas again with
+   * a viewport moves its view.
+   */
+  canvas(id, opts = {}) {
+    const docId = id.startsWith("canvas:") ? id : `canvas:${id}`;
+    const open = this.docs.get(docId);
+    const d = this.#open(docId, CanvasDoc, opts);
+    if (open === d && opts.viewport !== undefined) d.setViewport(opts.viewport).catch(() => {});
+    return d;
   }
 
   post(id) {

@@ -64,6 +64,8 @@ export class Connection extends Emitter {
   }
   onOpen() {}
   onMessage(_msg) {}
+  /** A `pong` (the answer to a `ping` this connection sent). */
+  onPong(_msg) {}
   onDisconnect() {}
   /** True when nothing local is unacknowledged. */
   isIdle() {
@@ -152,7 +154,7 @@ export class Connection extends Emitter {
       } catch {
         return;
       }
-      if (msg.type === "pong") return;
+      if (msg.type === "pong") return this.onPong(msg);
       if (msg.type === "auth_ok") return this.#renewed(msg.payload ?? {});
       if (msg.type === "error" && msg.reply_to && msg.reply_to === this.authId) return this.#renewalRefused(msg.payload ?? {}, token);
       this.onMessage(msg);

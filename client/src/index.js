@@ -1,7 +1,9 @@
 // @sidechain/realtime: the client SDK of Sidechain Edge Realtime (see docs/protocol.md).
 export { SidechainClient, ApiError } from "./client.js";
 export { TextDoc } from "./text.js";
-export { CanvasDoc, PostDoc } from "./queued.js";
+export { PostDoc } from "./queued.js";
+export { CanvasDoc } from "./canvas.js";
+export { strokeBox, inView } from "./geom.js";
 export { Channel } from "./channel.js";
 export { Feed } from "./feed.js";
 export { Emitter } from "./emitter.js";

@@ -29,6 +29,10 @@ export class QueuedDoc extends Room {
     return {};
   }
   stateChanged(_why) {}
+  /** True when the socket may skip versions (a canvas viewport, §8). */
+  gapsExpected() {
+    return false;
+  }
 
   get pending() {
     return (this.inflight?.items.length ?? 0) + this.queue.length;
@@ -150,7 +154,9 @@ export class QueuedDoc extends Room {
       return this.sendInflight();
     }
     // A duplicate of an op applied on a lost socket is already in the state we loaded since.
-    const applies = p.status !== "noop" && p.status !== "duplicate" && Number(p.version) === this.version + 1;
+    // A canvas with a viewport skips the versions outside it: any later version follows on.
+    const next = this.gapsExpected() ? Number(p.version) > this.version : Number(p.version) === this.version + 1;
+    const applies = p.status !== "noop" && p.status !== "duplicate" && next;
     if (p.status !== "noop" && p.status !== "duplicate" && !applies) {
       // An op we have not seen came first: reload everything.
       this.#done(p, null);
@@ -210,76 +216,6 @@ export class QueuedDoc extends Room {
     this.inflight = null;
     this.queue = [];
     this.client._forget(this);
-  }
-}
-
-/** A canvas: a map stroke_id → data with last-writer-wins per stroke (decided by the server). */
-export class CanvasDoc extends QueuedDoc {
-  constructor(client, documentId) {
-    super(client, documentId);
-    this.confirmed = new Map();
-    this._strokes = new Map();
-  }
-
-  /** The strokes as shown: the server's, with unacknowledged local ops on top. */
-  get strokes() {
-    return this._strokes;
-  }
-
-  batchSize() {
-    return 50;
-  }
-
-  loadState(p) {
-    this.confirmed = new Map(Object.entries(p.strokes ?? {}));
-  }
-
-  applyConfirmed(ops) {
-    applyCanvas(this.confirmed, ops);
-  }
-
-  stateChanged(why) {
-    const view = new Map(this.confirmed);
-    for (const i of [...(this.inflight?.items ?? []), ...this.queue]) applyCanvas(view, i.prims);
-    this._strokes = view;
-    this.emit("change", { reason: why, strokes: view, version: this.version });
-  }
-
-  /** Adds a stroke; returns its id (generated when not given). */
-  createStroke(data, strokeId = `${this.clientId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`) {
-    this.submit([{ type: "stroke_create", stroke_id: strokeId, data }]).catch(() => {});
-    return strokeId;
-  }
-
-  updateStroke(strokeId, data) {
-    return this.submit([{ type: "stroke_update", stroke_id: strokeId, data }]);
-  }
-
-  deleteStroke(strokeId) {
-    return this.submit([{ type: "stroke_delete", stroke_id: strokeId }]);
-  }
-
-  clear() {
-    return this.submit([{ type: "clear_all" }]);
-  }
-}
-
-function applyCanvas(map, ops) {
-  for (const o of ops) {
-    switch (o.type) {
-      case "stroke_create":
-        if (!map.has(o.stroke_id)) map.set(o.stroke_id, o.data);
-        break;
-      case "stroke_update":
-        if (map.has(o.stroke_id)) map.set(o.stroke_id, o.data);
-        break;
-      case "stroke_delete":
-        map.delete(o.stroke_id);
-        break;
-      case "clear_all":
-        map.clear();
-        break;
-    }
   }
 }
 

@@ -2,6 +2,9 @@
 // room events, and the per-(document, client_id) seq counter.
 import { Connection } from "./connection.js";
 
+/** Awareness (cursors) goes out at most once per this many ms per room, the latest state winning (§8). */
+export const AWARENESS_EVERY_MS = 50;
+
 export class Room extends Connection {
   constructor(client, documentId) {
     super(client, `/ws/documents/${encodeURIComponent(documentId)}`);
@@ -16,6 +19,10 @@ export class Room extends Connection {
     this.presence = new Map();
     this._typingUsers = new Set();
     this._awareness = undefined; // undefined: never set; null: cleared
+    this._awarenessSentAt = -Infinity;
+    this._awarenessTimer = null;
+    /** Awareness frames this room has sent (the throttle's effect, for apps and tests). */
+    this.awarenessSent = 0;
     this._typingSent = 0;
     this._typingStop = null;
     this._seqKey = `sidechain:seq:${this.clientId}:${documentId}`;
@@ -51,10 +58,30 @@ export class Room extends Connection {
     return this._awareness ?? null;
   }
 
+  /**
+   * Sends the latest awareness state, at most once per AWARENESS_EVERY_MS: a call inside the
+   * window arms one timer for its end, which sends whatever is latest then (the trailing edge).
+   */
   _sendAwareness() {
-    if (this._awareness === undefined || !this.ready) return;
+    if (this._awareness === undefined || !this.ready || this.closed) return;
     if (this.rateBlocked) return;
-    this.send("awareness", { state: this._awareness });
+    const wait = this._awarenessSentAt + AWARENESS_EVERY_MS - Date.now();
+    if (wait > 0) {
+      this._awarenessTimer ??= setTimeout(() => {
+        this._awarenessTimer = null;
+        this._sendAwareness();
+      }, wait);
+      return;
+    }
+    if (this.send("awareness", { state: this._awareness })) {
+      this._awarenessSentAt = Date.now();
+      this.awarenessSent++;
+    }
+  }
+
+  #stopAwarenessTimer() {
+    clearTimeout(this._awarenessTimer);
+    this._awarenessTimer = null;
   }
 
   /** Marks the user as typing; a `stopped_typing` follows automatically after a quiet spell. */
@@ -89,6 +116,8 @@ export class Room extends Connection {
   }
 
   onDisconnect() {
+    // The reconnect sends the latest state once synced (afterSync).
+    this.#stopAwarenessTimer();
     this._others.clear();
     this._typingUsers.clear();
     this.emit("others", this.others);
@@ -190,6 +219,14 @@ export class Room extends Connection {
       default:
         return false;
     }
+  }
+
+  /** Leaves the room: no timer of it stays armed. */
+  close() {
+    super.close();
+    this.#stopAwarenessTimer();
+    clearTimeout(this._typingStop);
+    this._typingStop = null;
   }
 
   /** After the connect sequence: resend what the server forgot with the socket. */
