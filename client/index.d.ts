@@ -165,7 +165,10 @@ declare abstract class Room<E extends RoomEvents> extends Connection<E> {
   readonly others: Other[];
   readonly presence: Map<string, Presence>;
   readonly awareness: Record<string, unknown> | null;
+  /** Awareness frames sent: setAwareness() goes out at most once per 50 ms, the latest state winning. */
+  readonly awarenessSent: number;
   readonly hasUnsavedChanges: boolean;
+  /** At most one frame per 50 ms per room: the first at once, the latest at the window's end (trailing edge). */
   setAwareness(state: Record<string, unknown> | null): void;
   /** Sends `typing` (refreshed while called) and `stopped_typing` after typingTimeoutMs of quiet. */
   typing(): void;
@@ -207,14 +210,43 @@ export declare class TextDoc extends Room<TextEvents> {
 }
 
 export interface CanvasChange {
-  reason: "local" | "remote" | "ack" | "reset" | "rejected";
+  /** `view`: the viewport moved (strokes dropped at once, then `strokes_in_view` merged). */
+  reason: "local" | "remote" | "ack" | "reset" | "rejected" | "view";
   strokes: Map<string, unknown>;
   version: number;
 }
 
-export declare class CanvasDoc extends Room<RoomEvents & { change: CanvasChange }> {
+/** A canvas viewport (§8), in the strokes' own coordinates; rectangles are closed (touching counts). */
+export interface Viewport {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface CanvasOptions {
+  /** Load and keep current only the strokes intersecting this rectangle (and those without a box). */
+  viewport?: Viewport | null;
+}
+
+export declare class CanvasDoc extends Room<RoomEvents & { change: CanvasChange; version: number }> {
+  /**
+   * The strokes as shown. With a viewport: exactly the strokes in it (plus those without a box),
+   * kept current; a stroke that leaves the view, by anyone's edit, is dropped.
+   */
   readonly strokes: Map<string, unknown>;
   readonly pending: number;
+  /** The current view, or null for the whole canvas. */
+  readonly viewport: Viewport | null;
+  /** Strokes on the whole canvas at the last (re)connect (`strokes_total`), null before it. */
+  readonly strokesTotal: number | null;
+  /**
+   * Moves the view (null: the whole canvas): strokes outside it are dropped at once; resolves
+   * once the new view's strokes are all here (after a reconnect too). Throws a TypeError /
+   * RangeError for a rectangle that is not finite numbers with sizes ≥ 0. The event `version`
+   * says the server announced versions skipped outside the view.
+   */
+  setViewport(viewport: Viewport | null): Promise<void>;
   submit(ops: CanvasPrimitive[]): Promise<OperationAck>;
   createStroke(data: unknown, strokeId?: string): string;
   updateStroke(strokeId: string, data: unknown): Promise<OperationAck>;
@@ -349,7 +381,8 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   /** True while any document has unacknowledged local edits (the "unsaved changes" signal). */
   readonly hasUnsavedChanges: boolean;
   text(documentId: string): TextDoc;
-  canvas(id: string): CanvasDoc;
+  /** A canvas; `{viewport}` loads only the strokes in that rectangle (§8). Opening an open canvas again with a viewport moves its view. */
+  canvas(id: string, opts?: CanvasOptions): CanvasDoc;
   post(id: string): PostDoc;
   /** `sinceSeq`: the highest seq an earlier session saw (`channel().lastSeq`), to resume from it. */
   channel(opts?: { sinceSeq?: number }): Channel;
@@ -363,6 +396,11 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   close(): void;
   api<T = unknown>(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<T>;
 }
+
+/** A stroke's bounding box as the server computes it (§8), or null (no box: in every view). */
+export declare function strokeBox(data: unknown): { minX: number; minY: number; maxX: number; maxY: number } | null;
+/** Whether stroke data is in a viewport (null: everything), by §8's rule. */
+export declare function inView(data: unknown, viewport: Viewport | null): boolean;
 
 /** OT helpers on the wire form (ot-text-unicode underneath). */
 export declare namespace ot {
