@@ -1,7 +1,8 @@
 // The demo page: one channel description edited together, a small canvas, a post with live
 // counts and owner notifications, who is here / typing / presence, and the sync status.
-// URL: /?user=alice&token=<dev token>[&owner=1][&channel=demo][&post=demo-post] (make dev prints them).
-import { SidechainClient, TextDoc } from "/vendor/sidechain-realtime.js";
+// URL: /?user=alice&token=<dev token>[&owner=1][&channel=demo][&post=demo-post] (make dev prints them)
+// [&canvas=board-id][&x=0&y=0] (the sketch pane's board and where its view starts).
+import { SidechainClient, TextDoc, inView } from "/vendor/sidechain-realtime.js";
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
@@ -120,15 +121,20 @@ document.addEventListener("visibilitychange", () => {
 });
 renderPeople();
 
-// --- the canvas -----------------------------------------------------------------------------
-const board = client.canvas(`channel-${channelId}`);
+// --- the canvas: a pannable view of a large board (§8 viewports) ------------------------------
+// Only the strokes in the pane's rectangle are loaded; Shift+drag (or the middle button) or the
+// arrows pan it, and the SDK fetches what comes into view. Coordinates are the board's own.
 const cv = $("canvas");
 const ctx = cv.getContext("2d");
+const view = { x: Number(q.get("x") ?? 0), y: Number(q.get("y") ?? 0), width: cv.width, height: cv.height };
+const board = client.canvas(q.get("canvas") ?? `channel-${channelId}`, { viewport: { ...view } });
+window.sidechainBoard = board; // for the browser tests
 let drawing = null;
+let panning = null;
 const drawStroke = (s) => {
   if (!s?.points?.length) return;
   ctx.strokeStyle = s.colour ?? "#222";
-  ctx.lineWidth = 3;
+  ctx.lineWidth = s.width ?? 3;
   ctx.lineCap = ctx.lineJoin = "round";
   ctx.beginPath();
   ctx.moveTo(...s.points[0]);
@@ -137,31 +143,70 @@ const drawStroke = (s) => {
   ctx.stroke();
 };
 const renderBoard = () => {
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, cv.width, cv.height);
-  for (const s of board.strokes.values()) drawStroke(s);
+  ctx.setTransform(1, 0, 0, 1, -view.x, -view.y);
+  let drawn = 0;
+  for (const s of board.strokes.values()) {
+    if (!inView(s, view)) continue; // while a pan is settling
+    drawStroke(s);
+    drawn++;
+  }
   if (drawing) drawStroke(drawing);
+  for (const o of board.others) {
+    const c = o.state?.cursor;
+    if (!Array.isArray(c)) continue;
+    ctx.fillStyle = o.state.colour ?? "#888";
+    ctx.beginPath();
+    ctx.arc(c[0], c[1], 4, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  cv.dataset.drawn = String(drawn);
+  cv.dataset.view = `${view.x},${view.y}`;
+  $("canvas-view").textContent = `${view.x}, ${view.y} · ${drawn} of ${board.strokesTotal ?? "?"} strokes`;
 };
+const panTo = (x, y) => {
+  view.x = Math.round(x);
+  view.y = Math.round(y);
+  renderBoard();
+  board.setViewport({ ...view }).then(renderBoard, () => {});
+};
+window.sidechainPanTo = panTo; // for the browser tests
 const at = (e) => {
   const r = cv.getBoundingClientRect();
-  return [Math.round(((e.clientX - r.left) * cv.width) / r.width), Math.round(((e.clientY - r.top) * cv.height) / r.height)];
+  return [Math.round(((e.clientX - r.left) * cv.width) / r.width) + view.x, Math.round(((e.clientY - r.top) * cv.height) / r.height) + view.y];
 };
 cv.addEventListener("pointerdown", (e) => {
   cv.setPointerCapture(e.pointerId);
-  drawing = { colour, points: [at(e)], by: user };
+  if (e.shiftKey || e.button === 1) panning = { from: at(e) };
+  else drawing = { colour, points: [at(e)], by: user };
   renderBoard();
 });
 cv.addEventListener("pointermove", (e) => {
+  const p = at(e);
+  board.setAwareness({ name: user, colour, cursor: p }); // at most one frame per 50 ms (the SDK throttles)
+  if (panning) {
+    // The pointer stays on the same board point: the view moves the other way.
+    view.x = Math.round(panning.from[0] - (p[0] - view.x));
+    view.y = Math.round(panning.from[1] - (p[1] - view.y));
+    return renderBoard();
+  }
   if (!drawing) return;
-  drawing.points.push(at(e));
+  drawing.points.push(p);
   renderBoard();
 });
 cv.addEventListener("pointerup", () => {
+  if (panning) panTo(view.x, view.y);
   if (drawing && drawing.points.length) board.createStroke(drawing);
-  drawing = null;
+  drawing = panning = null;
   renderBoard();
 });
+for (const [id, dx, dy] of [["pan-left", -1, 0], ["pan-right", 1, 0], ["pan-up", 0, -1], ["pan-down", 0, 1]])
+  $(id).addEventListener("click", () => panTo(view.x + (dx * cv.width) / 2, view.y + (dy * cv.height) / 2));
 board.on("change", renderBoard);
+board.on("others", renderBoard);
 $("clear").addEventListener("click", () => board.clear().catch(() => {}));
+renderBoard();
 
 // --- the post -------------------------------------------------------------------------------
 const post = client.post(postId);
