@@ -75,6 +75,7 @@ bench: setup build
 	node bench/reconnect-storm.mjs
 	node bench/abuse.mjs
 	node bench/hot-documents.mjs
+	node bench/canvas-viewport.mjs
 	bash bench/dev-startup.sh 2
 
 # Seconds from `make dev` on a built tree until /health answers (twice), on port 8799.
