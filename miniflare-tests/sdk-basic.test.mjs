@@ -272,7 +272,10 @@ describe("SDK: failure paths", () => {
       await d.whenSynced();
       const limited = [];
       d.on("error", (e) => e.code === "rate_limited" && limited.push(e));
-      for (let i = 0; i < 4; i++) d.setAwareness({ cursor: i });
+      // §8 [1.2]: setAwareness sends at most once per 50 ms, so four calls are no longer four
+      // frames; the burst that trips the limit is sent as raw frames, then the state is set.
+      for (let i = 0; i < 3; i++) d.send("awareness", { state: { cursor: i } });
+      d.setAwareness({ cursor: 3 });
       const seen = [];
       d.on("error", (e) => seen.push(`${e.code}${e.retry_after_ms !== undefined ? ` ${e.retry_after_ms}ms` : ""}`));
       d.on("disconnect", (e) => seen.push(`disconnect ${e.code}`));
