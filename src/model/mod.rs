@@ -297,8 +297,9 @@ pub struct SavedRoom {
 impl SavedRoom {
     /// Keeps the awareness and typing rows of live sockets only: a socket that vanished while
     /// the room was away (hibernation, restart) must not show its cursor or typing flag.
+    /// Yjs awareness rows are keyed `{session_id}|{yjs client}` (a socket may own several).
     pub fn retain_live(&mut self, live: &[&str]) {
-        self.awareness.retain(|(sid, _)| live.contains(&sid.as_str()));
+        self.awareness.retain(|(key, _)| live.contains(&key.split('|').next().unwrap_or(key)));
         self.typing.retain(|(sid, _)| live.contains(&sid.as_str()));
     }
 }

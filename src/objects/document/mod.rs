@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod metrics;
+pub mod snapshot_rows;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
