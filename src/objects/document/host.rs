@@ -226,8 +226,17 @@ impl RoomHost {
         *self.sessions.borrow_mut() = None;
     }
 
-    /// Sends one message to every socket of the room now (room events, presence).
+    /// Whether this is a `ydoc:` document (§7: its sockets take binary frames only).
+    pub fn is_yjs(&self) -> bool {
+        self.store.document_id().ok().flatten().is_some_and(|d| d.starts_with("ydoc:"))
+    }
+
+    /// Sends one message to every socket of the room now (room events, presence); a Yjs
+    /// room's sockets understand no JSON frames and get none.
     pub fn broadcast(&self, m: Outgoing) {
+        if self.is_yjs() {
+            return;
+        }
         let frame = SharedFrame::new(&m.into_frame(&frame_id(), now_ms()));
         self.with_peers(|p| p.iter().for_each(|p| {
             frame.send(&p.ws);
