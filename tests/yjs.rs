@@ -160,14 +160,20 @@ fn the_log_is_merged_into_a_snapshot_and_a_wake_replays_only_the_tail() {
 }
 
 #[test]
-fn a_snapshot_larger_than_one_row_is_stored_in_pieces() {
+fn a_snapshot_larger_than_one_row_is_stored_in_pieces_text_or_binary() {
     let store = room_store();
     let big = "y".repeat(2_600_000);
     store.persist(&[Write::Snapshot { version: 7, content: big.clone() }]).unwrap();
     let chunks = store.sql().first_int("SELECT COUNT(*) FROM snapshot_chunks", vec![]).unwrap();
     assert_eq!(chunks, Some(3));
     assert_eq!(store.load().unwrap().snapshot, big);
-    store.persist(&[Write::Snapshot { version: 8, content: "small".into() }]).unwrap();
+    let state: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
+    store.persist(&[Write::SnapshotBytes { version: 8, bytes: state.clone() }]).unwrap();
+    assert_eq!(store.sql().first_int("SELECT COUNT(*) FROM snapshot_blobs", vec![]).unwrap(), Some(3));
+    let saved = store.load().unwrap();
+    assert_eq!((saved.snapshot_version, saved.snapshot_bytes == state, saved.snapshot.as_str()), (8, true, ""));
+    store.persist(&[Write::Snapshot { version: 9, content: "small".into() }]).unwrap();
+    assert!(store.load().unwrap().snapshot_bytes.is_empty());
     assert_eq!(store.load().unwrap().snapshot, "small");
     assert_eq!(store.sql().first_int("SELECT COUNT(*) FROM snapshot_chunks", vec![]).unwrap(), Some(0));
 }

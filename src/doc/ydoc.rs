@@ -116,6 +116,11 @@ impl YDoc {
         self.doc.transact().encode_state_as_update_v1(sv)
     }
 
+    /// The log is merged into one snapshot when it passes 1,000 updates or 1 MiB (§7).
+    pub fn snapshot_due(since: SinceSnapshot) -> bool {
+        since.ops >= limits::YJS_MERGE_EVERY_UPDATES || since.bytes >= limits::YJS_MERGE_EVERY_BYTES
+    }
+
     pub fn encoded_len(&self) -> usize {
         self.encode_state().len()
     }
@@ -147,12 +152,20 @@ impl Document for YDoc {
         ))
     }
 
+    /// From the binary snapshot (or a text one in base64); the stored copy is let go before
+    /// the document is built, so waking never holds three copies of a large document.
     fn restore(stored: &mut SavedRoom) -> Result<Self, String> {
+        let bytes = std::mem::take(&mut stored.snapshot_bytes);
+        if !bytes.is_empty() {
+            return YDoc::from_update(&bytes);
+        }
         let snapshot = std::mem::take(&mut stored.snapshot);
         if snapshot.is_empty() {
             return Ok(YDoc::default());
         }
-        YDoc::from_update(&unb64(&snapshot)?)
+        let bytes = unb64(&snapshot)?;
+        drop(snapshot);
+        YDoc::from_update(&bytes)
     }
 
     fn replay(&mut self, entry: &LogEntry) -> Result<(), String> {
@@ -180,9 +193,10 @@ impl Document for YDoc {
         }
     }
 
-    /// The log is merged into one snapshot when it passes 1,000 updates or 1 MiB (§7).
+    /// The Yjs room writes binary snapshots itself ([`YDoc::snapshot_due`]); this text form
+    /// serves only callers of the generic trait.
     fn snapshot(&self, since: SinceSnapshot) -> Option<String> {
-        (since.ops >= limits::YJS_MERGE_EVERY_UPDATES || since.bytes >= limits::YJS_MERGE_EVERY_BYTES).then(|| b64(&self.encode_state()))
+        YDoc::snapshot_due(since).then(|| b64(&self.encode_state()))
     }
 
     fn serialize_state<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

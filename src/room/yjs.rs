@@ -145,11 +145,14 @@ impl YRoom {
         fx.applied += 1;
         self.since_snapshot.ops += 1;
         self.since_snapshot.bytes += entry.weight();
-        if let Some(content) = self.doc.snapshot(self.since_snapshot) {
-            fx.effects.writes.push(Write::Snapshot { version: self.version, content });
+        if YDoc::snapshot_due(self.since_snapshot) {
+            fx.effects.writes.push(Write::SnapshotBytes { version: self.version, bytes: self.doc.encode_state() });
             self.since_snapshot = Default::default();
         }
-        self.log.push(entry, ());
+        // The room's own log keeps the entry without its update: Yjs sockets never replay from
+        // it (a client's step 1 is answered from the document), and memory stays flat.
+        let light = LogEntry { ops: raw_json(&""), ..LogEntry::clone(&entry) };
+        self.log.push(Rc::new(light), ());
         Ok(())
     }
 

@@ -143,6 +143,7 @@ impl<S: Sql> RoomStore<S> {
             incarnation: self.incarnation()?,
             snapshot_version,
             snapshot,
+            snapshot_bytes: super::snapshot_rows::read_bytes(&self.sql)?,
             owner: self.meta("owner_id")?,
             stroke_rows: self.stroke_rows()?,
             tail,
@@ -373,6 +374,7 @@ fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
     match w {
         Write::AppendOp(e) => sql.run("INSERT INTO ops (version, entry) VALUES (?, ?)", vec![int(e.version), to_json(&**e).into()]),
         Write::Snapshot { version, content } => super::snapshot_rows::write(sql, *version, content),
+        Write::SnapshotBytes { version, bytes } => super::snapshot_rows::write_bytes(sql, *version, bytes),
         Write::PutClient(id, rec) => put_client(sql, id, rec),
         Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id, entry", sid, entry),
         Write::DeleteAwareness(sid) => delete(sql, "awareness", "session_id", sid),
