@@ -6,14 +6,17 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
-import { api, eventually, serviceToken, token, useWorker } from "./helpers.mjs";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { api, eventually, serviceToken, startWorker, token, useWorker } from "./helpers.mjs";
 
 const w = useWorker();
 const open = [];
 after(() => open.forEach((p) => p.destroy()));
 
-function provider(id, tok, doc = new Y.Doc()) {
-  const p = new WebsocketProvider(`${w.url.replace(/^http/, "ws")}/ws/documents`, id, doc, {
+function provider(id, tok, doc = new Y.Doc(), url = w.url) {
+  const p = new WebsocketProvider(`${url.replace(/^http/, "ws")}/ws/documents`, id, doc, {
     params: { token: tok },
     WebSocketPolyfill: WebSocket,
     disableBc: true,
@@ -187,5 +190,42 @@ describe("yjs documents with y-websocket", () => {
     assert.equal(await closed, 4404);
     const after = await serverText(id, tok);
     assert.deepEqual([after.version, after.text], [0, ""]);
+  });
+});
+
+describe("yjs documents across a restart", () => {
+  it("every update another client received is there after the runtime restarts, on the first sync", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sc-yjs-"));
+    const fast = { SOCKET_RATE_PER_SEC: "10000", SOCKET_BURST: "10000" };
+    const first = await startWorker({ persistDir: dir, bindings: fast });
+    const id = "ydoc:restart";
+    const writer = provider(id, token("alice"), new Y.Doc(), first.url);
+    const watcher = provider(id, token("bob"), new Y.Doc(), first.url);
+    await Promise.all([synced(writer), synced(watcher)]);
+    // More than 1,000 updates, so the log is merged and a wake reads the snapshot and the tail.
+    for (let i = 0; i < 1_200; i++) {
+      writer.doc.getText("t").insert(writer.doc.getText("t").length, `${i % 10}`);
+      if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await eventually(() => textOf(watcher).length === 1_200, "the watcher received every update", 30_000);
+    const seen = textOf(watcher);
+    writer.destroy();
+    watcher.destroy();
+    await first.mf.dispose();
+
+    const second = await startWorker({ persistDir: dir, bindings: fast });
+    try {
+      const late = provider(id, token("carol"), new Y.Doc(), second.url);
+      await synced(late);
+      assert.equal(textOf(late), seen, "the first sync after the restart has everything");
+      const state = (await api(second.url, `/api/v1/documents/${id}?text=t`, { tok: token("carol") })).json;
+      assert.equal(state.text, seen);
+      // A burst past the Yjs budget (60/s, bursts of 200) closes the writer's socket (1008), and
+      // it resyncs in fewer, larger updates: the version counts updates that changed something.
+      assert.ok(state.version > 0, `version ${state.version}`);
+      late.destroy();
+    } finally {
+      await second.mf.dispose();
+    }
   });
 });
