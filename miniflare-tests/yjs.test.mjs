@@ -13,7 +13,17 @@ import { api, eventually, serviceToken, startWorker, token, useWorker } from "./
 
 const w = useWorker();
 const open = [];
-after(() => open.forEach((p) => p.destroy()));
+after(() => open.forEach(destroy));
+
+// A provider's awareness keeps a timer of its own (y-protocols), which only the doc's destruction
+// stops: without it, this file's process would never exit.
+function destroy(p) {
+  if (p.gone) return;
+  p.gone = true;
+  p.destroy();
+  p.awareness.destroy();
+  p.doc.destroy();
+}
 
 function provider(id, tok, doc = new Y.Doc(), url = w.url) {
   const p = new WebsocketProvider(`${url.replace(/^http/, "ws")}/ws/documents`, id, doc, {
@@ -46,7 +56,7 @@ describe("yjs documents with y-websocket", () => {
     await synced(a);
     a.doc.getText("t").insert(0, "hello from alice");
     await eventually(async () => (await serverText(id, tok)).text === "hello from alice", "server has the text");
-    a.destroy();
+    destroy(a);
 
     const b = provider(id, token("bob"));
     await synced(b);
@@ -209,8 +219,8 @@ describe("yjs documents across a restart", () => {
     }
     await eventually(() => textOf(watcher).length === 1_200, "the watcher received every update", 30_000);
     const seen = textOf(watcher);
-    writer.destroy();
-    watcher.destroy();
+    destroy(writer);
+    destroy(watcher);
     await first.mf.dispose();
 
     const second = await startWorker({ persistDir: dir, bindings: fast });
@@ -223,7 +233,7 @@ describe("yjs documents across a restart", () => {
       // A burst past the Yjs budget (60/s, bursts of 200) closes the writer's socket (1008), and
       // it resyncs in fewer, larger updates: the version counts updates that changed something.
       assert.ok(state.version > 0, `version ${state.version}`);
-      late.destroy();
+      destroy(late);
     } finally {
       await second.mf.dispose();
     }
