@@ -35,7 +35,7 @@ impl DocumentRoom {
         }
         let pair = WebSocketPair::new()?;
         let order = self.host.next_order();
-        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: None, batch: false, exp }, order)?;
+        self.host.accept(&pair.server, &Attachment { session: me.clone(), viewport: None, batch: false, plugin: false, exp }, order)?;
         if let Some(due) = self.expiry_due(exp) {
             self.host.schedule_alarm(due).await;
         }
