@@ -319,6 +319,21 @@ export declare class Feed extends Emitter<{ change: PostCounts; error: unknown }
   close(): void;
 }
 
+/** `client.yjs(id)`: a Yjs document (§3.6) on the npm `y-websocket` provider. */
+export declare class YjsRoom extends Emitter<{ status: "connecting" | "connected" | "disconnected"; synced: true; error: SidechainError }> {
+  readonly documentId: string;
+  /** The document: bind it to any Yjs editor (y-prosemirror, y-codemirror, y-quill, …). */
+  readonly doc: import("yjs").Doc;
+  readonly provider: import("y-websocket").WebsocketProvider;
+  /** Cursors and names (y-protocols awareness); the server owns them per socket. */
+  readonly awareness: import("y-websocket").WebsocketProvider["awareness"];
+  readonly synced: boolean;
+  whenSynced(): Promise<void>;
+  /** Disconnects; the Y.Doc is destroyed only when the SDK made it. */
+  close(): void;
+}
+export * as Y from "yjs";
+
 export interface OperationAck {
   document_id: string;
   client_id: string;
@@ -351,6 +366,8 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   text(documentId: string): TextDoc;
   canvas(id: string): CanvasDoc;
   post(id: string): PostDoc;
+  /** A Yjs document (`ydoc:` is added when missing); `opts.doc`: your own Y.Doc. */
+  yjs(id: string, opts?: { doc?: import("yjs").Doc }): YjsRoom;
   /** `sinceSeq`: the highest seq an earlier session saw (`channel().lastSeq`), to resume from it. */
   channel(opts?: { sinceSeq?: number }): Channel;
   /** A live map of posts' counts: a batch read, then `watch_posts` (≤ 1 update/s per post); survives reconnects. */

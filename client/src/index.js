@@ -4,5 +4,6 @@ export { TextDoc } from "./text.js";
 export { CanvasDoc, PostDoc } from "./queued.js";
 export { Channel } from "./channel.js";
 export { Feed } from "./feed.js";
+export { YjsRoom, Y } from "./yjs.js";
 export { Emitter } from "./emitter.js";
 export * as ot from "./ot.js";
