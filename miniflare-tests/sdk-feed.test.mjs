@@ -80,6 +80,7 @@ describe("SDK: client.feed", () => {
     assert.throws(() => client.feed(Array.from({ length: 101 }, (_, i) => `p${i}`)), { name: "RangeError", message: /at most 100 posts \(got 101\)/ });
     assert.throws(() => client.feed(["fine", "no spaces"]), { name: "TypeError", message: /"no spaces" must match/ });
     assert.throws(() => client.feed("p1"), { name: "TypeError", message: /array/ });
+    assert.ok(!client._channel, "a refused feed opened no channel");
     // The REST batch read refuses the same with 400 and says why.
     await assert.rejects(client.feedCounts(["bad id"]), (e) => e.status === 400 && e.code === "bad_request" && /must match/.test(e.message));
     const r = await api(w.url, `/api/v1/posts/engagement?ids=${Array.from({ length: 101 }, (_, i) => `q${i}`).join(",")}`, { tok: token("feed-bad") });
