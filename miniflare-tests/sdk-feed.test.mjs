@@ -95,9 +95,13 @@ describe("SDK: client.feed", () => {
     const a = make(w.url, token("feed-greedy"), "g-a").feed(Array.from({ length: 100 }, (_, i) => `greedy-a${i}`));
     const b = make(w.url, token("feed-greedy"), "g-b").feed(Array.from({ length: 100 }, (_, i) => `greedy-b${i}`));
     await Promise.all([a.ready, b.ready]);
-    await waitFor(() => a.counts.size === 100 && b.counts.size === 100, [a, b]);
+    // Both watches are in place once a like on each is pushed to them.
+    await Promise.all([likeAs("greedy-a0", "g-liker"), likeAs("greedy-b0", "g-liker")]);
+    await waitFor(() => count(a, "greedy-a0") === 1 && count(b, "greedy-b0") === 1, [a, b]);
     const c = make(w.url, token("feed-greedy"), "g-c").feed(["greedy-c0"]);
-    const refused = await new Promise((resolve) => c.on("error", resolve));
+    let refused;
+    c.on("error", (e) => (refused = e));
+    await waitFor(() => refused !== undefined, [c], { events: ["error"], describe: () => "the third feed's watch to be refused" });
     assert.equal(refused.code, "too_large");
     for (const f of [a, b, c]) f.close();
   });
