@@ -75,6 +75,8 @@ bench: setup build
 	node bench/reconnect-storm.mjs
 	node bench/abuse.mjs
 	node bench/hot-documents.mjs
+	node bench/feed-fanout.mjs one 1000 10
+	node bench/feed-fanout.mjs many 1000 100 1000 20
 	bash bench/dev-startup.sh 2
 
 # Seconds from `make dev` on a built tree until /health answers (twice), on port 8799.

@@ -230,7 +230,20 @@ export interface EngagementCounts {
   reactions?: Record<string, number>;
 }
 
-export declare class PostDoc extends Room<RoomEvents & { change: { reason: string; counts: EngagementCounts; version: number } }> {
+/** A comment made on the post, by anyone (from the room's broadcasts) or by us (`local`, from our ack). */
+export interface CommentEvent {
+  comment_id: string;
+  /** null for our own comment (the ack names no user) */
+  user_id: string | null;
+  text: string;
+  /** ms since the epoch (the server's time) */
+  created_at: number;
+  local: boolean;
+}
+
+export declare class PostDoc extends Room<
+  RoomEvents & { change: { reason: string; counts: EngagementCounts; version: number }; comment: CommentEvent; uncomment: { comment_id: string; user_id: string | null } }
+> {
   readonly postId: string;
   readonly counts: EngagementCounts;
   readonly pending: number;
@@ -306,8 +319,13 @@ export declare class Channel extends Connection<
 
 export type PostCounts = EngagementCounts & { post_id: string; version: number };
 
-/** `client.feed(postIds)`: the latest counts of up to 100 posts, kept live (§6.2). */
-export declare class Feed extends Emitter<{ change: PostCounts; error: unknown }> {
+/**
+ * `client.feed(postIds)`: the latest counts of up to 100 posts, kept live (§6.2).
+ * `error`: the batch read failed (an `ApiError`; the watch's answer still brings the counts) or the
+ * server refused the watch (`{code, message}`, e.g. `too_large`: over 200 posts across the user's sockets).
+ * More than 100 ids throws a RangeError, a malformed id (not `^[A-Za-z0-9_.:@-]{1,251}$`) a TypeError.
+ */
+export declare class Feed extends Emitter<{ change: PostCounts; error: ApiError | { code: string; message?: string } }> {
   /** post id (without `post:`) → its latest counts; a post the user may not read is absent. */
   readonly counts: Map<string, PostCounts>;
   readonly postIds: string[];
