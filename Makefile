@@ -75,6 +75,8 @@ bench: setup build
 	node bench/reconnect-storm.mjs
 	node bench/abuse.mjs
 	node bench/hot-documents.mjs
+	node bench/feed-fanout.mjs one 1000 10
+	node bench/feed-fanout.mjs many 1000 100 1000 20
 	node bench/canvas-viewport.mjs
 	bash bench/dev-startup.sh 2
 

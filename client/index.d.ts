@@ -262,7 +262,20 @@ export interface EngagementCounts {
   reactions?: Record<string, number>;
 }
 
-export declare class PostDoc extends Room<RoomEvents & { change: { reason: string; counts: EngagementCounts; version: number } }> {
+/** A comment made on the post, by anyone (from the room's broadcasts) or by us (`local`, from our ack). */
+export interface CommentEvent {
+  comment_id: string;
+  /** null for our own comment (the ack names no user) */
+  user_id: string | null;
+  text: string;
+  /** ms since the epoch (the server's time) */
+  created_at: number;
+  local: boolean;
+}
+
+export declare class PostDoc extends Room<
+  RoomEvents & { change: { reason: string; counts: EngagementCounts; version: number }; comment: CommentEvent; uncomment: { comment_id: string; user_id: string | null } }
+> {
   readonly postId: string;
   readonly counts: EngagementCounts;
   readonly pending: number;
@@ -338,8 +351,13 @@ export declare class Channel extends Connection<
 
 export type PostCounts = EngagementCounts & { post_id: string; version: number };
 
-/** `client.feed(postIds)`: the latest counts of up to 100 posts, kept live (§6.2). */
-export declare class Feed extends Emitter<{ change: PostCounts; error: unknown }> {
+/**
+ * `client.feed(postIds)`: the latest counts of up to 100 posts, kept live (§6.2).
+ * `error`: the batch read failed (an `ApiError`; the watch's answer still brings the counts) or the
+ * server refused the watch (`{code, message}`, e.g. `too_large`: over 200 posts across the user's sockets).
+ * More than 100 ids throws a RangeError, a malformed id (not `^[A-Za-z0-9_.:@-]{1,251}$`) a TypeError.
+ */
+export declare class Feed extends Emitter<{ change: PostCounts; error: ApiError | { code: string; message?: string } }> {
   /** post id (without `post:`) → its latest counts; a post the user may not read is absent. */
   readonly counts: Map<string, PostCounts>;
   readonly postIds: string[];
@@ -350,6 +368,21 @@ export declare class Feed extends Emitter<{ change: PostCounts; error: unknown }
   get(postId: string): PostCounts | undefined;
   close(): void;
 }
+
+/** `client.yjs(id)`: a Yjs document (§3.6) on the npm `y-websocket` provider. */
+export declare class YjsRoom extends Emitter<{ status: "connecting" | "connected" | "disconnected"; synced: true; error: SidechainError }> {
+  readonly documentId: string;
+  /** The document: bind it to any Yjs editor (y-prosemirror, y-codemirror, y-quill, …). */
+  readonly doc: import("yjs").Doc;
+  readonly provider: import("y-websocket").WebsocketProvider;
+  /** Cursors and names (y-protocols awareness); the server owns them per socket. */
+  readonly awareness: import("y-websocket").WebsocketProvider["awareness"];
+  readonly synced: boolean;
+  whenSynced(): Promise<void>;
+  /** Disconnects; the Y.Doc is destroyed only when the SDK made it. */
+  close(): void;
+}
+export * as Y from "yjs";
 
 export interface OperationAck {
   document_id: string;
@@ -384,6 +417,8 @@ export declare class SidechainClient extends Emitter<{ status: SyncStatus; unsav
   /** A canvas; `{viewport}` loads only the strokes in that rectangle (§8). Opening an open canvas again with a viewport moves its view. */
   canvas(id: string, opts?: CanvasOptions): CanvasDoc;
   post(id: string): PostDoc;
+  /** A Yjs document (`ydoc:` is added when missing); `opts.doc`: your own Y.Doc. */
+  yjs(id: string, opts?: { doc?: import("yjs").Doc }): YjsRoom;
   /** `sinceSeq`: the highest seq an earlier session saw (`channel().lastSeq`), to resume from it. */
   channel(opts?: { sinceSeq?: number }): Channel;
   /** A live map of posts' counts: a batch read, then `watch_posts` (≤ 1 update/s per post); survives reconnects. */

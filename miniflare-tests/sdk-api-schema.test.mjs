@@ -148,6 +148,65 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     assert.ok(checked.size >= 30, `${checked.size} route/status pairs checked`);
   });
 
+  it("§6 [1.2] REST: the plugin dialect, on_behalf_of on every engagement action, the feed reads", async () => {
+    const svc = serviceToken();
+    const doc = "channel:api-dialect:description";
+    const plugin = { "X-Sidechain-Dialect": "plugin" };
+    const ack = await call("/api/v1/operations/apply", "/api/v1/operations/apply", {
+      method: "POST",
+      tok: token("pia"),
+      headers: plugin,
+      body: { operation: { document_id: doc, clientId: 12345, type: "Insert", position: 0, content: "hé" } },
+      expect: 202,
+    });
+    assert.equal(ack.json.client_id, 12345, "an integer client id is answered as that integer");
+    assert.deepEqual([ack.json.transformed_operation.type, ack.json.error], ["insert", null]);
+    assert.match(ack.json.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    await call("/api/v1/operations/apply", "/api/v1/operations/apply", { method: "POST", tok: token("pia"), headers: { "X-Sidechain-Dialect": "klingon" }, body: { operation: { document_id: doc, client_id: "k", type: "insert", position: 0, content: "x" } }, expect: 400 });
+    const hist = await call("/api/v1/operations/history/{document_id}", `/api/v1/operations/history/${doc}`, { tok: token("pia"), headers: plugin, expect: 200 });
+    assert.deepEqual([hist.json.operations[0].type, hist.json.operations[0].content, hist.json.operations[0].client_id], ["insert", "hé", 12345]);
+    await call("/ws/document/{document_id}", `/ws/document/${doc}?client_id=x&dialect=plugin`, { tok: token("pia"), expect: 200 });
+    await call("/ws/documents/{document_id}", `/ws/documents/${doc}?client_id=x&dialect=klingon`, { tok: token("pia"), expect: 400 });
+    // on_behalf_of: every engagement action takes it (service only).
+    const post = "/api/v1/posts/api-obo";
+    for (const coll of ["likes", "reposts", "saves"]) {
+      await call(`/api/v1/posts/{id}/${coll}`, `${post}/${coll}`, { method: "POST", tok: svc, body: { on_behalf_of: "obo-u" }, expect: 200 });
+      await call(`/api/v1/posts/{id}/${coll}`, `${post}/${coll}`, { method: "DELETE", tok: svc, body: { on_behalf_of: "obo-u" }, expect: 200 });
+    }
+    const c = await call("/api/v1/posts/{id}/comments", `${post}/comments`, { method: "POST", tok: svc, body: { text: "hi", on_behalf_of: "obo-u" }, expect: 201 });
+    const listed = await call("/api/v1/posts/{id}/comments", `${post}/comments`, { tok: token("obo-r"), expect: 200 });
+    assert.equal(listed.json.comments[0].user_id, "obo-u");
+    await call("/api/v1/posts/{id}/comments/{comment_id}", `${post}/comments/${encodeURIComponent(c.json.comment_id)}`, { method: "DELETE", tok: svc, body: { on_behalf_of: "obo-u" }, expect: 200 });
+    await call("/api/v1/posts/{id}/likes", `${post}/likes`, { method: "POST", tok: token("obo-x"), body: { on_behalf_of: "obo-u" }, expect: 403 });
+    // The batch read names every id; a too-long list is a 400.
+    const batch = await call("/api/v1/posts/engagement", "/api/v1/posts/engagement?ids=api-obo,never-seen", { tok: token("obo-r"), expect: 200 });
+    assert.deepEqual(Object.keys(batch.json.posts).sort(), ["api-obo", "never-seen"]);
+    assert.equal(batch.json.posts["never-seen"].like_count, 0);
+    await call("/api/v1/posts/engagement", `/api/v1/posts/engagement?ids=${Array.from({ length: 101 }, (_, i) => `b${i}`).join(",")}`, { tok: token("obo-r"), expect: 400 });
+    await call("/api/v1/channels/{id}", "/api/v1/channels/never-made", { method: "DELETE", tok: svc, expect: 200 });
+  });
+
+  it("every route of the router (src/edge/router.rs) is in openapi.yaml with each of its methods", () => {
+    const src = readFileSync(join(ROOT, "src/edge/router.rs"), "utf8");
+    const table = src.slice(src.indexOf("let allowed: &[Method] = match rest {"), src.indexOf("if !allowed.contains(method)"));
+    const routes = [["GET", "/health"], ["GET", "/ws"], ["GET", "/ws/documents/_"], ["GET", "/ws/document/_"]];
+    for (const [, patterns, methods] of table.matchAll(/^\s*(\[.*\]) => &\[([A-Za-z, ]+)\],$/gm)) {
+      for (const pat of patterns.split(/\]\s*\|\s*\[/)) {
+        // Expand alternatives ("likes" | "reposts") into one path each.
+        let paths = [[]];
+        for (const seg of pat.replace(/^\[|\]$/g, "").split(/,\s*/)) {
+          const alts = seg.split(/\s*\|\s*/).map((a) => (a === "_" ? "_" : a.replace(/"/g, "")));
+          paths = paths.flatMap((p) => alts.map((a) => [...p, a]));
+        }
+        for (const p of paths) for (const m of methods.split(/,\s*/)) routes.push([m.toUpperCase(), `/api/v1/${p.join("/")}`]);
+      }
+    }
+    assert.ok(routes.length >= 40, `${routes.length} routes read from the router`);
+    const templates = Object.keys(openapi.paths).map((t) => [t, t.replace(/\{[^}]+\}/g, "_")]);
+    const missing = routes.filter(([m, r]) => !templates.some(([t, shape]) => shape === r && openapi.paths[t][m.toLowerCase()]));
+    assert.deepEqual(missing, [], "routes the router serves that openapi.yaml does not describe");
+  });
+
   it("WebSocket frames match ws-messages.schema.json", async () => {
     const doc = "channel:api-ws:description";
     const sent = [];
@@ -196,6 +255,11 @@ describe("API description (docs/openapi.yaml, docs/schemas)", () => {
     await next(ch, "presence");
     await api(w.url, "/api/v1/posts/api-owned/likes", { method: "POST", tok: token("ann"), body: {} });
     await next(ch, "notification");
+    // [1.2] §6.2: watch_posts is answered with each post's counts, then pushed on change.
+    send(ch, { type: "watch_posts", id: "wps", payload: { post_ids: ["api-owned", "api-ws"] } });
+    await next(ch, (m) => m.type === "engagement_update" && m.reply_to === "wps");
+    await api(w.url, "/api/v1/posts/api-ws/likes", { method: "POST", tok: token("bea"), body: {} });
+    await next(ch, (m) => m.type === "engagement_update" && m.reply_to === null && m.payload.post_id === "api-ws");
 
     const clients = [a, b, p, ch, c];
     const frames = [...got, ...clients.flatMap((cl) => cl.inbox)];

@@ -121,3 +121,17 @@ mod tests {
         assert_eq!([gather_ms(5), gather_ms(16), gather_ms(64), gather_ms(1000)], [1, 2, 4, 4]);
     }
 }
+
+/// Yjs documents (§7 [1.2]): largest binary frame, largest encoded document, and when the
+/// update log is merged into one snapshot (whichever comes first).
+pub const YJS_MAX_FRAME_BYTES: usize = 1024 * 1024;
+pub const YJS_MAX_DOC_BYTES: usize = 16 * 1024 * 1024;
+pub const YJS_MERGE_EVERY_UPDATES: u64 = 1000;
+pub const YJS_MERGE_EVERY_BYTES: usize = 1024 * 1024;
+/// A Yjs socket's message budget: 60 a second, bursts of 200.
+pub const YJS_RATE_PER_SEC: f64 = 60.0;
+pub const YJS_BURST: f64 = 200.0;
+/// Awareness clients one Yjs socket may hold, and the largest state of one (JSON text), so
+/// that many sockets' awareness stays within the room's memory budget.
+pub const YJS_AWARENESS_CLIENTS_PER_SOCKET: usize = 4;
+pub const YJS_MAX_AWARENESS_STATE_BYTES: usize = 2 * 1024;

@@ -271,11 +271,15 @@ pub enum DocKind {
     Text,
     Canvas,
     Engagement,
+    /// `ydoc:` documents: one Yjs document spoken in the y-websocket protocol (§7 [1.2]).
+    Yjs,
 }
 
 impl DocKind {
     pub fn of(document_id: &str) -> DocKind {
-        if document_id.starts_with("post:") {
+        if document_id.starts_with("ydoc:") {
+            DocKind::Yjs
+        } else if document_id.starts_with("post:") {
             DocKind::Engagement
         } else if document_id.starts_with("canvas:") {
             DocKind::Canvas
@@ -288,6 +292,7 @@ impl DocKind {
             DocKind::Text => "text",
             DocKind::Canvas => "canvas",
             DocKind::Engagement => "engagement",
+            DocKind::Yjs => "yjs",
         }
     }
 }

@@ -232,7 +232,7 @@ fn viewport_inputs_are_checked() {
 fn skipped_versions_are_announced_at_most_once_a_second() {
     let mut a = Announcer::default();
     let Announce::Now(first) = a.skipped("s1", "canvas:v", 5, 1_000) else { panic!("the first skip is announced at once") };
-    assert_eq!(first.payload(), json!({"document_id": "canvas:v", "status": "synced", "version": 5}));
+    assert_eq!(first.payload(), json!({"document_id": "canvas:v", "status": "synced", "pending_count": 0, "version": 5}));
     assert_eq!(a.skipped("s1", "canvas:v", 6, 1_200), Announce::At(2_000));
     assert_eq!(a.skipped("s1", "canvas:v", 7, 1_300), Announce::Pending);
     assert_eq!(a.due("canvas:v", 1_999), (vec![], Some(2_000)));

@@ -113,6 +113,7 @@ export class Channel extends Connection {
           this.postsSentAt = Date.now() + Number(p.retry_after_ms ?? 1000) - 1_000;
           return this._sendPostWatch();
         }
+        if (msg.reply_to && msg.reply_to === this.postWatchId) this.emit("watch_error", p);
         if (p.code === "rate_limited") this.backOffFor(Number(p.retry_after_ms ?? 1000), () => this._sendWatch());
         return this.emit("error", p);
       default:

@@ -5,6 +5,7 @@ import { PostDoc } from "./queued.js";
 import { CanvasDoc } from "./canvas.js";
 import { Channel } from "./channel.js";
 import { Feed } from "./feed.js";
+import { YjsRoom } from "./yjs.js";
 
 export class ApiError extends Error {
   constructor(status, body, headers) {
@@ -86,6 +87,7 @@ export class SidechainClient extends Emitter {
     this.online = true;
     this.closed = false;
     this.docs = new Map();
+    this._yjs = new Map();
     this._channel = null;
     this._cachedToken = null;
     this._unsaved = false;
@@ -148,7 +150,7 @@ export class SidechainClient extends Emitter {
 
   /** A text document (any id not starting with post: or canvas:). */
   text(documentId) {
-    if (/^(post|canvas):/.test(documentId)) throw new TypeError(`${documentId} is not a text document`);
+    if (/^(post|canvas|ydoc):/.test(documentId)) throw new TypeError(`${documentId} is not a text document`);
     return this.#open(documentId, TextDoc);
   }
 
@@ -163,6 +165,25 @@ export class SidechainClient extends Emitter {
     const d = this.#open(docId, CanvasDoc, opts);
     if (open === d && opts.viewport !== undefined) d.setViewport(opts.viewport).catch(() => {});
     return d;
+  }
+
+  /**
+   * A Yjs document (`ydoc:…`, §3.6): `{doc, provider, awareness, whenSynced(), close()}` on the
+   * npm `y-websocket` provider, so any Yjs editor binding works with it. `opts.doc`: your own Y.Doc.
+   */
+  yjs(id, opts) {
+    if (this.closed) throw new Error("client is closed");
+    const documentId = id.startsWith("ydoc:") ? id : `ydoc:${id}`;
+    let room = this._yjs.get(documentId);
+    if (!room) {
+      room = new YjsRoom(this, documentId, opts);
+      this._yjs.set(documentId, room);
+    }
+    return room;
+  }
+
+  _forgetYjs(room) {
+    if (this._yjs.get(room.documentId) === room) this._yjs.delete(room.documentId);
   }
 
   post(id) {
@@ -261,6 +282,7 @@ export class SidechainClient extends Emitter {
     this.closed = true;
     this.online = false;
     for (const c of this.connections) c.close();
+    for (const y of [...this._yjs.values()]) y.close();
     if (this._beforeUnload) globalThis.removeEventListener("beforeunload", this._beforeUnload);
   }
 

@@ -6,5 +6,6 @@ export { CanvasDoc } from "./canvas.js";
 export { strokeBox, inView } from "./geom.js";
 export { Channel } from "./channel.js";
 export { Feed } from "./feed.js";
+export { YjsRoom, Y } from "./yjs.js";
 export { Emitter } from "./emitter.js";
 export * as ot from "./ot.js";

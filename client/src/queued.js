@@ -246,6 +246,22 @@ export class PostDoc extends QueuedDoc {
     if (why === "reset") this.emit("change", { reason: why, counts: this.counts, version: this.version });
   }
 
+  /** Comments made or removed, anyone's (broadcasts) and ours (acks), as `comment` / `uncomment`. */
+  applyConfirmed(ops, p) {
+    for (const o of ops) {
+      if (o.type !== "modify" || !o.comment_id) continue;
+      if (o.action === "comment") {
+        this.emit("comment", {
+          comment_id: o.comment_id,
+          user_id: p.user_id ?? null, // an ack (our own comment) names no user
+          text: o.text,
+          created_at: Number(p.server_timestamp ?? Date.now()),
+          local: p.user_id === undefined,
+        });
+      } else if (o.action === "uncomment") this.emit("uncomment", { comment_id: o.comment_id, user_id: p.user_id ?? null });
+    }
+  }
+
   #modify(action, extra = {}) {
     return this.submit([{ type: "modify", action, ...extra }]);
   }

@@ -6,6 +6,7 @@ pub mod canvas;
 pub mod canvas_plan;
 pub mod post;
 pub mod text;
+pub mod ydoc;
 
 use serde::Serializer;
 use serde_json::value::RawValue;
@@ -18,6 +19,7 @@ use crate::model::{Actor, LogEntry, Lookup, Notification, OpLog, OpRequest, Save
 pub use canvas::CanvasDoc;
 pub use post::PostDoc;
 pub use text::TextDoc;
+pub use ydoc::YDoc;
 
 /// What a document is told about the operation being stepped.
 pub struct StepCtx<'a> {

@@ -46,7 +46,11 @@ pub(super) async fn relay_upgrade(resp: Response) -> ApiResult {
 pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, ApiError>) -> ApiResult {
     let who = who?;
     let actor = admit(&who, id, Access::Read)?;
-    let client_id = parse_client_id(&Value::String(query(req, "client_id")?.unwrap_or_default()))?;
+    // §7: a Yjs socket's client_id is optional (the Yjs client id inside updates is its identity).
+    let client_id = match query(req, "client_id")? {
+        None if id.starts_with("ydoc:") => format!("y-{}", crate::runtime::clock::new_session_id()),
+        given => parse_client_id(&Value::String(given.unwrap_or_default()))?,
+    };
     let mut path = format!("{}?client_id={}", doc::CONNECT_PATH, percent_encoding::utf8_percent_encode(&client_id, percent_encoding::NON_ALPHANUMERIC));
     if let Some(since) = query_u64(req, "since")? {
         path.push_str(&format!("&since={since}"));
@@ -100,8 +104,39 @@ pub async fn history(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiR
     Ok(json_response(200, &page)?)
 }
 
-pub async fn get(env: &Env, who: &Identity, id: &str) -> ApiResult {
-    answer(env, id, &admit(who, id, Access::Read)?, &doc::ReadDocument {}).await
+pub async fn get(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
+    let text = if id.starts_with("ydoc:") { query(req, "text")? } else { None };
+    answer(env, id, &admit(who, id, Access::Read)?, &doc::ReadDocument { text }).await
+}
+
+/// `POST /documents/ydoc:{id}/update` (§7): a binary Yjs update (`application/octet-stream`) or
+/// `{"update": base64}` → 202 `{"version"}`. Up to 1 MiB of update, like a socket's frame.
+pub async fn yjs_update(req: &mut Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
+    if !id.starts_with("ydoc:") {
+        return Err(ApiError::not_found("updates are posted to ydoc: documents"));
+    }
+    let actor = admit(who, id, Access::Write)?;
+    let binary = req.headers().get("content-type")?.is_some_and(|t| t.starts_with("application/octet-stream"));
+    let too_large = || ApiError::new(413, "too_large", "a Yjs update over REST is at most 1 MiB");
+    let limit = crate::limits::YJS_MAX_FRAME_BYTES * if binary { 1 } else { 2 };
+    if req.headers().get("content-length")?.and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > limit) {
+        return Err(too_large());
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    let update = if binary {
+        crate::doc::ydoc::b64(&bytes)
+    } else {
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+        match body.get("update") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(ApiError::bad_request("body must be a binary Yjs update or {\"update\": base64}")),
+        }
+    };
+    let out = rpc::call(&object(env, id, &actor), &doc::ApplyYjsUpdate { update }).await?;
+    Ok(json_response(202, &json!({"version": out.version}))?)
 }
 
 pub async fn metrics(env: &Env, who: &Identity, id: &str) -> ApiResult {
@@ -140,7 +175,7 @@ fn channel_document(channel: &str) -> String {
 pub async fn get_channel(env: &Env, who: &Identity, channel: &str) -> ApiResult {
     let id = channel_document(channel);
     let actor = admit(who, &id, Access::Read)?;
-    let text = rpc::call_text(&object(env, &id, &actor), &doc::ReadDocument {}).await?;
+    let text = rpc::call_text(&object(env, &id, &actor), &doc::ReadDocument { text: None }).await?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(200, &json!({"id": channel, "description": doc["content"], "version": doc["version"]}))?)
 }

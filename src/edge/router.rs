@@ -162,7 +162,7 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
         ["errors"] => &[Get],
         ["errors", _] => &[Patch],
         ["documents", _] => &[Get, Delete],
-        ["documents", _, "broadcast"] | ["documents", _, "revoke"] | ["notify"] | ["me", "notifications", "read"] | ["notify", "dead-letters", "replay"] => &[Post],
+        ["documents", _, "broadcast"] | ["documents", _, "revoke"] | ["documents", _, "update"] | ["notify"] | ["me", "notifications", "read"] | ["notify", "dead-letters", "replay"] => &[Post],
         ["me", "notifications"] | ["activity", "timeline"] => &[Get],
         ["channels", _, "description"] => &[Put],
         ["posts", "engagement"] => &[Get],
@@ -181,7 +181,8 @@ async fn api(req: &mut Request, env: &Env, method: &Method, rest: &[&str], who: 
     match (method, rest) {
         (Post, ["operations", "apply"]) => documents::apply(req, env, &who).await,
         (Get, ["operations", "history", id]) => documents::history(req, env, &who, id).await,
-        (Get, ["documents", id]) => documents::get(env, &who, id).await,
+        (Get, ["documents", id]) => documents::get(req, env, &who, id).await,
+        (Post, ["documents", id, "update"]) => documents::yjs_update(req, env, &who, id).await,
         (Delete, ["documents", id]) => documents::delete(env, &who, id).await,
         (Get, ["documents", id, "metrics"]) => documents::metrics(env, &who, id).await,
         (Get, ["channels", id]) => documents::get_channel(env, &who, id).await,

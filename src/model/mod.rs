@@ -197,6 +197,8 @@ pub enum Write {
     AppendOp(std::rc::Rc<LogEntry>),
     PutClient(String, ClientRecord),
     Snapshot { version: u64, content: String },
+    /// A binary snapshot (a Yjs document's state, §7): stored as BLOB rows, never as text.
+    SnapshotBytes { version: u64, bytes: Vec<u8> },
     PutAwareness(String, AwarenessEntry),
     DeleteAwareness(String),
     PutTyping(String, TypingEntry),
@@ -284,6 +286,8 @@ pub struct SavedRoom {
     pub snapshot_version: u64,
     /// Text content, or the counters as JSON for a post.
     pub snapshot: String,
+    /// A binary snapshot (Yjs), when the last one was written as bytes.
+    pub snapshot_bytes: Vec<u8>,
     pub owner: Option<String>,
     /// A canvas's index rows, one per stroke (its state lives in rows, current with every op);
     /// never the stroke data, which is read through [`Lookup::strokes`] when needed.
@@ -297,8 +301,9 @@ pub struct SavedRoom {
 impl SavedRoom {
     /// Keeps the awareness and typing rows of live sockets only: a socket that vanished while
     /// the room was away (hibernation, restart) must not show its cursor or typing flag.
+    /// Yjs awareness rows are keyed `{session_id}|{yjs client}` (a socket may own several).
     pub fn retain_live(&mut self, live: &[&str]) {
-        self.awareness.retain(|(sid, _)| live.contains(&sid.as_str()));
+        self.awareness.retain(|(key, _)| live.contains(&key.split('|').next().unwrap_or(key)));
         self.typing.retain(|(sid, _)| live.contains(&sid.as_str()));
     }
 }

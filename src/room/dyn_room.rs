@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Room, Submitted};
 use crate::model::{Actor, Effects, Lookup, OpRequest, SavedRoom, Session};
-use crate::doc::{CanvasDoc, Document, PostDoc, TextDoc};
+use crate::doc::{CanvasDoc, Document, PostDoc, TextDoc, YDoc};
 use crate::protocol::{DocKind, Failure};
 
 pub trait DynRoom {
@@ -43,6 +43,8 @@ pub trait DynRoom {
     fn tick_awareness(&mut self, now: u64) -> Effects;
     /// The canvas room behind this one, for what only canvases do (streaming stroke data).
     fn as_canvas(&self) -> Option<&super::CanvasRoom>;
+    /// The Yjs room behind this one (binary frames, §7 [1.2]).
+    fn as_yjs(&mut self) -> Option<&mut super::YRoom>;
 }
 
 impl<D: Document + 'static> DynRoom for Room<D>
@@ -126,6 +128,9 @@ where
     fn as_canvas(&self) -> Option<&super::CanvasRoom> {
         (self as &dyn std::any::Any).downcast_ref()
     }
+    fn as_yjs(&mut self) -> Option<&mut super::YRoom> {
+        (self as &mut dyn std::any::Any).downcast_mut()
+    }
 }
 
 /// Restores the room of `document_id`, of the kind its prefix names.
@@ -134,5 +139,6 @@ pub fn restore_room(document_id: &str, stored: SavedRoom) -> Result<Box<dyn DynR
         DocKind::Text => Box::new(Room::<TextDoc>::restore(document_id, stored)?),
         DocKind::Canvas => Box::new(Room::<CanvasDoc>::restore(document_id, stored)?),
         DocKind::Engagement => Box::new(Room::<PostDoc>::restore(document_id, stored)?),
+        DocKind::Yjs => Box::new(Room::<YDoc>::restore(document_id, stored)?),
     })
 }

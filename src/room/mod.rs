@@ -14,6 +14,7 @@ mod frames;
 mod sessions;
 mod submit;
 pub mod viewport;
+pub mod yjs;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,7 @@ use crate::model::{AwarenessEntry, BoundedMap, ClientRecord, LogEntry, OpLog, Sa
 
 pub use dyn_room::{restore_room, DynRoom};
 pub use submit::{claim_of, Claim, Submitted};
+pub use yjs::{YEffects, YRoom};
 
 pub struct Room<D: Document> {
     document_id: String,

@@ -72,6 +72,11 @@ impl SharedFrame {
         SharedFrame(wasm_bindgen::JsValue::from_str(text))
     }
 
+    /// A binary frame (Yjs, §7), copied into the runtime once for every socket.
+    pub fn binary(bytes: &[u8]) -> Self {
+        SharedFrame(worker::js_sys::Uint8Array::from(bytes).into())
+    }
+
     pub fn send(&self, ws: &WebSocket) -> bool {
         use wasm_bindgen::JsCast;
         let raw: &worker::web_sys::WebSocket = ws.as_ref();
@@ -132,6 +137,25 @@ impl Budgets {
         let d = SocketRate::default();
         let rate = SocketRate { per_sec: var(bindings::SOCKET_RATE_PER_SEC).unwrap_or(d.per_sec), burst: var(bindings::SOCKET_BURST).unwrap_or(d.burst) };
         Budgets { rate, sockets: RefCell::new(HashMap::new()) }
+    }
+
+    /// A fixed rate (Yjs sockets: 60 a second, bursts of 200).
+    pub fn with_rate(per_sec: f64, burst: f64) -> Self {
+        Budgets { rate: SocketRate { per_sec, burst }, sockets: RefCell::new(HashMap::new()) }
+    }
+
+    /// A binary frame's budget: the y-websocket protocol has no error message, and a dropped
+    /// update would be lost, so a refused frame closes the socket (1008); the client reconnects
+    /// and syncs everything it has.
+    pub fn admit_binary(&self, ws: &WebSocket, key: &str) -> bool {
+        let now = now_ms();
+        let rate = self.rate;
+        let verdict = self.sockets.borrow_mut().entry(key.to_string()).or_insert_with(|| SocketBudget::new(now, rate)).admit(now);
+        if matches!(verdict, Admit::Accept) {
+            return true;
+        }
+        let _ = ws.close(Some(close::POLICY), Some("rate limit exceeded"));
+        false
     }
 
     /// Whether the message may be handled; otherwise the socket has been answered or closed.

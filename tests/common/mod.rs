@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod reference;
+pub mod yjs;
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -32,8 +32,23 @@ call!(ReplaceText, "/text", TextReplaced);
 
 /// `GET /documents/{id}`: the state with its version.
 #[derive(Serialize, Deserialize)]
-pub struct ReadDocument {}
+pub struct ReadDocument {
+    /// `ydoc:` documents: also the plain content of the `Y.Text` of this name (§7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
 call!(ReadDocument, "/document", RawJson);
+
+/// A Yjs update over REST (`POST /documents/ydoc:{id}/update`, §7), base64 (standard).
+#[derive(Serialize, Deserialize)]
+pub struct ApplyYjsUpdate {
+    pub update: String,
+}
+#[derive(Serialize, Deserialize)]
+pub struct YjsApplied {
+    pub version: u64,
+}
+call!(ApplyYjsUpdate, "/yjs-update", YjsApplied);
 
 /// A post's counts (when KV missed).
 #[derive(Serialize, Deserialize)]

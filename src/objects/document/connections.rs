@@ -52,7 +52,7 @@ fn auth_frame(text: &str) -> Option<Frame> {
 impl DocumentRoom {
     /// Every check of a connect, in the order a probe answers them (§5.5 [1.2]): the revocation
     /// and a private post's grant (403), the user's sockets here (429), the client_id (409).
-    async fn admit_socket(&self, actor: &Actor, me: &Session) -> Result<Effects, ApiError> {
+    pub(super) async fn admit_socket(&self, actor: &Actor, me: &Session) -> Result<Effects, ApiError> {
         self.may_use(actor)?;
         let mine = self.host.sessions().iter().filter(|s| s.user_id == me.user_id).count();
         if !actor.is_service && mine >= limits::MAX_SOCKETS_PER_USER_DOC {
@@ -70,6 +70,9 @@ impl DocumentRoom {
     }
 
     pub(super) async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
+        if self.host.store().document_id()?.is_some_and(|d| d.starts_with("ydoc:")) {
+            return self.open_yjs_socket(req, actor).await;
+        }
         let q = connect_query(req)?;
         let me = Session { session_id: new_session_id(), client_id: q.client_id, user_id: actor.user_id.clone(), name: actor.name.clone(), can_write: actor.can_write };
         let mut effects = self.admit_socket(&actor, &me).await?;
@@ -103,6 +106,9 @@ impl DocumentRoom {
         let me = att.session.clone();
         let text = match message {
             WebSocketIncomingMessage::String(s) => s,
+            WebSocketIncomingMessage::Binary(frame) if self.is_yjs() => {
+                return self.on_yjs_frame(ws, &me, frame).await;
+            }
             WebSocketIncomingMessage::Binary(_) => {
                 return send(ws, Outgoing::error(&Failure::bad("binary frames are not supported; send JSON text"), None, None));
             }
@@ -113,6 +119,10 @@ impl DocumentRoom {
         }
         if let Some(frame) = auth_frame(&text) {
             return self.renew(ws, att, frame).await;
+        }
+        // A Yjs socket speaks binary; its text pings are the runtime's (§7).
+        if self.is_yjs() {
+            return;
         }
         let started = clock_ms();
         let present = self.host.sessions();
@@ -154,11 +164,21 @@ impl DocumentRoom {
         let remaining = self.host.sessions();
         if !remaining.iter().any(|s| s.user_id == me.user_id) {
             self.budgets.forget(&me.user_id);
+            self.ybudgets.forget(&me.user_id);
+        }
+        if self.is_yjs() {
+            self.close_yjs_socket(&me).await;
+            return self.report_room_change(&me.user_id);
         }
         if let Ok(effects) = self.host.with_room(|room, _| room.disconnect(&me, &remaining)) {
             self.commit(effects, None).await;
         }
         self.report_room_change(&me.user_id);
+    }
+
+    /// Whether this is a `ydoc:` document (its sockets speak binary y-websocket frames).
+    pub(super) fn is_yjs(&self) -> bool {
+        self.host.is_yjs()
     }
 
     /// The alarm reports the tally once per interval.

@@ -55,7 +55,25 @@ impl DocumentRoom {
         let db = history::for_document(&self.env, document_id)?;
         let (operations, has_more) = history::read_history(&db, document_id, &incarnation, q.since, q.limit).await?;
         let next_since = operations.last().map_or(q.since, |o| o.version);
+        if document_id.starts_with("ydoc:") {
+            return yjs_page(document_id, operations, next_since, has_more);
+        }
         let page = Page { document_id, operations, next_since, has_more };
         Ok(RawJson(serde_json::to_string(&page).map_err(|e| ApiError::internal(e.to_string()))?))
     }
+}
+
+/// A Yjs document's history page (§7): each update as base64, with who and when.
+fn yjs_page(document_id: &str, operations: Vec<history::HistoryOp>, next_since: u64, has_more: bool) -> Result<RawJson, ApiError> {
+    #[derive(Serialize)]
+    struct Update<'a> {
+        version: u64,
+        user_id: &'a str,
+        update: &'a serde_json::value::RawValue,
+        server_timestamp: u64,
+    }
+    let updates: Vec<Update> =
+        operations.iter().map(|o| Update { version: o.version, user_id: &o.user_id, update: &o.ops, server_timestamp: o.server_timestamp }).collect();
+    let page = serde_json::json!({"document_id": document_id, "operations": updates, "next_since": next_since, "has_more": has_more});
+    Ok(RawJson(page.to_string()))
 }

@@ -240,8 +240,17 @@ impl RoomHost {
         *self.sessions.borrow_mut() = None;
     }
 
-    /// Sends one message to every socket of the room now (room events, presence).
+    /// Whether this is a `ydoc:` document (§7: its sockets take binary frames only).
+    pub fn is_yjs(&self) -> bool {
+        self.store.document_id().ok().flatten().is_some_and(|d| d.starts_with("ydoc:"))
+    }
+
+    /// Sends one message to every socket of the room now (room events, presence); a Yjs
+    /// room's sockets understand no JSON frames and get none.
     pub fn broadcast(&self, m: Outgoing) {
+        if self.is_yjs() {
+            return;
+        }
         let (id, now) = (frame_id(), now_ms());
         let mut frames: [Option<SharedFrame>; 2] = [None, None];
         self.with_peers(|p| p.iter().for_each(|p| {

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod metrics;
+pub mod snapshot_rows;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
@@ -34,6 +35,8 @@ mod watchers;
 mod requests;
 #[cfg(target_arch = "wasm32")]
 mod timers;
+#[cfg(target_arch = "wasm32")]
+mod yjs;
 
 #[cfg(target_arch = "wasm32")]
 pub use object::DocumentRoom;
@@ -59,6 +62,8 @@ mod object {
         pub(super) env: Env,
         pub(super) host: Rc<RoomHost>,
         pub(super) budgets: Budgets,
+        /// Yjs sockets' budgets (§7: 60 a second, bursts of 200).
+        pub(super) ybudgets: Budgets,
         /// How often room reports are renewed (§5.6: a third of the lapse).
         pub(super) renew_ms: u64,
     }
@@ -70,7 +75,8 @@ mod object {
             // Rooms renew at a third of the lapse (60 s of 3 minutes).
             let lapse = crate::runtime::bindings::number(&env, crate::runtime::bindings::PRESENCE_LAPSE_MS, crate::presence::REPORT_LAPSE_MS);
             let renew_ms = (lapse / 3).max(1);
-            DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets, renew_ms }
+            let ybudgets = Budgets::with_rate(crate::limits::YJS_RATE_PER_SEC, crate::limits::YJS_BURST);
+            DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets, ybudgets, renew_ms }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {
@@ -99,7 +105,7 @@ mod object {
     }
 
     /// Calls made on a user's behalf that live authorization applies to (a connect checks itself).
-    const USER_PATHS: [&str; 7] = [Apply::PATH, ReplaceText::PATH, ReadDocument::PATH, ReadCounts::PATH, ReadHistory::PATH, ReadMetrics::PATH, ReadComments::PATH];
+    const USER_PATHS: [&str; 8] = [Apply::PATH, ApplyYjsUpdate::PATH, ReplaceText::PATH, ReadDocument::PATH, ReadCounts::PATH, ReadHistory::PATH, ReadMetrics::PATH, ReadComments::PATH];
 
     impl DocumentRoom {
         async fn route(&self, mut req: Request) -> ApiResult {
@@ -124,7 +130,12 @@ mod object {
                 CONNECT_PATH => self.open_socket(&req, actor).await,
                 Apply::PATH => self.apply(&actor, read::<Apply>(&mut req).await?).await,
                 ReplaceText::PATH => reply(&self.replace_text(&actor, read(&mut req).await?).await?),
+                ReadDocument::PATH if document_id.starts_with("ydoc:") => {
+                    let q = read::<ReadDocument>(&mut req).await?;
+                    reply(&self.read_yjs(&document_id, q.text.as_deref())?)
+                }
                 ReadDocument::PATH => reply_raw(&self.read_document(&document_id)?),
+                ApplyYjsUpdate::PATH => reply(&self.apply_yjs_update(&actor, read(&mut req).await?).await?),
                 ReadCounts::PATH => reply_raw(&self.counts().await?),
                 ImportEngagement::PATH => self.import(&actor, read::<ImportEngagement>(&mut req).await?).await,
                 ReadComments::PATH => reply_raw(&self.read_comments(read(&mut req).await?)?),

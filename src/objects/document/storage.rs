@@ -13,7 +13,7 @@ use crate::ot::engagement::{CommentRecord, UserState};
 use crate::runtime::sql::{meta, Sql, SqlResult, SqlValue};
 
 /// The document object's schema migrations, oldest first (append only; `crate::schema`).
-pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, super::snapshot_rows::SCHEMA];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -131,7 +131,7 @@ impl<S: Sql> RoomStore<S> {
     /// entries up to the log's byte budget. Reads a bounded amount whatever the history length.
     pub fn load(&self) -> SqlResult<SavedRoom> {
         let snapshot_version = self.meta_u64("snapshot_version")?;
-        let snapshot = self.meta("snapshot")?.unwrap_or_default();
+        let snapshot = super::snapshot_rows::read(&self.sql, self.meta("snapshot")?)?;
         let cut = self.tail_start(snapshot_version)?;
         let tail = self.sql.texts("SELECT entry FROM ops WHERE version > ? ORDER BY version", vec![int(cut)])?;
         let tail = tail.iter().map(|s| parse(s)).collect::<SqlResult<_>>()?;
@@ -143,6 +143,7 @@ impl<S: Sql> RoomStore<S> {
             incarnation: self.incarnation()?,
             snapshot_version,
             snapshot,
+            snapshot_bytes: super::snapshot_rows::read_bytes(&self.sql)?,
             owner: self.meta("owner_id")?,
             stroke_rows: self.stroke_rows()?,
             tail,
@@ -372,10 +373,8 @@ fn put_client(sql: &dyn Sql, id: &str, rec: &ClientRecord) -> SqlResult<()> {
 fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
     match w {
         Write::AppendOp(e) => sql.run("INSERT INTO ops (version, entry) VALUES (?, ?)", vec![int(e.version), to_json(&**e).into()]),
-        Write::Snapshot { version, content } => sql.run(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('snapshot_version', ?), ('snapshot', ?)",
-            vec![version.to_string().into(), content.as_str().into()],
-        ),
+        Write::Snapshot { version, content } => super::snapshot_rows::write(sql, *version, content),
+        Write::SnapshotBytes { version, bytes } => super::snapshot_rows::write_bytes(sql, *version, bytes),
         Write::PutClient(id, rec) => put_client(sql, id, rec),
         Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id, entry", sid, entry),
         Write::DeleteAwareness(sid) => delete(sql, "awareness", "session_id", sid),
