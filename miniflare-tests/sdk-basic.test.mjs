@@ -389,6 +389,7 @@ describe("SDK: awareness, typing, posts, canvas, channel", () => {
     assert.equal(typeof mod.ot.transformWire, "function");
     const pkg = JSON.parse(readFileSync(new URL("../client/package.json", import.meta.url), "utf8"));
     assert.ok(existsSync(new URL(`../client/${pkg.exports["."].types}`, import.meta.url)));
-    assert.deepEqual(Object.keys(pkg.dependencies ?? {}), ["ot-text-unicode"]);
+    // ot-text-unicode for text; yjs + y-websocket for client.yjs (§3.6): nothing else.
+    assert.deepEqual(Object.keys(pkg.dependencies ?? {}).sort(), ["ot-text-unicode", "y-websocket", "yjs"]);
   });
 });
