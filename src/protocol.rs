@@ -287,6 +287,10 @@ impl DocKind {
             DocKind::Text
         }
     }
+    /// A `ydoc:` id (its sockets speak binary y-websocket frames).
+    pub fn is_yjs(document_id: &str) -> bool {
+        DocKind::of(document_id) == DocKind::Yjs
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             DocKind::Text => "text",

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
 use common::{session, MemoryStore};
 use serde_json::json;
 use sidechain_edge::doc::Document;
@@ -15,37 +12,12 @@ use sidechain_edge::limits;
 use sidechain_edge::model::{NoLookup, Session, StrokeStream};
 use sidechain_edge::room::{CanvasRoom, Room};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Relaxed) + layout.size();
-        PEAK.fetch_max(now, Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{peak_during, BUDGET, MIB};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-const MIB: usize = 1024 * 1024;
-/// The stated budget for one room's heap, awake or waking.
-const BUDGET: usize = 48 * MIB;
-
-/// Peak heap growth while `f` runs, above what was allocated when it started.
-fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    let out = f();
-    (out, PEAK.load(Relaxed) - base)
-}
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 fn op(seq: u64, version: u64, payload: serde_json::Value) -> String {
     let mut p = payload;
@@ -163,9 +135,9 @@ fn full_canvas(me: &Session) -> (usize, usize, usize, usize) {
     drive::<sidechain_edge::doc::CanvasDoc>("canvas:c", frames(), Some(&mut store));
     let data: usize = store.strokes.values().map(|s| s.data.get().len()).sum();
     assert!(data > 63 * MIB && data <= limits::MAX_CANVAS_BYTES, "{data} bytes of stroke data");
-    let before = CURRENT.load(Relaxed);
+    let before = counting_alloc::current();
     let (woke, waking) = peak_during(|| CanvasRoom::restore("canvas:c", store.stored()).unwrap());
-    let index = CURRENT.load(Relaxed) - before;
+    let index = counting_alloc::current() - before;
     let plan = StrokeStream::CatchUp { reply_to: None };
     let (frames_sent, everything) = peak_during(|| {
         let mut n = 0;

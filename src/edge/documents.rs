@@ -8,7 +8,7 @@ use crate::auth::{Access, Identity};
 use crate::dialect::Dialect;
 use crate::model::Actor;
 use crate::objects::document::client::{self as doc, object};
-use crate::protocol::{parse_client_id, valid_document_id};
+use crate::protocol::{parse_client_id, valid_document_id, DocKind};
 use crate::runtime::http::{json_response, json_text_response, ApiError, ApiResult};
 use crate::runtime::rpc::{self, Call};
 
@@ -48,7 +48,7 @@ pub async fn upgrade(req: &Request, env: &Env, id: &str, who: Result<Identity, A
     let actor = admit(&who, id, Access::Read)?;
     // §7: a Yjs socket's client_id is optional (the Yjs client id inside updates is its identity).
     let client_id = match query(req, "client_id")? {
-        None if id.starts_with("ydoc:") => format!("y-{}", crate::runtime::clock::new_session_id()),
+        None if DocKind::is_yjs(id) => format!("y-{}", crate::runtime::clock::new_session_id()),
         given => parse_client_id(&Value::String(given.unwrap_or_default()))?,
     };
     let mut path = format!("{}?client_id={}", doc::CONNECT_PATH, percent_encoding::utf8_percent_encode(&client_id, percent_encoding::NON_ALPHANUMERIC));
@@ -105,14 +105,14 @@ pub async fn history(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiR
 }
 
 pub async fn get(req: &Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
-    let text = if id.starts_with("ydoc:") { query(req, "text")? } else { None };
+    let text = if DocKind::is_yjs(id) { query(req, "text")? } else { None };
     answer(env, id, &admit(who, id, Access::Read)?, &doc::ReadDocument { text }).await
 }
 
 /// `POST /documents/ydoc:{id}/update` (§7): a binary Yjs update (`application/octet-stream`) or
 /// `{"update": base64}` → 202 `{"version"}`. Up to 1 MiB of update, like a socket's frame.
 pub async fn yjs_update(req: &mut Request, env: &Env, who: &Identity, id: &str) -> ApiResult {
-    if !id.starts_with("ydoc:") {
+    if !DocKind::is_yjs(id) {
         return Err(ApiError::not_found("updates are posted to ydoc: documents"));
     }
     let actor = admit(who, id, Access::Write)?;

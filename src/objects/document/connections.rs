@@ -70,7 +70,7 @@ impl DocumentRoom {
     }
 
     pub(super) async fn open_socket(&self, req: &Request, actor: Actor) -> ApiResult {
-        if self.host.store().document_id()?.is_some_and(|d| d.starts_with("ydoc:")) {
+        if self.is_yjs() {
             return self.open_yjs_socket(req, actor).await;
         }
         let q = connect_query(req)?;

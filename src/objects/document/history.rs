@@ -8,6 +8,7 @@ use super::client::ReadHistory;
 use super::DocumentRoom;
 use crate::d1::history;
 use crate::limits;
+use crate::protocol::DocKind;
 use crate::runtime::http::ApiError;
 use crate::runtime::rpc::RawJson;
 
@@ -55,7 +56,7 @@ impl DocumentRoom {
         let db = history::for_document(&self.env, document_id)?;
         let (operations, has_more) = history::read_history(&db, document_id, &incarnation, q.since, q.limit).await?;
         let next_since = operations.last().map_or(q.since, |o| o.version);
-        if document_id.starts_with("ydoc:") {
+        if DocKind::is_yjs(document_id) {
             return yjs_page(document_id, operations, next_since, has_more);
         }
         let page = Page { document_id, operations, next_since, has_more };

@@ -14,7 +14,7 @@ use super::storage::RoomStore;
 use crate::dialect::{self, Dialect};
 use crate::geom::Rect;
 use crate::model::{Effects, Session};
-use crate::protocol::Outgoing;
+use crate::protocol::{DocKind, Outgoing};
 use crate::room::viewport::Announcer;
 use crate::room::{restore_room, DynRoom};
 use crate::runtime::clock::{frame_id, now_ms};
@@ -101,6 +101,9 @@ pub struct RoomHost {
     pub(super) outbox_again: Cell<bool>,
     /// Who sent the recent events (hashes of session ids): how long to gather a batch.
     pub(super) recent_senders: RefCell<std::collections::VecDeque<u64>>,
+    /// Whether the document is a `ydoc:` one, once its id is known: an object's id never changes
+    /// kind, so every message and broadcast need not read it from storage.
+    yjs: Cell<Option<bool>>,
 }
 
 impl RoomHost {
@@ -130,6 +133,7 @@ impl RoomHost {
             outbox_busy: Cell::new(false),
             outbox_again: Cell::new(false),
             recent_senders: RefCell::new(std::collections::VecDeque::with_capacity(64)),
+            yjs: Cell::new(None),
         }
     }
 
@@ -242,7 +246,13 @@ impl RoomHost {
 
     /// Whether this is a `ydoc:` document (§7: its sockets take binary frames only).
     pub fn is_yjs(&self) -> bool {
-        self.store.document_id().ok().flatten().is_some_and(|d| d.starts_with("ydoc:"))
+        if let Some(known) = self.yjs.get() {
+            return known;
+        }
+        let Some(id) = self.store.document_id().ok().flatten() else { return false };
+        let yjs = DocKind::is_yjs(&id);
+        self.yjs.set(Some(yjs));
+        yjs
     }
 
     /// Sends one message to every socket of the room now (room events, presence); a Yjs

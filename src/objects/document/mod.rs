@@ -49,6 +49,7 @@ mod object {
 
     use super::client::*;
     use super::host::RoomHost;
+    use crate::protocol::DocKind;
     use crate::runtime::clock::new_incarnation;
     use crate::runtime::http::{ApiError, ApiResult};
     use crate::runtime::rpc::{read, reply, reply_raw, Call, Incoming};
@@ -130,7 +131,7 @@ mod object {
                 CONNECT_PATH => self.open_socket(&req, actor).await,
                 Apply::PATH => self.apply(&actor, read::<Apply>(&mut req).await?).await,
                 ReplaceText::PATH => reply(&self.replace_text(&actor, read(&mut req).await?).await?),
-                ReadDocument::PATH if document_id.starts_with("ydoc:") => {
+                ReadDocument::PATH if DocKind::is_yjs(&document_id) => {
                     let q = read::<ReadDocument>(&mut req).await?;
                     reply(&self.read_yjs(&document_id, q.text.as_deref())?)
                 }
