@@ -203,6 +203,45 @@ describe("yjs documents with y-websocket", () => {
   });
 });
 
+describe("yjs socket budgets", () => {
+  /** A writer and a watcher on `id`; the writer's close codes are recorded. */
+  async function pair(id, url) {
+    const writer = provider(id, token("budget-writer"), new Y.Doc(), url);
+    const watcher = provider(id, token("budget-watcher"), new Y.Doc(), url);
+    const closes = [];
+    writer.on("connection-close", (e) => closes.push(e?.code));
+    await Promise.all([synced(writer), synced(watcher)]);
+    return { writer, watcher, closes };
+  }
+
+  /** `n` one-character updates from one user at once, far past 60 a second. */
+  const burst = (p, n) => {
+    for (let i = 0; i < n; i++) p.doc.getText("t").insert(i, "x");
+  };
+
+  it("by default, a user past 200 updates at once is closed with 1008 and resyncs", async () => {
+    const { writer, watcher, closes } = await pair("ydoc:budget-default", w.url);
+    burst(writer, 500);
+    await eventually(() => closes.includes(1008), "the writer closed with 1008");
+    await eventually(() => textOf(watcher).length === 500, "the watcher has every update after the resync", 20_000);
+  });
+
+  it("YJS_RATE_PER_SEC / YJS_BURST raise the budget: 2,000 updates at once, no close", async () => {
+    const raised = await startWorker({ bindings: { YJS_RATE_PER_SEC: "100000", YJS_BURST: "100000" } });
+    try {
+      const { writer, watcher, closes } = await pair("ydoc:budget-raised", raised.url);
+      burst(writer, 2_000);
+      await eventually(() => textOf(watcher).length === 2_000, "the watcher has every update", 30_000);
+      assert.deepEqual(closes, [], "the writer's socket was never closed");
+      assert.ok(writer.wsconnected);
+      destroy(writer);
+      destroy(watcher);
+    } finally {
+      await raised.mf.dispose();
+    }
+  });
+});
+
 describe("yjs documents across a restart", () => {
   it("every update another client received is there after the runtime restarts, on the first sync", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sc-yjs-"));

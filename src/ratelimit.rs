@@ -136,6 +136,20 @@ impl Default for SocketRate {
     }
 }
 
+impl SocketRate {
+    /// A Yjs socket's budget (§7): 60 a second, bursts of 200.
+    pub fn yjs() -> Self {
+        SocketRate { per_sec: crate::limits::YJS_RATE_PER_SEC, burst: crate::limits::YJS_BURST }
+    }
+
+    /// This rate with what configuration vars say instead (load tests raise them); a value that
+    /// is not a number of at least 1 is ignored, so a typo cannot switch a budget off.
+    pub fn overridden(self, per_sec: Option<&str>, burst: Option<&str>) -> Self {
+        let num = |v: Option<&str>| v.and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| *v >= 1.0);
+        SocketRate { per_sec: num(per_sec).unwrap_or(self.per_sec), burst: num(burst).unwrap_or(self.burst) }
+    }
+}
+
 /// A token bucket for one socket.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SocketBudget {
@@ -207,6 +221,18 @@ mod tests {
         assert_eq!(b.admit(50), Admit::Accept, "one token back after 50 ms");
         let accepted = (1..=1000).filter(|i| b.admit(50 + i * 10) == Admit::Accept).count();
         assert_eq!(accepted, 200, "a flood at 100/s for 10 s gets 20/s through");
+    }
+
+    #[test]
+    fn vars_override_a_budget_only_with_numbers_of_at_least_one() {
+        let yjs = SocketRate::yjs();
+        assert_eq!((yjs.per_sec, yjs.burst), (60.0, 200.0));
+        assert_eq!(yjs.overridden(None, None), yjs);
+        assert_eq!(yjs.overridden(Some("100000"), Some(" 5000 ")), SocketRate { per_sec: 100_000.0, burst: 5_000.0 });
+        assert_eq!(yjs.overridden(Some("0"), Some("lots")), yjs, "no budget is switched off by a bad value");
+        assert_eq!(SocketRate::default().overridden(Some("2"), None), SocketRate { per_sec: 2.0, burst: 100.0 });
+        let mut b = SocketBudget::new(0, yjs.overridden(None, Some("1000")));
+        assert_eq!((0..1001).filter(|_| b.admit(0) == Admit::Accept).count(), 1000, "a raised burst admits that many at once");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const CORS_ORIGIN: &str = "CORS_ORIGIN";
 pub const SOCKET_RATE_PER_SEC: &str = "SOCKET_RATE_PER_SEC";
 pub const SOCKET_BURST: &str = "SOCKET_BURST";
+/// A Yjs socket's budget (§7; default 60 a second, bursts of 200).
+pub const YJS_RATE_PER_SEC: &str = "YJS_RATE_PER_SEC";
+pub const YJS_BURST: &str = "YJS_BURST";
 /// Tests only: how long after its token's `exp` a socket may stay (ms; default 60 s).
 pub const TOKEN_GRACE_MS: &str = "TOKEN_GRACE_MS";
 /// Milliseconds after which an unrenewed room report lapses (§5.6: 3 minutes; rooms renew at a

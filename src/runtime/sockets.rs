@@ -133,15 +133,20 @@ impl Budgets {
     /// The protocol's 20/s with bursts of 100, unless `SOCKET_RATE_PER_SEC` / `SOCKET_BURST`
     /// say otherwise (load tests raise them).
     pub fn from_env(env: &Env) -> Self {
-        let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().parse::<f64>().ok()).filter(|v| *v >= 1.0);
-        let d = SocketRate::default();
-        let rate = SocketRate { per_sec: var(bindings::SOCKET_RATE_PER_SEC).unwrap_or(d.per_sec), burst: var(bindings::SOCKET_BURST).unwrap_or(d.burst) };
-        Budgets { rate, sockets: RefCell::new(HashMap::new()) }
+        Self::configured(env, SocketRate::default(), bindings::SOCKET_RATE_PER_SEC, bindings::SOCKET_BURST)
     }
 
-    /// A fixed rate (Yjs sockets: 60 a second, bursts of 200).
-    pub fn with_rate(per_sec: f64, burst: f64) -> Self {
-        Budgets { rate: SocketRate { per_sec, burst }, sockets: RefCell::new(HashMap::new()) }
+    /// Yjs sockets' budget (§7: 60/s, bursts of 200), unless `YJS_RATE_PER_SEC` / `YJS_BURST`
+    /// say otherwise: a benchmark's writer sends faster, and over the budget y-websocket would
+    /// reconnect and spend it again.
+    pub fn yjs_from_env(env: &Env) -> Self {
+        Self::configured(env, SocketRate::yjs(), bindings::YJS_RATE_PER_SEC, bindings::YJS_BURST)
+    }
+
+    fn configured(env: &Env, default: SocketRate, per_sec: &str, burst: &str) -> Self {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+        let rate = default.overridden(var(per_sec).as_deref(), var(burst).as_deref());
+        Budgets { rate, sockets: RefCell::new(HashMap::new()) }
     }
 
     /// A binary frame's budget: the y-websocket protocol has no error message, and a dropped

@@ -63,7 +63,7 @@ mod object {
         pub(super) env: Env,
         pub(super) host: Rc<RoomHost>,
         pub(super) budgets: Budgets,
-        /// Yjs sockets' budgets (§7: 60 a second, bursts of 200).
+        /// Yjs sockets' budgets (§7: 60 a second, bursts of 200, unless `YJS_*` vars say otherwise).
         pub(super) ybudgets: Budgets,
         /// How often room reports are renewed (§5.6: a third of the lapse).
         pub(super) renew_ms: u64,
@@ -76,7 +76,7 @@ mod object {
             // Rooms renew at a third of the lapse (60 s of 3 minutes).
             let lapse = crate::runtime::bindings::number(&env, crate::runtime::bindings::PRESENCE_LAPSE_MS, crate::presence::REPORT_LAPSE_MS);
             let renew_ms = (lapse / 3).max(1);
-            let ybudgets = Budgets::with_rate(crate::limits::YJS_RATE_PER_SEC, crate::limits::YJS_BURST);
+            let ybudgets = Budgets::yjs_from_env(&env);
             DocumentRoom { env, host: Rc::new(RoomHost::new(state)), budgets, ybudgets, renew_ms }
         }
 
