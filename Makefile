@@ -67,7 +67,7 @@ test-miniflare: chromium
 token: .dev.vars
 	@node scripts/token.mjs $(or $(USER_ID),$(USER),alice) $(if $(DOCS),'$(DOCS)') $(if $(SERVICE),--service)
 
-bench: setup build
+bench: setup build chromium
 	cargo bench --bench engine
 	node bench/ws-replay.mjs
 	node bench/engagement-fanout.mjs
@@ -78,6 +78,8 @@ bench: setup build
 	node bench/feed-fanout.mjs one 1000 10
 	node bench/feed-fanout.mjs many 1000 100 1000 20
 	node bench/canvas-viewport.mjs
+	node bench/yjs.mjs
+	node bench/wasm-cold-start.mjs
 	bash bench/dev-startup.sh 2
 
 # Seconds from `make dev` on a built tree until /health answers (twice), on port 8799.
