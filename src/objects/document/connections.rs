@@ -182,7 +182,7 @@ impl DocumentRoom {
     }
 
     /// The alarm reports the tally once per interval.
-    pub(super) async fn report_soon(&self) {
+    async fn report_soon(&self) {
         if self.host.metrics.needs_alarm() {
             self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
         }

@@ -63,8 +63,6 @@ impl DocumentRoom {
             }
         }
         self.host.metrics.message(crate::runtime::clock::clock_ms() - started);
-        // Without this, a Yjs room's tally waited for an alarm set for something else (history).
-        self.report_soon().await;
     }
 
     /// A Yjs socket left: its awareness clients are removed and the others told.
