@@ -49,7 +49,8 @@ pub fn in_view(bbox: Option<&Rect>, view: Option<&Rect>) -> bool {
     }
 }
 
-/// Who a message is for, by viewport (§8). Sockets without a viewport get everything.
+/// Who a message is for, by viewport (§8) or batching (§9). Sockets without a viewport get
+/// everything that is not `Unbatched`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Reach {
     /// Every socket (and every message that is not about strokes).
@@ -58,6 +59,10 @@ pub enum Reach {
     /// Sockets whose viewport intersects any of these boxes: the boxes of the strokes an
     /// operation touched, before and after it.
     Touching(Vec<Rect>),
+    /// Sockets without `?batch=1` only: a post's counter action (like, repost, save and their
+    /// undoing), which a batch socket learns from the coalesced `engagement_update` (§9) — so a
+    /// crowd on a viral post costs one frame per socket per 100 ms, not one per like.
+    Unbatched,
 }
 
 impl Reach {

@@ -8,14 +8,12 @@ mod common;
 use std::rc::Rc;
 
 use common::{insert_at, op_frame, room_store, session};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sidechain_edge::model::{Effects, Session};
 use sidechain_edge::objects::document::delivery::{plan, Queued, Recipient};
 use sidechain_edge::objects::document::storage::RoomStore;
-use sidechain_edge::room::TextRoom;
+use sidechain_edge::room::{PostRoom, TextRoom};
 use sidechain_edge::runtime::sql_sqlite::MemorySql;
-
-
 
 /// One event per writer, each based on version `base` (concurrent), applied in arrival order.
 fn batch(room: &mut TextRoom, store: &RoomStore<MemorySql>, writers: &[Session], base: u64, seq: u64) -> Vec<Effects> {
@@ -104,4 +102,81 @@ fn operations_frames_carry_each_batch_in_version_order_without_gaps() {
     for versions in &seen {
         assert_eq!(*versions, (1..=20).collect::<Vec<u64>>(), "strictly increasing, gap-free, own operations included");
     }
+}
+
+#[test]
+fn a_crowd_on_a_post_gets_counts_not_each_like_and_comments_reach_everyone() {
+    let store = room_store();
+    let people: Vec<Session> = (1..=4).map(|n| session(n, true)).collect();
+    let mut room = PostRoom::new("post:p1");
+    let frame = |id: &str, who: &Session, action: &str| {
+        let extra = if action == "comment" { json!({"text": "great mix"}) } else { json!({}) };
+        let mut payload = json!({"document_id": "post:p1", "client_id": who.client_id, "seq": 1, "type": "modify", "action": action});
+        payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({"type": "operation", "id": id, "payload": payload}).to_string()
+    };
+    // Three likes and a comment arrive during one pending commit.
+    let actions = ["like", "like", "like", "comment"];
+    let queued: Vec<Queued> = people
+        .iter()
+        .zip(actions)
+        .enumerate()
+        .map(|(i, (who, action))| {
+            let e = room.on_frame(who, &frame(&format!("m{i}"), who, action), 1_000, &people, &store);
+            Queued { order: i as u64, sender: Some(who.session_id.clone()), to_sender: e.to_sender, to_others: e.to_others }
+        })
+        .collect();
+    // Socket 4 (the commenter) is a v1 socket without ?batch=1; the likers batch.
+    let recipients: Vec<Recipient> = people
+        .iter()
+        .enumerate()
+        .map(|(i, w)| Recipient { session_id: &w.session_id, since: 0, batch: i != 3, viewport: None, dialect: Default::default() })
+        .collect();
+    let mut n = 0;
+    let p = plan("post:p1", &queued, &recipients, 1_000, &mut || {
+        n += 1;
+        format!("f{n}")
+    });
+    for (r, who) in people.iter().enumerate().take(3) {
+        let frames = frames_of(&p.frames[r]);
+        let ops: Vec<&Value> = frames.iter().filter(|f| f["type"] == "operations").flat_map(|f| f["payload"]["operations"].as_array().unwrap()).collect();
+        // Its own like (its ack) and the comment; nobody else's like.
+        let clients: Vec<&str> = ops.iter().map(|o| o["client_id"].as_str().unwrap()).collect();
+        assert_eq!(clients, [who.client_id.as_str(), "c4"], "{frames:?}");
+        let counts: Vec<&Value> = frames.iter().filter(|f| f["type"] == "engagement_update").collect();
+        assert_eq!(counts.len(), 1, "one engagement_update per batch: {frames:?}");
+        assert_eq!((counts[0]["payload"]["like_count"].as_u64(), counts[0]["payload"]["comment_count"].as_u64()), (Some(3), Some(1)));
+        assert_eq!(counts[0]["payload"]["version"], 4, "the counts carry the version the socket skipped to");
+    }
+    // The v1 socket keeps §3.3: every other operation, and its own ack.
+    let plain = frames_of(&p.frames[3]);
+    assert_eq!(plain.iter().filter(|f| f["type"] == "operation").count(), 3);
+    assert_eq!(plain.iter().filter(|f| f["type"] == "operation_ack").count(), 1);
+}
+
+#[test]
+fn a_batch_stores_exactly_what_its_events_committed_one_by_one_would() {
+    use sidechain_edge::runtime::sql::Sql;
+    let (batched, one_by_one) = (room_store(), room_store());
+    let people: Vec<Session> = (1..=5).map(|n| session(n, true)).collect();
+    let mut room = PostRoom::new("post:p2");
+    let mut writes = Vec::new();
+    for round in 1..=6u64 {
+        for who in &people {
+            let action = ["like", "unlike", "save", "repost", "unsave", "comment"][(round as usize + who.client_id.len()) % 6];
+            let text = if action == "comment" { json!("hi") } else { Value::Null };
+            let frame = json!({"type": "operation", "id": "m", "payload": {"client_id": who.client_id, "seq": round, "type": "modify", "action": action, "text": text}});
+            let e = room.on_frame(who, &frame.to_string(), 1_000 + round, &people, &batched);
+            one_by_one.persist(&e.writes).unwrap();
+            writes.extend(e.writes);
+        }
+    }
+    batched.persist(&writes).unwrap();
+    let dump = |s: &sidechain_edge::objects::document::storage::RoomStore<MemorySql>| {
+        let tables = ["SELECT key || '=' || value FROM meta ORDER BY key", "SELECT user_id || state FROM engagement_users ORDER BY user_id", "SELECT client_id || record FROM clients ORDER BY client_id", "SELECT comment_id || record FROM comments ORDER BY comment_id", "SELECT entry FROM ops ORDER BY version"];
+        tables.iter().map(|q| s.sql().texts(q, vec![]).unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(dump(&batched), dump(&one_by_one));
+    assert!(room.version() > 20, "most actions change something");
+    assert_eq!(dump(&batched)[4].len() as u64, room.version(), "every operation is in the log");
 }

@@ -15,6 +15,14 @@ const INSERT: &str = "INSERT OR IGNORE INTO operations \
     (document_id, incarnation, version, operation_id, client_id, user_id, seq, timestamp, server_timestamp, ops) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
+/// Many rows from one JSON array `?3` of `[version, operation_id, client_id, user_id, seq,
+/// timestamp, server_timestamp, ops text]`.
+const INSERT_MANY: &str = "INSERT OR IGNORE INTO operations \
+    (document_id, incarnation, version, operation_id, client_id, user_id, seq, timestamp, server_timestamp, ops) \
+    SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+    json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), json_extract(value, '$[6]'), \
+    json_extract(value, '$[7]') FROM json_each(?3)";
+
 fn num(v: u64) -> JsValue {
     // D1 cannot bind BigInt; every value here is far below 2^53.
     JsValue::from_f64(v as f64)
@@ -24,10 +32,11 @@ pub async fn write_history(db: &D1Database, document_id: &str, incarnation: &str
     if entries.is_empty() {
         return Ok(());
     }
-    let statements = entries
-        .iter()
-        .map(|e| {
-            db.prepare(INSERT).bind(&[
+    let mut statements = Vec::new();
+    for group in row_groups(entries) {
+        let statement = match group {
+            Rows::Many(json) => db.prepare(INSERT_MANY).bind(&[document_id.into(), incarnation.into(), json.into()]),
+            Rows::One(e) => db.prepare(INSERT).bind(&[
                 document_id.into(),
                 incarnation.into(),
                 num(e.version),
@@ -38,11 +47,44 @@ pub async fn write_history(db: &D1Database, document_id: &str, incarnation: &str
                 num(e.timestamp),
                 num(e.server_timestamp),
                 e.ops.get().into(),
-            ])
-        })
-        .collect::<Result<Vec<_>>>()?;
+            ]),
+        };
+        statements.push(statement?);
+    }
     db.batch(statements).await?;
     Ok(())
+}
+
+/// Rows of one statement: many as one JSON array of row arrays (one prepare and three bound
+/// values however many rows: the per-row bindings cost the object more CPU than the rows), or
+/// one large row on its own (D1 binds at most 2 MB per value).
+enum Rows<'a> {
+    Many(String),
+    One(&'a LogEntry),
+}
+
+/// Largest JSON text bound for a group of rows.
+const GROUP_BYTES: usize = 256 * 1024;
+
+fn row_groups(entries: &[LogEntry]) -> Vec<Rows<'_>> {
+    let mut groups = Vec::new();
+    let mut json = String::new();
+    for e in entries {
+        let row = serde_json::json!([e.version, e.operation_id(), e.client_id, e.user_id, e.seq, e.timestamp, e.server_timestamp, e.ops.get()]).to_string();
+        if row.len() > GROUP_BYTES {
+            groups.push(Rows::One(e));
+            continue;
+        }
+        if json.len() + row.len() + 2 > GROUP_BYTES {
+            groups.push(Rows::Many(std::mem::take(&mut json) + "]"));
+        }
+        json.push(if json.is_empty() { '[' } else { ',' });
+        json.push_str(&row);
+    }
+    if !json.is_empty() {
+        groups.push(Rows::Many(json + "]"));
+    }
+    groups
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::{raw_json, Applied, Document, Step, StepCtx};
+use crate::geom::Reach;
 use crate::limits;
 use crate::post_import::{merge, ImportBatch};
 use crate::ot::engagement::{apply, Acting, Action, Change, CommentRecord, Counts, Modify, UserState};
@@ -81,7 +82,7 @@ impl PostDoc {
             self.comments.insert(&id, c.clone());
             writes.push(Write::PutComment(id, c));
         }
-        Ok(changed(&op, writes, Vec::new(), &counts_json))
+        Ok(changed(&op, writes, Vec::new(), &counts_json, Reach::All))
     }
 }
 
@@ -193,7 +194,9 @@ impl Document for PostDoc {
             }
         }
         let notifications = owner_notification(ctx, m.action, &counts_json, detail).into_iter().collect();
-        Ok(changed(&op, writes, notifications, &counts_json))
+        // A comment's text is news to everyone; a counter action is only its counts.
+        let reach = if op.get("comment_id").is_some() { Reach::All } else { Reach::Unbatched };
+        Ok(changed(&op, writes, notifications, &counts_json, reach))
     }
 
     /// The counters are small: a snapshot with every operation, so waking replays nothing.
@@ -212,7 +215,7 @@ impl Document for PostDoc {
 
 /// A post operation that changed the counts: its wire form, writes, the owner's notifications,
 /// and `engagement_update` for every socket of the post.
-fn changed(op: &Value, writes: Vec<Write>, notifications: Vec<Notification>, counts_json: &Value) -> Step<()> {
+fn changed(op: &Value, writes: Vec<Write>, notifications: Vec<Notification>, counts_json: &Value, reach: Reach) -> Step<()> {
     Step::Applied(Applied {
         ops: raw_json(&[op]),
         cached: (),
@@ -222,6 +225,6 @@ fn changed(op: &Value, writes: Vec<Write>, notifications: Vec<Notification>, cou
         notifications,
         summary_changed: true,
         to_all: vec![Outgoing::new("engagement_update", counts_json)],
-        reach: crate::geom::Reach::All,
+        reach,
     })
 }

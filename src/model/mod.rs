@@ -294,6 +294,9 @@ pub struct SavedRoom {
     pub stroke_rows: Vec<StrokeRow>,
     /// The retained log tail, in version order; it covers every version after the snapshot.
     pub tail: Vec<LogEntry>,
+    /// Storage also holds every operation after this version older than `tail`: a woken room
+    /// reads them ([`Lookup::log_entries`]) only when a client needs them (None: nothing more).
+    pub retained_after: Option<u64>,
     pub awareness: Vec<(String, AwarenessEntry)>,
     pub typing: Vec<(String, TypingEntry)>,
 }
@@ -325,6 +328,12 @@ pub trait Lookup {
     fn client(&self, client_id: &str) -> StoreRead<ClientRecord>;
     fn engagement_user(&self, user_id: &str) -> StoreRead<UserState>;
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord>;
+
+    /// The logged operations with versions in (`after`, `upto`], oldest first (whichever of them
+    /// storage still holds).
+    fn log_entries(&self, _after: u64, _upto: u64) -> Result<Vec<LogEntry>, String> {
+        Ok(Vec::new())
+    }
 
     /// Canvas: calls `each(stroke_id, data_json)` for each listed stroke that exists (the data
     /// exactly as last written by `Write::PutStroke`), in any order. `ids` hold at most [`crate::limits::STROKE_READ_IDS`] ids, so one `IN (…)` query fits SQLite's

@@ -52,6 +52,21 @@ impl<C> OpLog<C> {
         }
     }
 
+    /// Puts older entries (oldest first, ending just before the log's first) in front while the
+    /// budgets allow; false when some did not fit.
+    pub fn prepend(&mut self, older: Vec<(Rc<LogEntry>, C)>) -> bool {
+        for (entry, cached) in older.into_iter().rev() {
+            let fits = (self.entries.len() as u64) < limits::LOG_RETAINED_OPS && self.bytes + entry.weight() <= limits::LOG_RETAINED_BYTES;
+            if !fits {
+                return false;
+            }
+            debug_assert!(self.entries.front().is_none_or(|(f, _)| entry.version + 1 == f.version));
+            self.bytes += entry.weight();
+            self.entries.push_front((entry, cached));
+        }
+        true
+    }
+
     /// Oldest version `v` such that every op after `v` is held; `current` when the log is empty.
     pub fn oldest_replayable(&self, current: u64) -> u64 {
         self.entries.front().map_or(current, |(e, _)| e.version - 1)

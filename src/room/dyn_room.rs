@@ -27,6 +27,8 @@ pub trait DynRoom {
     fn on_frame(&mut self, me: &Session, text: &str, now: u64, present: &[Session], lookup: &dyn Lookup) -> Effects;
     fn admit(&mut self, me: &Session, now: u64, lookup: &dyn Lookup) -> Result<Effects, Failure>;
     fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects;
+    /// Before a connect with `since`: the older operations its replay needs, read back.
+    fn ensure_log(&mut self, since: u64, lookup: &dyn Lookup) -> Result<(), Failure>;
     fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects;
     /// The HTTP path: parses an `operation` object and submits it.
     fn submit_json(&mut self, actor: &Actor, op: &Map<String, Value>, now: u64, lookup: &dyn Lookup) -> Result<Submitted, Failure>;
@@ -93,6 +95,9 @@ where
     }
     fn connect(&self, me: &Session, since: Option<u64>, present: &[Session]) -> Effects {
         Room::connect(self, me, since, present)
+    }
+    fn ensure_log(&mut self, since: u64, lookup: &dyn Lookup) -> Result<(), Failure> {
+        Room::ensure_log(self, since, lookup)
     }
     fn disconnect(&mut self, me: &Session, remaining: &[Session]) -> Effects {
         Room::disconnect(self, me, remaining)

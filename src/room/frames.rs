@@ -46,6 +46,7 @@ impl<D: Document> Room<D> {
             "sync" => {
                 let since = opt_u64(p, "since").map_err(|f| (f, None))?;
                 let since = since.ok_or_else(|| (Failure::bad("since is required"), None))?;
+                self.ensure_log(since, lookup).map_err(|f| (f, None))?;
                 Ok(self.catch_up_effects(me, Some(since), present, reply_to))
             }
             "awareness" => self.awareness_frame(me, p, now),

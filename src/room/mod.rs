@@ -17,12 +17,14 @@ pub mod viewport;
 pub mod yjs;
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde::Serialize;
 
 use crate::doc::Document;
 use crate::limits;
-use crate::model::{AwarenessEntry, BoundedMap, ClientRecord, LogEntry, OpLog, SavedRoom, SinceSnapshot, TypingEntry};
+use crate::model::{AwarenessEntry, BoundedMap, ClientRecord, LogEntry, Lookup, OpLog, SavedRoom, SinceSnapshot, TypingEntry};
+use crate::protocol::{Code, Failure};
 
 pub use dyn_room::{restore_room, DynRoom};
 pub use submit::{claim_of, Claim, Submitted};
@@ -37,6 +39,9 @@ pub struct Room<D: Document> {
     /// Operations and log bytes since the stored snapshot.
     since_snapshot: SinceSnapshot,
     log: OpLog<D::Cached>,
+    /// Storage holds every operation after this version: those older than the log's first are
+    /// read back only when a client needs them (`ensure_log`).
+    stored_floor: u64,
     /// Client records read from storage, kept current by this room's own writes.
     clients: BoundedMap<ClientRecord>,
     awareness: BTreeMap<String, AwarenessEntry>,
@@ -61,6 +66,7 @@ impl<D: Document> Room<D> {
             version: stored.snapshot_version,
             since_snapshot: SinceSnapshot::default(),
             log: OpLog::default(),
+            stored_floor: 0,
             clients: BoundedMap::new(limits::CACHED_CLIENTS),
             awareness: stored.awareness.into_iter().collect(),
             relay: Default::default(),
@@ -80,6 +86,8 @@ impl<D: Document> Room<D> {
             };
             room.log.push(std::rc::Rc::new(entry), cached);
         }
+        let floor = room.log.oldest_replayable(room.version);
+        room.stored_floor = stored.retained_after.map_or(floor, |after| after.min(floor));
         Ok(room)
     }
 
@@ -113,12 +121,41 @@ impl<D: Document> Room<D> {
     }
     /// Oldest version `v` such that every op after `v` is still held.
     pub fn oldest_replayable(&self) -> u64 {
+        // Storage keeps at least the last LOG_RETAINED_OPS versions (`mark_flushed`).
+        let stored = self.stored_floor.max(self.version.saturating_sub(limits::LOG_RETAINED_OPS));
+        self.log.oldest_replayable(self.version).min(stored)
+    }
+
+    /// Makes the log hold every operation after `from` that storage still has (a woken room
+    /// holds only those after its snapshot). What storage no longer holds, or the budgets
+    /// cannot take, is given up: the room then answers `version_too_old`, as it always did.
+    pub fn ensure_log(&mut self, from: u64, lookup: &dyn Lookup) -> Result<(), Failure> {
+        let floor = self.log.oldest_replayable(self.version);
+        let from = from.max(self.oldest_replayable());
+        if from >= floor {
+            return Ok(());
+        }
+        let entries = lookup.log_entries(from, floor).map_err(|e| Failure::new(Code::Internal, format!("storage read failed: {e}")))?;
+        // The run that ends just before the log's first entry: storage may have trimmed older ones.
+        let run = entries.iter().rev().zip((from + 1..=floor).rev()).take_while(|(e, v)| e.version == *v).count();
+        let whole = run as u64 == floor - from;
+        let skip = entries.len() - run;
+        let older = entries.into_iter().skip(skip).map(|e| D::cache(&e).map(|c| (Rc::new(e), c))).collect::<Result<Vec<_>, String>>();
+        let fitted = self.log.prepend(older.map_err(|e| Failure::new(Code::Internal, e))?);
+        if !whole || !fitted {
+            self.stored_floor = self.log.oldest_replayable(self.version);
+        }
+        Ok(())
+    }
+
+    /// Oldest version `v` such that every op after `v` is in memory (`ensure_log` reads more).
+    pub fn held_from(&self) -> u64 {
         self.log.oldest_replayable(self.version)
     }
 
-    /// Ops after `since`, if all are still held.
+    /// Ops after `since`, if all are in memory (after `ensure_log(since)`: if all are held).
     pub fn ops_since(&self, since: u64) -> Option<impl Iterator<Item = &LogEntry>> {
-        if since > self.version || since < self.oldest_replayable() {
+        if since > self.version || since < self.held_from() {
             return None;
         }
         Some(self.log.after(since).map(|(e, _)| &**e))

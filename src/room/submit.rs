@@ -193,6 +193,10 @@ impl<D: Document> Room<D> {
         let record = self.progress(&req.client_id, &actor.user_id, now, lookup)?;
         let seq = req.seq.unwrap_or(record.last_seq.saturating_add(1));
         if seq <= record.last_seq {
+            // Its original ack is in the log if still retained: the version it landed at, or
+            // (an older seq) anywhere in what is held.
+            let needed = if seq == record.last_seq { record.last_version.map_or(u64::MAX, |v| v - 1) } else { 0 };
+            self.ensure_log(needed, lookup)?;
             return Ok(Admitted::Duplicate(self.duplicate(&req.client_id, seq, &record)));
         }
         if seq > record.last_seq.saturating_add(1) {
@@ -205,7 +209,8 @@ impl<D: Document> Room<D> {
         if base > self.version {
             return Err(Failure::new(Code::VersionAhead, format!("version {base} is ahead of the document (version {})", self.version)));
         }
-        if base < self.oldest_replayable() {
+        self.ensure_log(base, lookup)?;
+        if base < self.held_from() {
             return Err(Failure::new(
                 Code::VersionTooOld,
                 format!("operations after version {base} are no longer held; sync and rebase"),

@@ -60,6 +60,10 @@ impl Lookup for MemoryStore {
     fn comment(&self, id: &str) -> StoreRead<CommentRecord> {
         Ok(self.comments.get(id).cloned())
     }
+    fn log_entries(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, String> {
+        let rows = self.ops.iter().filter(|(v, _)| *v > after && *v <= upto);
+        Ok(rows.map(|(_, r)| serde_json::from_str(r).unwrap()).collect())
+    }
     fn strokes(&self, ids: &[&str], each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
         assert!(ids.len() <= limits::STROKE_READ_IDS, "one read binds at most {} ids", limits::STROKE_READ_IDS);
         for id in ids {
@@ -113,6 +117,16 @@ impl MemoryStore {
         }
         let tail: Vec<LogEntry> = rows.into_iter().rev().map(|r| serde_json::from_str(r).unwrap()).collect();
         SavedRoom { stroke_rows: self.stroke_rows(), ..self.stored_without_strokes(tail) }
+    }
+
+    /// What `RoomStore::load` gives: the tail after the snapshot, the older retained operations
+    /// left in storage for `Lookup::log_entries`.
+    pub fn stored_lazily(&self) -> SavedRoom {
+        let mut saved = self.stored();
+        let retained_after = saved.tail.first().map(|e| e.version - 1).filter(|&v| v < saved.snapshot_version);
+        let snapshot_version = saved.snapshot_version;
+        saved.tail.retain(|e| e.version > snapshot_version);
+        SavedRoom { retained_after, ..saved }
     }
 
     /// The index rows a canvas wakes from: `SELECT stroke_id, min_x, …, bytes FROM strokes`.

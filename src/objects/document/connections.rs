@@ -86,7 +86,13 @@ impl DocumentRoom {
             self.host.schedule_alarm(due).await;
         }
         let present = self.host.sessions();
-        let connected = self.host.with_room(|room, _| room.connect(&me, q.since, &present))?;
+        let connected = self.host.with_room(|room, store| {
+            // A failed read only costs the replay: the socket gets the full state instead.
+            if let Some(since) = q.since {
+                let _ = room.ensure_log(since, store);
+            }
+            room.connect(&me, q.since, &present)
+        })?;
         effects.to_sender = connected.to_sender;
         effects.to_others = connected.to_others;
         effects.follow_ups = connected.follow_ups;

@@ -4,7 +4,8 @@
 //! of the commit — its own included, standing for their acks — as one `operations` frame, and
 //! every such socket with the same run shares that text. A canvas operation reaches only the
 //! sockets whose viewport it touches; the versions a socket skips are reported back so the
-//! host can announce them. `engagement_update`s are coalesced: each socket gets the latest only.
+//! host can announce them. `engagement_update`s are coalesced: each socket gets the latest only,
+//! and a batch socket gets others' counter actions on a post only through it.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -12,7 +13,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 use crate::dialect::{self, Dialect};
-use crate::geom::Rect;
+use crate::geom::{Reach, Rect};
 use crate::protocol::Outgoing;
 
 /// One event's messages, committed with its batch.
@@ -149,6 +150,9 @@ pub fn plan(document_id: &str, events: &[Queued], recipients: &[Recipient], now:
             }
             for (m_index, m) in e.to_others.iter().enumerate().filter(|(_, m)| !stale_counts(m)) {
                 let is_op = m.kind == "operation";
+                if r.batch && m.reach == Reach::Unbatched {
+                    continue;
+                }
                 if !m.reach.reaches(r.viewport) {
                     if is_op {
                         plan.skipped.push((r_index, version((e_index, m_index))));

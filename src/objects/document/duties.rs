@@ -29,7 +29,7 @@ impl DocumentRoom {
     pub(super) async fn schedule(&self, follow: FollowUps) {
         let now = now_ms();
         if !follow.appended.is_empty() {
-            self.host.schedule_alarm(now + limits::HISTORY_FLUSH_DELAY_MS).await;
+            self.host.schedule_alarm(now + self.history_flush_delay()).await;
         }
         if follow.counts_changed {
             // Watchers (§6.2) hear of it with the alarm the cache write sets.
@@ -75,6 +75,13 @@ impl DocumentRoom {
         let effects = self.host.with_room(|room, _| room.expire_typing(now_ms())).ok()?;
         self.commit(effects, None).await;
         self.host.with_room(|room, _| room.next_typing_deadline()).ok().flatten()
+    }
+
+    /// How soon acked operations go to D1: sooner for a document with a backlog (limits.rs).
+    fn history_flush_delay(&self) -> u64 {
+        let version = self.host.with_room(|r, _| r.version()).unwrap_or(0);
+        let flushed = self.host.store().meta_u64("d1_flushed").unwrap_or(0);
+        limits::history_flush_delay_ms(version.saturating_sub(flushed))
     }
 
     /// Copies acked operations to D1; retried soon while any remain or it failed.

@@ -9,6 +9,7 @@ pub mod client;
 pub mod metrics;
 pub mod snapshot_rows;
 pub mod storage;
+mod superseded;
 
 #[cfg(target_arch = "wasm32")]
 mod access;

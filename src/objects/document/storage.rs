@@ -127,13 +127,13 @@ impl<S: Sql> RoomStore<S> {
         Ok(())
     }
 
-    /// Everything a room needs to wake: the snapshot and the log tail after it, plus older
-    /// entries up to the log's byte budget. Reads a bounded amount whatever the history length.
+    /// Everything a room needs to wake: the snapshot and the log tail after it; the older
+    /// entries within the log's budgets stay in storage until a client needs them (a long
+    /// history wakes as fast as an empty one). Reads a bounded amount whatever the history length.
     pub fn load(&self) -> SqlResult<SavedRoom> {
         let snapshot_version = self.meta_u64("snapshot_version")?;
         let snapshot = super::snapshot_rows::read(&self.sql, self.meta("snapshot")?)?;
-        let cut = self.tail_start(snapshot_version)?;
-        let tail = self.sql.texts("SELECT entry FROM ops WHERE version > ? ORDER BY version", vec![int(cut)])?;
+        let tail = self.sql.texts("SELECT entry FROM ops WHERE version > ? ORDER BY version", vec![int(snapshot_version)])?;
         let tail = tail.iter().map(|s| parse(s)).collect::<SqlResult<_>>()?;
         let keyed = |query: &str| -> SqlResult<Vec<(String, String)>> {
             let rows = self.sql.query(query, vec![])?;
@@ -147,6 +147,9 @@ impl<S: Sql> RoomStore<S> {
             owner: self.meta("owner_id")?,
             stroke_rows: self.stroke_rows()?,
             tail,
+            // Storage keeps the last LOG_RETAINED_OPS versions (`mark_flushed`); the room reads
+            // them within the log's budgets, and gives up on any it finds trimmed.
+            retained_after: Some(snapshot_version.saturating_sub(limits::LOG_RETAINED_OPS)).filter(|&v| v < snapshot_version),
             awareness: parse_all(keyed("SELECT session_id, entry FROM awareness")?)?,
             typing: parse_all(keyed("SELECT session_id, entry FROM typing")?)?,
         })
@@ -180,24 +183,6 @@ impl<S: Sql> RoomStore<S> {
         })
     }
 
-    /// The version after which the wake tail starts: every entry after the snapshot, and older
-    /// ones while they fit the log's count and byte budgets.
-    fn tail_start(&self, snapshot_version: u64) -> SqlResult<u64> {
-        let rows = self.sql.query("SELECT version, length(entry) FROM ops ORDER BY version DESC LIMIT ?", vec![int(limits::LOG_RETAINED_OPS)])?;
-        let sized: Vec<(u64, usize)> =
-            rows.iter().filter_map(|r| Some((r.first()?.int()? as u64, r.get(1)?.int()? as usize))).collect();
-        let mut total = 0usize;
-        let mut cut = sized.last().map_or(0, |(v, _)| v - 1);
-        for (version, bytes) in &sized {
-            total += bytes;
-            if total > limits::LOG_RETAINED_BYTES && *version <= snapshot_version {
-                cut = *version;
-                break;
-            }
-        }
-        Ok(cut)
-    }
-
     /// The newest version in the log (0 when it is empty).
     pub fn last_version(&self) -> SqlResult<u64> {
         Ok(self.sql.first_int("SELECT MAX(version) FROM ops", vec![])?.unwrap_or(0) as u64)
@@ -217,12 +202,13 @@ impl<S: Sql> RoomStore<S> {
         self.sql.run("DELETE FROM outbox WHERE event_id = ?", vec![event_id.into()])
     }
 
-    /// Makes one event's writes durable as a unit.
+    /// Makes a batch's writes durable as a unit (one transaction), skipping those a later write
+    /// of the same batch replaces.
     pub fn persist(&self, writes: &[Write]) -> SqlResult<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        self.sql.transaction(&mut || writes.iter().try_for_each(|w| apply_write(&self.sql, w)))
+        self.sql.transaction(&mut || super::superseded::live(writes).try_for_each(|w| apply_write(&self.sql, w)))
     }
 
     /// Acked ops not yet copied to D1, oldest first: at most `limit` of them and about
@@ -306,6 +292,22 @@ impl<S: Sql> Lookup for RoomStore<S> {
     }
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord> {
         self.one("SELECT record FROM comments WHERE comment_id = ?", comment_id)
+    }
+    /// Newest first and only within the log's byte budget, so memory stays bounded however
+    /// large the operations were.
+    fn log_entries(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, String> {
+        let rows = self.sql.texts("SELECT entry FROM ops WHERE version > ? AND version <= ? ORDER BY version DESC", vec![int(after), int(upto)]);
+        let mut bytes = 0;
+        let mut out: Vec<LogEntry> = Vec::new();
+        for row in rows.map_err(|e| e.0)? {
+            bytes += row.len();
+            if bytes > limits::LOG_RETAINED_BYTES {
+                break;
+            }
+            out.push(parse(&row).map_err(|e| e.0)?);
+        }
+        out.reverse();
+        Ok(out)
     }
     fn strokes(&self, ids: &[&str], each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
         if ids.is_empty() {
