@@ -64,6 +64,39 @@ fn a_client_syncs_with_step_1_and_gets_what_it_lacks_as_step_2() {
     assert_eq!(bob.text(), "shared text");
 }
 
+/// An update whose predecessor the room lacks waits in memory (yrs's pending part): it changes
+/// nothing yet, so it is neither logged nor relayed, and it must not be served either (step 2,
+/// REST) — a client would hold what a crash loses. Once the predecessor comes, both apply, are
+/// logged and relayed; a room woken from storage serves exactly what the live one does.
+#[test]
+fn an_update_waiting_for_its_predecessor_is_served_only_once_it_applies() {
+    let a = session(1, true);
+    let store = room_store();
+    let mut room = YRoom::new("ydoc:x");
+    let mut alice = YClient::new(11);
+    let first = alice.insert(0, "hello");
+    let second = alice.insert(5, " world");
+    let fx = room.y_message(&a, &update_frame(second), 1);
+    assert!(fx.effects.writes.is_empty() && fx.to_others.is_empty() && fx.applied == 0);
+    let mut bob = YClient::new(22);
+    let fx = room.y_message(&session(2, true), &bob.step1(), 2);
+    bob.receive(&fx.to_sender[0]);
+    assert!(!bob.has_pending(), "step 2 served an update the room never stored");
+    let mut reader = YClient::new(33);
+    reader.receive(&update_frame(room.y_state().1));
+    assert!(!reader.has_pending(), "the REST state holds an update the room never stored");
+
+    let fx = room.y_message(&a, &update_frame(first), 3);
+    store.persist(&fx.effects.writes).unwrap();
+    assert_eq!((fx.applied, fx.to_others.len()), (1, 1));
+    bob.receive(&fx.to_others[0]);
+    assert_eq!((bob.text().as_str(), bob.has_pending()), ("hello world", false));
+    let mut woke = restore_room("ydoc:x", store.load().unwrap()).unwrap();
+    let carol = YClient::new(44);
+    let served = |r: &mut YRoom| r.y_message(&session(4, true), &carol.step1(), 4).to_sender;
+    assert_eq!(served(woke.as_yjs().unwrap()), served(&mut room));
+}
+
 #[test]
 fn a_read_only_socket_is_refused_and_its_update_dropped() {
     let reader = session(3, false);

@@ -72,6 +72,11 @@ impl YClient {
         denials
     }
 
+    /// Whether this client holds updates that wait for a predecessor it lacks.
+    pub fn has_pending(&self) -> bool {
+        self.doc.transact().has_missing_updates()
+    }
+
     /// Sync step 1 of this client.
     pub fn step1(&self) -> Vec<u8> {
         sidechain_edge::room::yjs::sync_step1(&self.doc.transact().state_vector())
