@@ -8,6 +8,10 @@
 //! Events that stream stored data (a connect, a viewport change) commit whatever is queued at
 //! once, with themselves last, and stream in the same step: storage then holds exactly what the
 //! room holds in memory.
+//!
+//! A Yjs room's events (§7) go the same way with binary frames ([`YFrames`]) instead of JSON
+//! messages: every frame, a sync step 2 included (it may carry queued updates), leaves after the
+//! commit of its batch.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -27,10 +31,24 @@ use crate::runtime::sockets::{close, send, SharedFrame};
 /// How a commit ended for one event: its follow-ups, or the storage error.
 pub type Receipt = oneshot::Receiver<Result<FollowUps, String>>;
 
+/// A Yjs event's binary frames (§7), delivered like `Effects`' messages after the commit.
+#[derive(Debug, Default)]
+pub struct YFrames {
+    pub to_sender: Vec<Vec<u8>>,
+    pub to_others: Vec<Vec<u8>>,
+    /// Close the sender after its frames (a frame it sent was refused).
+    pub close: Option<(u16, &'static str)>,
+}
+
 /// Queues an event's effects for the next commit and drives commits while events wait; the
 /// event's follow-ups once its commit is made and its messages sent.
 pub async fn commit(host: &Rc<RoomHost>, effects: Effects, sender: Option<&Session>) -> Result<FollowUps, String> {
-    let receipt = host.enqueue(host.next_order(), effects, sender);
+    commit_with(host, effects, YFrames::default(), sender).await
+}
+
+/// [`commit`] for an event that also sends binary frames (Yjs).
+pub async fn commit_with(host: &Rc<RoomHost>, effects: Effects, frames: YFrames, sender: Option<&Session>) -> Result<FollowUps, String> {
+    let receipt = host.enqueue(host.next_order(), effects, frames, sender);
     if !host.committing.get() {
         drain(host).await;
     }
@@ -76,16 +94,17 @@ impl RoomHost {
         ids.len()
     }
 
-    fn enqueue(&self, order: u64, effects: Effects, sender: Option<&Session>) -> Receipt {
+    fn enqueue(&self, order: u64, effects: Effects, frames: YFrames, sender: Option<&Session>) -> Receipt {
         let (done, receipt) = oneshot::channel();
-        self.queue.borrow_mut().push(Pending { order, sender: sender.cloned(), effects, done: Some(done) });
+        self.queue.borrow_mut().push(Pending { order, sender: sender.cloned(), effects, frames, done: Some(done) });
         receipt
     }
 
-    /// Commits everything queued and then `last` (an event that streams stored data), now, in
-    /// this step; its stream follows its messages. Its follow-ups, or the storage error.
-    pub fn commit_now(&self, order: u64, last: Effects, sender: (&WebSocket, &Session)) -> Result<FollowUps, String> {
-        let mut receipt = self.enqueue(order, last, Some(sender.1));
+    /// Commits everything queued and then `last` (an event that streams stored data, or a Yjs
+    /// connect's greeting), now, in this step; its stream follows its messages. Its follow-ups,
+    /// or the storage error.
+    pub fn commit_now(&self, order: u64, last: Effects, frames: YFrames, sender: (&WebSocket, &Session)) -> Result<FollowUps, String> {
+        let mut receipt = self.enqueue(order, last, frames, Some(sender.1));
         let batch = std::mem::take(&mut *self.queue.borrow_mut());
         let stream = batch.last().and_then(|p| p.effects.follow_ups.stream.clone());
         self.commit_batch(batch);
@@ -107,6 +126,7 @@ impl RoomHost {
             self.metrics.observe(&p.effects);
         }
         self.deliver(&mut batch);
+        self.deliver_binary(&mut batch);
         for mut p in batch {
             if let Some(done) = p.done.take() {
                 let _ = done.send(Ok(std::mem::take(&mut p.effects.follow_ups)));
@@ -119,6 +139,13 @@ impl RoomHost {
     fn fail_batch(&self, batch: Vec<Pending>, error: &str) {
         self.drop_room();
         log::error("commit", error, &[("events", batch.len().into())]);
+        if self.is_yjs() {
+            // Yjs sockets may have been greeted with a state vector holding the lost updates:
+            // every one reconnects and syncs with what storage holds.
+            self.with_peers(|peers| peers.iter().for_each(|p| {
+                let _ = p.ws.close(Some(close::UNAVAILABLE), Some("storage write failed; reconnect"));
+            }));
+        }
         let failure = Failure::new(Code::Internal, "storage write failed; nothing was applied");
         for mut p in batch {
             if let Some(me) = &p.sender {
@@ -173,6 +200,32 @@ impl RoomHost {
                 }
             }
         });
+    }
+
+    /// Yjs: each event's frames in arrival order, its replies to the sender (then the sender's
+    /// close, if it was refused), its relays to every other socket connected before it.
+    fn deliver_binary(&self, batch: &mut [Pending]) {
+        for p in batch.iter_mut().filter(|p| !p.frames.to_sender.is_empty() || !p.frames.to_others.is_empty() || p.frames.close.is_some()) {
+            let YFrames { to_sender, to_others, close: close_with } = std::mem::take(&mut p.frames);
+            let me = p.sender.as_ref().map(|s| s.session_id.as_str());
+            let relays: Vec<SharedFrame> = to_others.iter().map(|f| SharedFrame::binary(f)).collect();
+            self.with_peers(|peers| {
+                for peer in peers.iter() {
+                    if Some(peer.att.session.session_id.as_str()) == me {
+                        for f in &to_sender {
+                            let _ = peer.ws.send_with_bytes(f);
+                        }
+                        if let Some((code, reason)) = close_with {
+                            let _ = peer.ws.close(Some(code), Some(reason));
+                        }
+                    } else if peer.since < p.order {
+                        for f in &relays {
+                            f.send(&peer.ws);
+                        }
+                    }
+                }
+            });
+        }
     }
 
     /// §9: `engagement_update` at most once per 100 ms, the latest counts winning: inside that
