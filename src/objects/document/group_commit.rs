@@ -24,6 +24,7 @@ use super::host::{Pending, RoomHost};
 use crate::model::{Effects, FollowUps, Session, StrokeStream};
 use crate::protocol::{Code, Failure, Outgoing};
 use crate::room::viewport::Announce;
+use crate::room::yjs::relay_frames;
 use crate::runtime::clock::{frame_id, now_ms};
 use crate::runtime::log;
 use crate::runtime::sockets::{close, send, SharedFrame};
@@ -35,7 +36,10 @@ pub type Receipt = oneshot::Receiver<Result<FollowUps, String>>;
 #[derive(Debug, Default)]
 pub struct YFrames {
     pub to_sender: Vec<Vec<u8>>,
+    /// Awareness relays.
     pub to_others: Vec<Vec<u8>>,
+    /// Effective updates, relayed merged with the rest of the batch's.
+    pub updates: Vec<Vec<u8>>,
     /// Close the sender after its frames (a frame it sent was refused).
     pub close: Option<(u16, &'static str)>,
 }
@@ -202,12 +206,17 @@ impl RoomHost {
         });
     }
 
-    /// Yjs: each event's frames in arrival order, its replies to the sender (then the sender's
-    /// close, if it was refused), its relays to every other socket connected before it.
+    /// Yjs: each event's replies to its sender (then the sender's close, if it was refused) and
+    /// its awareness relays, in arrival order; then the batch's updates as one relay.
     fn deliver_binary(&self, batch: &mut [Pending]) {
-        for p in batch.iter_mut().filter(|p| !p.frames.to_sender.is_empty() || !p.frames.to_others.is_empty() || p.frames.close.is_some()) {
-            let YFrames { to_sender, to_others, close: close_with } = std::mem::take(&mut p.frames);
+        let mut updates: Vec<(u64, Option<String>, Vec<u8>)> = Vec::new();
+        for p in batch.iter_mut() {
+            let YFrames { to_sender, to_others, updates: mine, close: close_with } = std::mem::take(&mut p.frames);
             let me = p.sender.as_ref().map(|s| s.session_id.as_str());
+            updates.extend(mine.into_iter().map(|u| (p.order, me.map(str::to_string), u)));
+            if to_sender.is_empty() && to_others.is_empty() && close_with.is_none() {
+                continue;
+            }
             let relays: Vec<SharedFrame> = to_others.iter().map(|f| SharedFrame::binary(f)).collect();
             self.with_peers(|peers| {
                 for peer in peers.iter() {
@@ -226,6 +235,38 @@ impl RoomHost {
                 }
             });
         }
+        self.relay_updates(&updates);
+    }
+
+    /// The effective updates of a commit, merged (`relay_frames`): every socket gets those of
+    /// the events after its connect in one frame — none when it sent them all itself (a lone
+    /// writer), its own among the others' otherwise (the clients skip what they know).
+    fn relay_updates(&self, updates: &[(u64, Option<String>, Vec<u8>)]) {
+        let Some(first) = updates.first().map(|u| u.0) else { return };
+        let frames_of = |since: u64| -> Vec<SharedFrame> {
+            let chosen: Vec<&[u8]> = updates.iter().filter(|u| u.0 > since).map(|u| u.2.as_slice()).collect();
+            relay_frames(&chosen).iter().map(|f| SharedFrame::binary(f)).collect()
+        };
+        let all = frames_of(0);
+        self.with_peers(|peers| {
+            for peer in peers.iter() {
+                let me = Some(&peer.att.session.session_id);
+                let others = updates.iter().any(|u| u.0 > peer.since && u.1.as_ref() != me);
+                if !others {
+                    continue;
+                }
+                let own;
+                let frames = if peer.since < first {
+                    &all
+                } else {
+                    own = frames_of(peer.since);
+                    &own
+                };
+                for f in frames {
+                    f.send(&peer.ws);
+                }
+            }
+        });
     }
 
     /// §9: `engagement_update` at most once per 100 ms, the latest counts winning: inside that

@@ -80,8 +80,8 @@ impl DocumentRoom {
     /// other socket the relays. A failed commit sends nothing; the room is rebuilt from storage
     /// and its sockets closed, so their clients reconnect and sync what storage holds.
     async fn commit_yjs(&self, fx: YEffects, sender: Option<&Session>) -> bool {
-        let YEffects { to_sender, to_others, effects, close, applied: _ } = fx;
-        self.commit_with(effects, YFrames { to_sender, to_others, close }, sender).await
+        let YEffects { to_sender, to_others, updates, effects, close, applied: _ } = fx;
+        self.commit_with(effects, YFrames { to_sender, to_others, updates, close }, sender).await
     }
 
     /// `POST /documents/ydoc:{id}/update`: applied and relayed like a socket's → `{"version"}`.
