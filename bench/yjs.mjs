@@ -226,7 +226,7 @@ async function measure(server, trace, wholeUpdate) {
   const after = await restart(server, one.text, burst);
   const woken = server.memory().rssMiB;
   // One character on the woken document: its commit sets the object's alarm, which reports the
-  // room's metrics (a Yjs socket's sync messages alone set none), memory included.
+  // room's metrics, memory included (every Yjs frame schedules that report; the edit makes sure one comes).
   after.keep[0].doc.getText("t").insert(0, ".");
   const wokenWasm = await server.wasmMiB();
   // Last, so that the memory figures above do not include it.
