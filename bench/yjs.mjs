@@ -170,7 +170,9 @@ async function pushWhole(server, update, end) {
 async function killDuringBurst(server) {
   const [writer, observer] = [new Peer(server, DOCS.burst, "burst-writer"), new Peer(server, DOCS.burst, "burst-observer")];
   await Promise.all([writer.synced(), observer.synced()]);
-  const killed = observer.until(() => observer.received.length >= BURST / 2, "half the burst observed").then(() => {
+  // Counted in characters (one per update): the worker relays the updates of one commit as one
+  // message (§9).
+  const killed = observer.until(() => observer.len() >= BURST / 2, "half the burst observed").then(() => {
     const dead = server.kill9(); // the SIGKILL goes out before anything below runs
     const seen = observer.received.slice();
     writer.close(); // no client may upload its copy to the restarted server
@@ -180,7 +182,15 @@ async function killDuringBurst(server) {
   const t = writer.doc.getText("t");
   for (let i = 0; i < BURST; i++) t.insert(t.length, "x");
   const seen = await killed;
-  return { writerId: writer.doc.clientID, ends: seen.map((u) => Y.parseUpdateMeta(u).to.get(writer.doc.clientID) ?? 0) };
+  // Each update the observer received, by the writer's clock it ends at (a merged message holds
+  // several consecutive ones).
+  const id = writer.doc.clientID;
+  const ends = seen.flatMap((u) => {
+    const meta = Y.parseUpdateMeta(u);
+    const [from, to] = [meta.from.get(id) ?? 0, meta.to.get(id) ?? 0];
+    return Array.from({ length: Math.max(0, to - from) }, (_, k) => from + k + 1);
+  });
+  return { writerId: id, ends };
 }
 
 /** 5b. Restart on the same storage; fresh clients open the replayed and the burst documents. */
@@ -216,7 +226,7 @@ async function measure(server, trace, wholeUpdate) {
   const after = await restart(server, one.text, burst);
   const woken = server.memory().rssMiB;
   // One character on the woken document: its commit sets the object's alarm, which reports the
-  // room's metrics (a Yjs socket's sync messages alone set none), memory included.
+  // room's metrics, memory included (every Yjs frame schedules that report; the edit makes sure one comes).
   after.keep[0].doc.getText("t").insert(0, ".");
   const wokenWasm = await server.wasmMiB();
   // Last, so that the memory figures above do not include it.

@@ -36,15 +36,15 @@ fn an_update_is_logged_in_the_same_effects_that_relay_it_and_a_duplicate_changes
     let mut alice = YClient::new(11);
     let u = alice.insert(0, "hello");
     let fx = room.y_message(&a, &update_frame(u.clone()), 1);
-    assert_eq!((room.version(), fx.applied, fx.to_others.len()), (1, 1, 1));
+    assert_eq!((room.version(), fx.applied, fx.relays().len()), (1, 1, 1));
     assert!(matches!(fx.effects.writes[0], Write::AppendOp(_)), "the relay waits for this write");
     let mut bob = YClient::new(22);
-    bob.receive(&fx.to_others[0]);
+    bob.receive(&fx.relays()[0]);
     assert_eq!(bob.text(), "hello");
     // The same update again, and an empty one: no version, no write, no relay.
     for frame in [update_frame(u), update_frame(vec![0, 0])] {
         let fx = room.y_message(&b, &frame, 2);
-        assert!(fx.to_others.is_empty() && fx.effects.writes.is_empty() && fx.close.is_none());
+        assert!(fx.relays().is_empty() && fx.effects.writes.is_empty() && fx.close.is_none());
     }
     assert_eq!(room.version(), 1);
 }
@@ -64,6 +64,73 @@ fn a_client_syncs_with_step_1_and_gets_what_it_lacks_as_step_2() {
     assert_eq!(bob.text(), "shared text");
 }
 
+/// An update whose predecessor the room lacks waits in memory (yrs's pending part): it changes
+/// nothing yet, so it is neither logged nor relayed, and it must not be served either (step 2,
+/// REST) — a client would hold what a crash loses. Once the predecessor comes, both apply, are
+/// logged and relayed; a room woken from storage serves exactly what the live one does.
+#[test]
+fn an_update_waiting_for_its_predecessor_is_served_only_once_it_applies() {
+    let a = session(1, true);
+    let store = room_store();
+    let mut room = YRoom::new("ydoc:x");
+    let mut alice = YClient::new(11);
+    let first = alice.insert(0, "hello");
+    let second = alice.insert(5, " world");
+    let fx = room.y_message(&a, &update_frame(second), 1);
+    assert!(fx.effects.writes.is_empty() && fx.relays().is_empty() && fx.applied == 0);
+    let mut bob = YClient::new(22);
+    let fx = room.y_message(&session(2, true), &bob.step1(), 2);
+    bob.receive(&fx.to_sender[0]);
+    assert!(!bob.has_pending(), "step 2 served an update the room never stored");
+    let mut reader = YClient::new(33);
+    reader.receive(&update_frame(room.y_state().1));
+    assert!(!reader.has_pending(), "the REST state holds an update the room never stored");
+
+    let fx = room.y_message(&a, &update_frame(first), 3);
+    store.persist(&fx.effects.writes).unwrap();
+    assert_eq!((fx.applied, fx.relays().len()), (1, 1));
+    bob.receive(&fx.relays()[0]);
+    assert_eq!((bob.text().as_str(), bob.has_pending()), ("hello world", false));
+    let mut woke = restore_room("ydoc:x", store.load().unwrap()).unwrap();
+    let carol = YClient::new(44);
+    let served = |r: &mut YRoom| r.y_message(&session(4, true), &carol.step1(), 4).to_sender;
+    assert_eq!(served(woke.as_yjs().unwrap()), served(&mut room));
+}
+
+/// §9: the updates committed together are relayed as one message. A client that gets the merge
+/// ends where one that got every update did, its own updates among them or not.
+#[test]
+fn the_updates_of_one_commit_are_relayed_as_one_merged_message() {
+    let mut room = YRoom::new("ydoc:x");
+    let mut writers: Vec<YClient> = (1..=3).map(|i| YClient::new(10 + i)).collect();
+    let mut updates = Vec::new();
+    for round in 0..3 {
+        for (i, w) in writers.iter_mut().enumerate() {
+            let fx = room.y_message(&session(i + 1, true), &update_frame(w.insert(0, &format!("{i}{round} "))), round);
+            updates.extend(fx.updates);
+        }
+    }
+    // The third writer also deletes what the first wrote in round 0 (it has seen it).
+    writers[2].receive(&update_frame(updates[0].clone()));
+    let fx = room.y_message(&session(3, true), &update_frame(writers[2].delete_all_of("00 ")), 9);
+    updates.extend(fx.updates);
+    let batch: Vec<&[u8]> = updates.iter().map(|u| u.as_slice()).collect();
+    let merged = sidechain_edge::room::yjs::relay_frames(&batch);
+    assert_eq!(merged.len(), 1, "one frame for the whole commit");
+    let (mut one_by_one, mut at_once) = (YClient::new(40), YClient::new(41));
+    for u in &updates {
+        one_by_one.receive(&update_frame(u.clone()));
+    }
+    at_once.receive(&merged[0]);
+    assert_eq!(at_once.text(), one_by_one.text());
+    assert_eq!(at_once.text(), room_text(&room));
+    assert!(!at_once.text().contains("00 "));
+    // A writer gets its own updates back among the others' and skips them.
+    let first = &mut writers[0];
+    first.receive(&merged[0]);
+    assert_eq!((first.text(), first.has_pending()), (room_text(&room), false));
+}
+
 #[test]
 fn a_read_only_socket_is_refused_and_its_update_dropped() {
     let reader = session(3, false);
@@ -75,7 +142,7 @@ fn a_read_only_socket_is_refused_and_its_update_dropped() {
     let fx = room.y_message(&reader, &update_frame(carol.insert(0, "nope")), 2);
     let denials = YClient::new(1).receive(&fx.to_sender[0]);
     assert_eq!(denials, vec![PERMISSION_DENIED.to_string()]);
-    assert!(fx.to_others.is_empty() && fx.effects.writes.is_empty() && fx.close.is_none(), "the socket stays open");
+    assert!(fx.relays().is_empty() && fx.effects.writes.is_empty() && fx.close.is_none(), "the socket stays open");
     assert_eq!((room.version(), room_text(&room)), (0, String::new()));
 }
 
@@ -194,7 +261,7 @@ fn a_document_past_16_mib_refuses_the_update_and_closes_with_1009() {
     }
     let (i, fx) = refused.expect("refused before 20 MB");
     assert_eq!(fx.close, Some((1009, "too_large")));
-    assert!(fx.effects.writes.is_empty() && fx.to_others.is_empty());
+    assert!(fx.effects.writes.is_empty() && fx.relays().is_empty());
     assert_eq!(room.version(), i);
     assert!(room.y_state().1.len() <= limits::YJS_MAX_DOC_BYTES);
 }

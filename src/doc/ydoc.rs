@@ -106,14 +106,17 @@ impl YDoc {
         self.doc.transact().state_vector()
     }
 
-    /// The whole document as one update (v1).
+    /// The whole document as one update (v1): what it integrated, as [`YDoc::diff`] serves.
     pub fn encode_state(&self) -> Vec<u8> {
-        self.doc.transact().encode_state_as_update_v1(&StateVector::default())
+        self.diff(&StateVector::default())
     }
 
-    /// What a peer with state vector `sv` lacks.
+    /// What a peer with state vector `sv` lacks, of what the document integrated. Never the
+    /// pending part (updates waiting for a predecessor the document lacks): applying one changes
+    /// nothing, so it is not logged, and serving it would hand clients what a crash loses (yrs's
+    /// `encode_state_as_update` merges it in; `encode_diff` does not).
     pub fn diff(&self, sv: &StateVector) -> Vec<u8> {
-        self.doc.transact().encode_state_as_update_v1(sv)
+        self.doc.transact().encode_diff_v1(sv)
     }
 
     /// The log is merged into one snapshot when it passes 1,000 updates or 1 MiB (§7).

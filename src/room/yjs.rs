@@ -40,7 +40,11 @@ pub const PERMISSION_DENIED: &str = "permission-denied: read-only access to this
 #[derive(Debug, Default)]
 pub struct YEffects {
     pub to_sender: Vec<Vec<u8>>,
+    /// Frames for every other socket (awareness).
     pub to_others: Vec<Vec<u8>>,
+    /// The effective updates, relayed to every other socket after the commit: those of one
+    /// commit as one message ([`relay_frames`]).
+    pub updates: Vec<Vec<u8>>,
     pub effects: Effects,
     /// Close the sender with this code and reason (nothing of the frame was applied).
     pub close: Option<(u16, &'static str)>,
@@ -141,7 +145,7 @@ impl YRoom {
         });
         fx.effects.writes.push(Write::AppendOp(Rc::clone(&entry)));
         fx.effects.follow_ups.appended.push(0);
-        fx.to_others.push(encode(Message::Sync(SyncMessage::Update(effective))));
+        fx.updates.push(effective);
         fx.applied += 1;
         self.since_snapshot.ops += 1;
         self.since_snapshot.bytes += entry.weight();
@@ -246,6 +250,29 @@ fn decode_frame(frame: &[u8]) -> Option<Vec<Message>> {
     let messages: Vec<Message> = MessageReader::new(&mut decoder).collect::<Result<_, _>>().ok()?;
     let used: usize = messages.iter().map(|m| m.encode_v1().len()).sum();
     (used == frame.len() && !messages.is_empty()).then_some(messages)
+}
+
+impl YEffects {
+    /// Every frame the other sockets get from this event alone: its updates, then `to_others`.
+    pub fn relays(&self) -> Vec<Vec<u8>> {
+        let updates: Vec<&[u8]> = self.updates.iter().map(|u| u.as_slice()).collect();
+        relay_frames(&updates).into_iter().chain(self.to_others.iter().cloned()).collect()
+    }
+}
+
+/// The relay of effective updates committed together (§9): one sync update message holding
+/// them all, so a socket gets one frame and its client applies one transaction per commit. Two
+/// effective updates never hold the same item, so their merge is exact; were it to fail, each
+/// goes as its own message.
+pub fn relay_frames(updates: &[&[u8]]) -> Vec<Vec<u8>> {
+    match updates {
+        [] => Vec::new(),
+        [one] => vec![sync_update(one.to_vec())],
+        many => match yrs::merge_updates_v1(many.iter()) {
+            Ok(merged) => vec![sync_update(merged)],
+            Err(_) => many.iter().map(|u| sync_update(u.to_vec())).collect(),
+        },
+    }
 }
 
 /// Sync step 1 of a document with state vector `sv` (tests and clients).

@@ -50,6 +50,14 @@ impl YClient {
         self.edit(&[TextPrimitive::Insert { position: at, content: s.into() }])
     }
 
+    /// Deletes the first occurrence of `s` in the text; its update.
+    pub fn delete_all_of(&mut self, s: &str) -> Vec<u8> {
+        let text = self.text();
+        let at = text.find(s).expect("the text holds it");
+        let position = text[..at].chars().count();
+        self.edit(&[TextPrimitive::Delete { position, length: s.chars().count() }])
+    }
+
     pub fn text(&self) -> String {
         let t = self.doc.get_or_insert_text("t");
         t.get_string(&self.doc.transact())
@@ -70,6 +78,11 @@ impl YClient {
             }
         }
         denials
+    }
+
+    /// Whether this client holds updates that wait for a predecessor it lacks.
+    pub fn has_pending(&self) -> bool {
+        self.doc.transact().has_missing_updates()
     }
 
     /// Sync step 1 of this client.

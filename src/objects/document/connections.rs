@@ -97,7 +97,7 @@ impl DocumentRoom {
         effects.to_others = connected.to_others;
         effects.follow_ups = connected.follow_ups;
         effects.writes.extend(connected.writes);
-        if let Ok(follow) = self.host.commit_now(order, effects, (&pair.server, &me)) {
+        if let Ok(follow) = self.host.commit_now(order, effects, Default::default(), (&pair.server, &me)) {
             self.schedule(follow).await;
         }
         self.report_room_change(&me.user_id);
@@ -135,7 +135,7 @@ impl DocumentRoom {
         match self.host.with_room(|room, store| room.on_frame(&me, &text, now_ms(), &present, store)) {
             // Stored strokes stream in the same step as the commit (a viewport, a sync).
             Ok(effects) if effects.follow_ups.stream.is_some() => {
-                if let Ok(follow) = self.host.commit_now(self.host.next_order(), effects, (ws, &me)) {
+                if let Ok(follow) = self.host.commit_now(self.host.next_order(), effects, Default::default(), (ws, &me)) {
                     self.schedule(follow).await;
                 }
             }
@@ -188,7 +188,7 @@ impl DocumentRoom {
     }
 
     /// The alarm reports the tally once per interval.
-    async fn report_soon(&self) {
+    pub(super) async fn report_soon(&self) {
         if self.host.metrics.needs_alarm() {
             self.host.schedule_alarm(now_ms() + REPORT_INTERVAL_MS).await;
         }

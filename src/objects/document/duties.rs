@@ -2,6 +2,7 @@
 //! follow-ups); this file turns that into alarm times, and the alarm into named duties, each
 //! independent of the others' failures.
 
+use super::group_commit::YFrames;
 use super::DocumentRoom;
 use crate::limits;
 use crate::model::{Effects, FollowUps, Session};
@@ -15,7 +16,12 @@ impl DocumentRoom {
     /// Commits an event's effects with the next group commit (`group_commit.rs`), then
     /// schedules what follows it. False when the commit failed (nothing was applied).
     pub(super) async fn commit(&self, effects: Effects, sender: Option<&Session>) -> bool {
-        match super::group_commit::commit(&self.host, effects, sender).await {
+        self.commit_with(effects, YFrames::default(), sender).await
+    }
+
+    /// [`Self::commit`] for an event that also sends binary frames (Yjs).
+    pub(super) async fn commit_with(&self, effects: Effects, frames: YFrames, sender: Option<&Session>) -> bool {
+        match super::group_commit::commit_with(&self.host, effects, frames, sender).await {
             Ok(follow) => {
                 self.schedule(follow).await;
                 true

@@ -8,6 +8,10 @@
 //! Events that stream stored data (a connect, a viewport change) commit whatever is queued at
 //! once, with themselves last, and stream in the same step: storage then holds exactly what the
 //! room holds in memory.
+//!
+//! A Yjs room's events (§7) go the same way with binary frames ([`YFrames`]) instead of JSON
+//! messages: every frame, a sync step 2 included (it may carry queued updates), leaves after the
+//! commit of its batch.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -20,6 +24,7 @@ use super::host::{Pending, RoomHost};
 use crate::model::{Effects, FollowUps, Session, StrokeStream};
 use crate::protocol::{Code, Failure, Outgoing};
 use crate::room::viewport::Announce;
+use crate::room::yjs::relay_frames;
 use crate::runtime::clock::{frame_id, now_ms};
 use crate::runtime::log;
 use crate::runtime::sockets::{close, send, SharedFrame};
@@ -27,10 +32,27 @@ use crate::runtime::sockets::{close, send, SharedFrame};
 /// How a commit ended for one event: its follow-ups, or the storage error.
 pub type Receipt = oneshot::Receiver<Result<FollowUps, String>>;
 
+/// A Yjs event's binary frames (§7), delivered like `Effects`' messages after the commit.
+#[derive(Debug, Default)]
+pub struct YFrames {
+    pub to_sender: Vec<Vec<u8>>,
+    /// Awareness relays.
+    pub to_others: Vec<Vec<u8>>,
+    /// Effective updates, relayed merged with the rest of the batch's.
+    pub updates: Vec<Vec<u8>>,
+    /// Close the sender after its frames (a frame it sent was refused).
+    pub close: Option<(u16, &'static str)>,
+}
+
 /// Queues an event's effects for the next commit and drives commits while events wait; the
 /// event's follow-ups once its commit is made and its messages sent.
 pub async fn commit(host: &Rc<RoomHost>, effects: Effects, sender: Option<&Session>) -> Result<FollowUps, String> {
-    let receipt = host.enqueue(host.next_order(), effects, sender);
+    commit_with(host, effects, YFrames::default(), sender).await
+}
+
+/// [`commit`] for an event that also sends binary frames (Yjs).
+pub async fn commit_with(host: &Rc<RoomHost>, effects: Effects, frames: YFrames, sender: Option<&Session>) -> Result<FollowUps, String> {
+    let receipt = host.enqueue(host.next_order(), effects, frames, sender);
     if !host.committing.get() {
         drain(host).await;
     }
@@ -76,16 +98,17 @@ impl RoomHost {
         ids.len()
     }
 
-    fn enqueue(&self, order: u64, effects: Effects, sender: Option<&Session>) -> Receipt {
+    fn enqueue(&self, order: u64, effects: Effects, frames: YFrames, sender: Option<&Session>) -> Receipt {
         let (done, receipt) = oneshot::channel();
-        self.queue.borrow_mut().push(Pending { order, sender: sender.cloned(), effects, done: Some(done) });
+        self.queue.borrow_mut().push(Pending { order, sender: sender.cloned(), effects, frames, done: Some(done) });
         receipt
     }
 
-    /// Commits everything queued and then `last` (an event that streams stored data), now, in
-    /// this step; its stream follows its messages. Its follow-ups, or the storage error.
-    pub fn commit_now(&self, order: u64, last: Effects, sender: (&WebSocket, &Session)) -> Result<FollowUps, String> {
-        let mut receipt = self.enqueue(order, last, Some(sender.1));
+    /// Commits everything queued and then `last` (an event that streams stored data, or a Yjs
+    /// connect's greeting), now, in this step; its stream follows its messages. Its follow-ups,
+    /// or the storage error.
+    pub fn commit_now(&self, order: u64, last: Effects, frames: YFrames, sender: (&WebSocket, &Session)) -> Result<FollowUps, String> {
+        let mut receipt = self.enqueue(order, last, frames, Some(sender.1));
         let batch = std::mem::take(&mut *self.queue.borrow_mut());
         let stream = batch.last().and_then(|p| p.effects.follow_ups.stream.clone());
         self.commit_batch(batch);
@@ -107,6 +130,7 @@ impl RoomHost {
             self.metrics.observe(&p.effects);
         }
         self.deliver(&mut batch);
+        self.deliver_binary(&mut batch);
         for mut p in batch {
             if let Some(done) = p.done.take() {
                 let _ = done.send(Ok(std::mem::take(&mut p.effects.follow_ups)));
@@ -119,6 +143,13 @@ impl RoomHost {
     fn fail_batch(&self, batch: Vec<Pending>, error: &str) {
         self.drop_room();
         log::error("commit", error, &[("events", batch.len().into())]);
+        if self.is_yjs() {
+            // Yjs sockets may have been greeted with a state vector holding the lost updates:
+            // every one reconnects and syncs with what storage holds.
+            self.with_peers(|peers| peers.iter().for_each(|p| {
+                let _ = p.ws.close(Some(close::UNAVAILABLE), Some("storage write failed; reconnect"));
+            }));
+        }
         let failure = Failure::new(Code::Internal, "storage write failed; nothing was applied");
         for mut p in batch {
             if let Some(me) = &p.sender {
@@ -170,6 +201,69 @@ impl RoomHost {
                     Announce::Now(m) => send(&peers[i].ws, m),
                     Announce::At(at) => self.timer_at(at),
                     Announce::Pending => {}
+                }
+            }
+        });
+    }
+
+    /// Yjs: each event's replies to its sender (then the sender's close, if it was refused) and
+    /// its awareness relays, in arrival order; then the batch's updates as one relay.
+    fn deliver_binary(&self, batch: &mut [Pending]) {
+        let mut updates: Vec<(u64, Option<String>, Vec<u8>)> = Vec::new();
+        for p in batch.iter_mut() {
+            let YFrames { to_sender, to_others, updates: mine, close: close_with } = std::mem::take(&mut p.frames);
+            let me = p.sender.as_ref().map(|s| s.session_id.as_str());
+            updates.extend(mine.into_iter().map(|u| (p.order, me.map(str::to_string), u)));
+            if to_sender.is_empty() && to_others.is_empty() && close_with.is_none() {
+                continue;
+            }
+            let relays: Vec<SharedFrame> = to_others.iter().map(|f| SharedFrame::binary(f)).collect();
+            self.with_peers(|peers| {
+                for peer in peers.iter() {
+                    if Some(peer.att.session.session_id.as_str()) == me {
+                        for f in &to_sender {
+                            let _ = peer.ws.send_with_bytes(f);
+                        }
+                        if let Some((code, reason)) = close_with {
+                            let _ = peer.ws.close(Some(code), Some(reason));
+                        }
+                    } else if peer.since < p.order {
+                        for f in &relays {
+                            f.send(&peer.ws);
+                        }
+                    }
+                }
+            });
+        }
+        self.relay_updates(&updates);
+    }
+
+    /// The effective updates of a commit, merged (`relay_frames`): every socket gets those of
+    /// the events after its connect in one frame — none when it sent them all itself (a lone
+    /// writer), its own among the others' otherwise (the clients skip what they know).
+    fn relay_updates(&self, updates: &[(u64, Option<String>, Vec<u8>)]) {
+        let Some(first) = updates.first().map(|u| u.0) else { return };
+        let frames_of = |since: u64| -> Vec<SharedFrame> {
+            let chosen: Vec<&[u8]> = updates.iter().filter(|u| u.0 > since).map(|u| u.2.as_slice()).collect();
+            relay_frames(&chosen).iter().map(|f| SharedFrame::binary(f)).collect()
+        };
+        let all = frames_of(0);
+        self.with_peers(|peers| {
+            for peer in peers.iter() {
+                let me = Some(&peer.att.session.session_id);
+                let others = updates.iter().any(|u| u.0 > peer.since && u.1.as_ref() != me);
+                if !others {
+                    continue;
+                }
+                let own;
+                let frames = if peer.since < first {
+                    &all
+                } else {
+                    own = frames_of(peer.since);
+                    &own
+                };
+                for f in frames {
+                    f.send(&peer.ws);
                 }
             }
         });

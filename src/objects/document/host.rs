@@ -64,6 +64,8 @@ pub struct Pending {
     pub order: u64,
     pub sender: Option<Session>,
     pub effects: Effects,
+    /// A Yjs event's binary frames.
+    pub frames: super::group_commit::YFrames,
     pub done: Option<futures_channel::oneshot::Sender<Result<crate::model::FollowUps, String>>>,
 }
 

@@ -1,11 +1,13 @@
 //! The socket and REST side of a Yjs room (§7 [1.2]): binary frames in and out, the room's
-//! writes made durable (one SQLite transaction, held by the output gate) before any frame
-//! leaves, awareness removed with its socket, and REST updates relayed to every socket.
+//! writes made durable by the group commit (§9, `group_commit.rs`: the updates that arrive while
+//! a commit is made durable go together in the next one) before any frame leaves, awareness
+//! removed with its socket, and REST updates relayed to every socket.
 
 use serde_json::json;
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
 use super::client::{ApplyYjsUpdate, YjsApplied};
+use super::group_commit::YFrames;
 use super::host::Attachment;
 use super::DocumentRoom;
 use crate::doc::ydoc::{b64, unb64, YFail};
@@ -13,8 +15,7 @@ use crate::model::{Actor, Session};
 use crate::room::YEffects;
 use crate::runtime::clock::{new_session_id, now_ms};
 use crate::runtime::http::{ApiError, ApiResult};
-use crate::runtime::log;
-use crate::runtime::sockets::{close, is_upgrade, probe_ok, SharedFrame};
+use crate::runtime::sockets::{close, is_upgrade, probe_ok};
 
 fn not_yjs() -> ApiError {
     ApiError::internal("the room is not a Yjs room")
@@ -40,8 +41,10 @@ impl DocumentRoom {
             self.host.schedule_alarm(due).await;
         }
         let greeting = self.host.with_room(|room, _| room.as_yjs().map(|y| y.y_connect()))?.ok_or_else(not_yjs)?;
-        for frame in greeting {
-            let _ = pair.server.send_with_bytes(&frame);
+        // What is queued is committed first: the greeting's state vector holds it.
+        let frames = YFrames { to_sender: greeting, ..YFrames::default() };
+        if let Ok(follow) = self.host.commit_now(order, Default::default(), frames, (&pair.server, &me)) {
+            self.schedule(follow).await;
         }
         self.report_room_change(&me.user_id);
         Ok(Response::from_websocket(pair.client)?)
@@ -56,57 +59,29 @@ impl DocumentRoom {
         let outcome = self.host.with_room(|room, _| room.as_yjs().map(|y| y.y_message(me, &frame, now_ms())));
         match outcome {
             Ok(Some(fx)) => {
-                self.deliver_yjs(fx, Some((ws, me))).await;
+                self.commit_yjs(fx, Some(me)).await;
             }
             _ => {
                 let _ = ws.close(Some(close::UNAVAILABLE), Some("the room could not be loaded; reconnect"));
             }
         }
         self.host.metrics.message(crate::runtime::clock::clock_ms() - started);
+        self.report_soon().await;
     }
 
     /// A Yjs socket left: its awareness clients are removed and the others told.
     pub(super) async fn close_yjs_socket(&self, me: &Session) {
         if let Ok(Some(fx)) = self.host.with_room(|room, _| room.as_yjs().map(|y| y.y_disconnect(me))) {
-            self.deliver_yjs(fx, None).await;
+            self.commit_yjs(fx, None).await;
         }
     }
 
-    /// Makes the writes durable, then sends: the sender its replies, every other socket the
-    /// relays. A failed write relays nothing; the room is rebuilt from storage and the sender
-    /// closed, so its client reconnects and syncs what storage holds.
-    async fn deliver_yjs(&self, fx: YEffects, sender: Option<(&WebSocket, &Session)>) -> bool {
-        let YEffects { to_sender, to_others, effects, close: close_with, applied } = fx;
-        if let Err(e) = self.host.store().persist(&effects.writes) {
-            self.host.drop_room();
-            log::error("yjs commit", e.to_string(), &[("writes", json!(effects.writes.len()))]);
-            if let Some((ws, _)) = sender {
-                let _ = ws.close(Some(close::UNAVAILABLE), Some("storage write failed; reconnect"));
-            }
-            return false;
-        }
-        if applied > 0 {
-            self.host.metrics.commit(applied as usize);
-        }
-        if let Some((ws, _)) = sender {
-            for f in &to_sender {
-                let _ = ws.send_with_bytes(f);
-            }
-            if let Some((code, reason)) = close_with {
-                let _ = ws.close(Some(code), Some(reason));
-            }
-        }
-        let me = sender.map(|(_, s)| s.session_id.clone());
-        let shared: Vec<SharedFrame> = to_others.iter().map(|f| SharedFrame::binary(f)).collect();
-        self.host.with_peers(|peers| {
-            for p in peers.iter().filter(|p| Some(&p.att.session.session_id) != me.as_ref()) {
-                shared.iter().for_each(|f| {
-                    f.send(&p.ws);
-                });
-            }
-        });
-        self.schedule(effects.follow_ups).await;
-        true
+    /// Commits the writes with the group commit, then sends: the sender its replies, every
+    /// other socket the relays. A failed commit sends nothing; the room is rebuilt from storage
+    /// and its sockets closed, so their clients reconnect and sync what storage holds.
+    async fn commit_yjs(&self, fx: YEffects, sender: Option<&Session>) -> bool {
+        let YEffects { to_sender, to_others, updates, effects, close, applied: _ } = fx;
+        self.commit_with(effects, YFrames { to_sender, to_others, updates, close }, sender).await
     }
 
     /// `POST /documents/ydoc:{id}/update`: applied and relayed like a socket's → `{"version"}`.
@@ -116,16 +91,20 @@ impl DocumentRoom {
         }
         let update = unb64(&req.update).map_err(ApiError::bad_request)?;
         let client_id = format!("http:{}", actor.user_id);
-        let outcome = self.host.with_room(|room, _| room.as_yjs().map(|y| y.y_update(&actor.user_id, &client_id, &update, now_ms())))?;
+        // Its version (the current one for a duplicate), whatever arrives during its commit.
+        let (outcome, version) = self.host.with_room(|room, _| {
+            let outcome = room.as_yjs().map(|y| y.y_update(&actor.user_id, &client_id, &update, now_ms()));
+            (outcome, room.version())
+        })?;
         let fx = match outcome.ok_or_else(not_yjs)? {
             Ok(fx) => fx,
             Err(YFail::TooLarge) => return Err(ApiError::new(413, "too_large", "the encoded Yjs document would pass 16 MiB; nothing was applied")),
             Err(YFail::Malformed(m)) => return Err(ApiError::new(400, "bad_request", m)),
         };
-        if !self.deliver_yjs(fx, None).await {
+        if !self.commit_yjs(fx, None).await {
             return Err(ApiError::internal("storage write failed; the update was not applied"));
         }
-        Ok(YjsApplied { version: self.host.with_room(|r, _| r.version())? })
+        Ok(YjsApplied { version })
     }
 
     /// `GET /documents/ydoc:{id}`: version, state vector and the whole update (base64 v1),
