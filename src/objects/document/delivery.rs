@@ -27,6 +27,18 @@ pub struct Queued {
     pub to_others: Vec<Outgoing>,
 }
 
+/// A Yjs event's binary frames (§7), delivered like `Effects`' messages after the commit.
+#[derive(Debug, Default)]
+pub struct YFrames {
+    pub to_sender: Vec<Vec<u8>>,
+    /// Awareness relays.
+    pub to_others: Vec<Vec<u8>>,
+    /// Effective updates, relayed merged with the rest of the batch's.
+    pub updates: Vec<Vec<u8>>,
+    /// Close the sender after its frames (a frame it sent was refused).
+    pub close: Option<(u16, &'static str)>,
+}
+
 /// A socket, as the plan sees it.
 pub struct Recipient<'a> {
     pub session_id: &'a str,

@@ -2,7 +2,7 @@
 //! follow-ups); this file turns that into alarm times, and the alarm into named duties, each
 //! independent of the others' failures.
 
-use super::group_commit::YFrames;
+use super::delivery::YFrames;
 use super::DocumentRoom;
 use crate::limits;
 use crate::model::{Effects, FollowUps, Session};

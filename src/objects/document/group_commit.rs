@@ -19,7 +19,7 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 use worker::WebSocket;
 
-use super::delivery::{plan, Queued, Recipient};
+use super::delivery::{plan, Queued, Recipient, YFrames};
 use super::host::{Pending, RoomHost};
 use crate::model::{Effects, FollowUps, Session, StrokeStream};
 use crate::protocol::{Code, Failure, Outgoing};
@@ -31,18 +31,6 @@ use crate::runtime::sockets::{close, send, SharedFrame};
 
 /// How a commit ended for one event: its follow-ups, or the storage error.
 pub type Receipt = oneshot::Receiver<Result<FollowUps, String>>;
-
-/// A Yjs event's binary frames (§7), delivered like `Effects`' messages after the commit.
-#[derive(Debug, Default)]
-pub struct YFrames {
-    pub to_sender: Vec<Vec<u8>>,
-    /// Awareness relays.
-    pub to_others: Vec<Vec<u8>>,
-    /// Effective updates, relayed merged with the rest of the batch's.
-    pub updates: Vec<Vec<u8>>,
-    /// Close the sender after its frames (a frame it sent was refused).
-    pub close: Option<(u16, &'static str)>,
-}
 
 /// Queues an event's effects for the next commit and drives commits while events wait; the
 /// event's follow-ups once its commit is made and its messages sent.

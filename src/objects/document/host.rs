@@ -65,7 +65,7 @@ pub struct Pending {
     pub sender: Option<Session>,
     pub effects: Effects,
     /// A Yjs event's binary frames.
-    pub frames: super::group_commit::YFrames,
+    pub frames: super::delivery::YFrames,
     pub done: Option<futures_channel::oneshot::Sender<Result<crate::model::FollowUps, String>>>,
 }
 

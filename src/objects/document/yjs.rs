@@ -7,7 +7,7 @@ use serde_json::json;
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
 use super::client::{ApplyYjsUpdate, YjsApplied};
-use super::group_commit::YFrames;
+use super::delivery::YFrames;
 use super::host::Attachment;
 use super::DocumentRoom;
 use crate::doc::ydoc::{b64, unb64, YFail};
