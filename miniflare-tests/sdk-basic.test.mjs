@@ -341,6 +341,23 @@ describe("SDK: awareness, typing, posts, canvas, channel", () => {
     }
   });
 
+  it("posts: two users acting on one post by turns keep their sockets (others' likes leave version gaps)", async () => {
+    const a = make(w.url, token("turn-a"), "turn-a").post("sdk-turns");
+    const b = make(w.url, token("turn-b"), "turn-b").post("sdk-turns");
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    // Each action of one user skips the other's socket (§9: batched sockets get counts, not
+    // others' counter operations), so every ack after the first lands past version + 1.
+    for (const [doc, act] of [[a, "like"], [b, "like"], [a, "repost"], [b, "save"], [a, "unlike"], [b, "repost"], [a, "save"], [b, "unlike"]]) {
+      const ack = await doc[act]();
+      assert.ok(["accepted", "transformed"].includes(ack.status), `${act}: ${JSON.stringify(ack)}`);
+    }
+    const final = { like_count: 0, repost_count: 2, save_count: 2 };
+    const shows = (d) => Object.entries(final).every(([k, v]) => d.counts[k] === v);
+    await waitFor(() => shows(a) && shows(b), [a, b], { describe: () => JSON.stringify([a.counts, b.counts]) });
+    assert.deepEqual([a.stats.connects, b.stats.connects], [1, 1], "no socket reloaded on a version gap");
+    assert.deepEqual([a.stats.disconnects, b.stats.disconnects], [0, 0]);
+  });
+
   it("canvas: strokes from two clients converge", async () => {
     const c1 = make(w.url, token("ann"), "cv-a").canvas("sdk-board");
     const c2 = make(w.url, token("ben"), "cv-b").canvas("sdk-board");

@@ -103,3 +103,26 @@ fn the_objects_storage_loads_the_tail_and_reads_older_operations_on_demand() {
     assert_eq!(frame(&mut woke, &me, &op, &store), frame(&mut room, &me, &op, &store), "the same transform as the room that never slept");
     assert_eq!(woke.content(), room.content());
 }
+
+#[test]
+fn older_operations_are_read_back_newest_first_within_the_byte_budget() {
+    use sidechain_edge::limits::LOG_RETAINED_BYTES;
+    let store = common::room_store();
+    let mut room = Room::new("doc");
+    let me = session(1, true);
+    // 200 operations, every other one inserting 50,000 bytes (and the next deleting them):
+    // about 5 MB of log, more than the 4 MiB the room may hold.
+    for n in 0..200u64 {
+        let prims = if n % 2 == 0 { ins(0, &"x".repeat(50_000)) } else { vec![TextPrimitive::Delete { position: 0, length: 50_000 }] };
+        let fx = room.on_frame(&me, &op_frame("m", &me.client_id, 1 + n, room.version(), &prims), 1_000 + n, &[me.clone()], &store);
+        assert!(!fx.writes.is_empty(), "op {n} taken");
+        store.persist(&fx.writes).unwrap();
+    }
+    let got = store.log_entries(0, 200).unwrap();
+    let versions: Vec<u64> = got.iter().map(|e| e.version).collect();
+    let sizes: usize = got.iter().map(|e| serde_json::to_string(e).unwrap().len()).sum();
+    assert!(sizes <= LOG_RETAINED_BYTES, "{sizes} bytes read back");
+    assert!(got.len() >= 150 && got.len() < 200, "the newest that fit: {} of 200", got.len());
+    assert_eq!(versions, (201 - got.len() as u64..=200).collect::<Vec<_>>(), "contiguous and ending at the newest");
+    assert_eq!(store.log_entries(190, 200).unwrap().len(), 10, "a small range is read whole");
+}

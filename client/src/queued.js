@@ -233,6 +233,14 @@ export class PostDoc extends QueuedDoc {
     if (p.counts) this.counts = { ...EMPTY_COUNTS, ...p.counts };
   }
 
+  /**
+   * §9 as built: a batched post socket is not sent others' likes, reposts and saves (their
+   * counts come in `engagement_update`), so versions skip; nothing here needs them in order.
+   */
+  gapsExpected() {
+    return true;
+  }
+
   onOtherMessage(msg) {
     if (msg.type === "engagement_update") {
       const { post_id: _, version, ...counts } = msg.payload ?? {};

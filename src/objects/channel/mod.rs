@@ -38,7 +38,6 @@ mod object {
     use crate::runtime::rpc::{read, reply, Call, Done, Incoming};
     use crate::runtime::sockets::{answer_pings_while_asleep, close, connect_exp, is_upgrade, probe_ok, send, too_many_connections, Budgets};
     use crate::limits;
-    use std::cell::Cell;
     use crate::runtime::sql_worker::ObjectSql;
 
     /// A channel socket's attachment.
@@ -73,10 +72,6 @@ mod object {
         pub(in crate::objects::channel) env: Env,
         pub(in crate::objects::channel) store: ChannelStore<ObjectSql>,
         budgets: Budgets,
-        /// When the last `watch_presence` was accepted (at most one a second, §5.1 [1.2]).
-        watched_at: Cell<u64>,
-        /// When the last `watch_posts` was accepted (at most one a second, §6.2 [1.2]).
-        pub(in crate::objects::channel) posts_watched_at: Cell<u64>,
     }
 
     impl DurableObject for UserChannel {
@@ -88,7 +83,7 @@ mod object {
                 log::error("schema", e, &[("object", "channel".into())]);
             }
             let budgets = Budgets::from_env(&env);
-            UserChannel { state, env, store, budgets, watched_at: Cell::new(0), posts_watched_at: Cell::new(0) }
+            UserChannel { state, env, store, budgets }
         }
 
         async fn fetch(&self, req: Request) -> Result<Response> {
@@ -213,13 +208,11 @@ mod object {
 
         /// `watch_presence` at most once a second (§5.1 [1.2]); otherwise the wait left, in ms.
         fn watch_allowed(&self) -> std::result::Result<(), (Failure, u64)> {
-            let (now, last) = (now_ms(), self.watched_at.get());
-            let due = last + limits::WATCH_PRESENCE_EVERY_MS;
-            if last > 0 && now < due {
-                return Err((Failure::new(Code::RateLimited, "watch_presence is accepted at most once a second"), due - now));
+            match self.store.take_turn("watch_presence_at", now_ms(), limits::WATCH_PRESENCE_EVERY_MS) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(ms)) => Err((Failure::new(Code::RateLimited, "watch_presence is accepted at most once a second"), ms)),
+                Err(e) => Err((Failure::new(Code::Internal, format!("storage: {e}")), 1_000)),
             }
-            self.watched_at.set(now);
-            Ok(())
         }
 
         /// A socket went: the user may be offline for presence, and for deliveries.

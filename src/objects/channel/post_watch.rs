@@ -29,11 +29,6 @@ fn session(ws: &WebSocket) -> Option<ChannelSession> {
 impl UserChannel {
     /// `watch_posts` `{"post_ids":[…]}` from one socket: replaces its list.
     pub(super) async fn watch_posts(&self, ws: &WebSocket, mut me: ChannelSession, frame: Frame) {
-        let (now, last) = (now_ms(), self.posts_watched_at.get());
-        if last > 0 && now < last + WATCH_POSTS_EVERY_MS {
-            let f = Failure::new(Code::RateLimited, "watch_posts is accepted at most once a second");
-            return send(ws, Outgoing::error_with(&f, frame.id, None, Some(last + WATCH_POSTS_EVERY_MS - now)));
-        }
         let ids = match parse_watch_posts(&frame.payload) {
             Ok(ids) => ids,
             Err(f) => return send(ws, Outgoing::error(&f, frame.id, None)),
@@ -44,7 +39,15 @@ impl UserChannel {
             let f = Failure::new(Code::TooLarge, format!("your sockets together may watch at most {MAX_WATCHED_POSTS_PER_USER} posts; nothing changed"));
             return send(ws, Outgoing::error(&f, frame.id, None));
         }
-        self.posts_watched_at.set(now);
+        // The turn is taken only by a watch that would be accepted: a refused one costs nothing.
+        match self.store.take_turn("watch_posts_at", now_ms(), WATCH_POSTS_EVERY_MS) {
+            Ok(Ok(())) => {}
+            Ok(Err(ms)) => {
+                let f = Failure::new(Code::RateLimited, "watch_posts is accepted at most once a second");
+                return send(ws, Outgoing::error_with(&f, frame.id, None, Some(ms)));
+            }
+            Err(e) => return send(ws, Outgoing::error(&Failure::new(Code::Internal, format!("storage: {e}")), frame.id, None)),
+        }
         me.posts = ids.clone();
         let _ = ws.serialize_attachment(&me);
         if let Err(e) = tell_shard(&self.env, &me.user_id, union).await {

@@ -233,6 +233,19 @@ impl<S: Sql> ChannelStore<S> {
     pub fn push_seq(&self) -> SqlResult<i64> {
         Ok(self.meta("push_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
+
+    /// A request limited to one per `every_ms` (`watch_presence`, `watch_posts`): takes the turn
+    /// and gives Ok, or gives the ms left. Kept in storage, not memory, so an object that was
+    /// evicted or reset between two requests still refuses the second.
+    pub fn take_turn(&self, key: &str, now: u64, every_ms: u64) -> SqlResult<Result<(), u64>> {
+        let last: u64 = self.meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let due = last.saturating_add(every_ms);
+        if last > 0 && now < due {
+            return Ok(Err(due - now));
+        }
+        self.set_meta(key, &now.to_string())?;
+        Ok(Ok(()))
+    }
 }
 
 #[cfg(test)]
@@ -320,5 +333,18 @@ mod tests {
         assert_eq!([s.may_see("friend").unwrap(), s.may_see("u1").unwrap(), s.may_see("stranger").unwrap()], [true, true, false]);
         s.set_audience(None).unwrap();
         assert!(s.may_see("stranger").unwrap());
+    }
+
+    #[test]
+    fn a_turn_is_taken_once_per_window_and_kept_in_storage() {
+        let s = store();
+        assert_eq!(s.take_turn("watch_posts_at", 10_000, 1_000).unwrap(), Ok(()));
+        assert_eq!(s.take_turn("watch_posts_at", 10_400, 1_000).unwrap(), Err(600));
+        assert_eq!(s.take_turn("watch_presence_at", 10_400, 1_000).unwrap(), Ok(()), "each kind has its own turn");
+        // The turn is in storage (a reset object reads it back), not in the store's memory.
+        assert_eq!(s.meta("watch_posts_at").unwrap().as_deref(), Some("10000"));
+        assert_eq!(s.take_turn("watch_posts_at", 10_999, 1_000).unwrap(), Err(1));
+        assert_eq!(s.take_turn("watch_posts_at", 11_000, 1_000).unwrap(), Ok(()));
+        assert_eq!(s.take_turn("watch_posts_at", 11_001, 1_000).unwrap(), Err(999), "the refused try did not move the window");
     }
 }

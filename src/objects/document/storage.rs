@@ -293,21 +293,23 @@ impl<S: Sql> Lookup for RoomStore<S> {
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord> {
         self.one("SELECT record FROM comments WHERE comment_id = ?", comment_id)
     }
-    /// Newest first and only within the log's byte budget, so memory stays bounded however
-    /// large the operations were.
+    /// Only the newest that fit the log's byte budget, sized before any is read, so memory
+    /// stays bounded however large the operations were.
     fn log_entries(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, String> {
-        let rows = self.sql.texts("SELECT entry FROM ops WHERE version > ? AND version <= ? ORDER BY version DESC", vec![int(after), int(upto)]);
-        let mut bytes = 0;
-        let mut out: Vec<LogEntry> = Vec::new();
-        for row in rows.map_err(|e| e.0)? {
-            bytes += row.len();
+        let range = || vec![int(after), int(upto)];
+        let sizes = self.sql.query("SELECT version, length(entry) FROM ops WHERE version > ? AND version <= ? ORDER BY version DESC", range()).map_err(|e| e.0)?;
+        let mut bytes = 0usize;
+        let mut cut = after;
+        for r in &sizes {
+            let (Some(version), Some(len)) = (r.first().and_then(SqlValue::int), r.get(1).and_then(SqlValue::int)) else { break };
+            bytes += len as usize;
             if bytes > limits::LOG_RETAINED_BYTES {
+                cut = version as u64;
                 break;
             }
-            out.push(parse(&row).map_err(|e| e.0)?);
         }
-        out.reverse();
-        Ok(out)
+        let rows = self.sql.texts("SELECT entry FROM ops WHERE version > ? AND version <= ? ORDER BY version", vec![int(cut), int(upto)]).map_err(|e| e.0)?;
+        rows.iter().map(|s| parse(s).map_err(|e| e.0)).collect()
     }
     fn strokes(&self, ids: &[&str], each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
         if ids.is_empty() {
