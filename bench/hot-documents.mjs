@@ -13,18 +13,24 @@ const SECONDS = Number(process.argv[2] ?? 5);
 const WRITERS = (process.argv[3] ?? "1,8,16,32,64").split(",").map(Number);
 const LIKERS = (process.argv[4] ?? "1,20,50,100,200,1000").split(",").map(Number);
 const BATCH = process.env.BATCH !== "0";
+// The deployed worker declines permessage-deflate on document sockets (src/runtime/sockets.rs),
+// but the local runtime's entry worker negotiates it whatever the worker answers; so by default
+// these sockets do not offer it, which gives the deployed wire. DEFLATE=1 offers it (as browsers
+// and node's `ws` do), which shows what per-socket compression costs the room.
+const DEFLATE = process.env.DEFLATE === "1";
 const pct = (s, p) => (s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN);
 
 /** One socket that keeps one operation in flight and times its acks. */
 class Writer {
   static async open(url, doc, i) {
     const qs = new URLSearchParams({ token: token(`w${i}`), client_id: `w${i}`, ...(BATCH ? { batch: "1" } : {}) });
-    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws/documents/${encodeURIComponent(doc)}?${qs}`);
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws/documents/${encodeURIComponent(doc)}?${qs}`, { perMessageDeflate: DEFLATE });
     const w = new this(ws, `w${i}`);
     await new Promise((res, rej) => {
       ws.once("error", rej);
       w.onSynced = res;
     });
+    if (i === 0) console.log(`negotiated extensions: ${ws.extensions || "none"}`);
     return w;
   }
 

@@ -2,7 +2,7 @@
 //! budget and the room, and the close; presence and stats hear of room changes after the answer.
 
 use serde_json::json;
-use worker::{Request, Response, WebSocket, WebSocketIncomingMessage, WebSocketPair};
+use worker::{Request, WebSocket, WebSocketIncomingMessage, WebSocketPair};
 
 use super::host::{attachment_of, Attachment};
 use super::metrics::REPORT_INTERVAL_MS;
@@ -101,7 +101,7 @@ impl DocumentRoom {
             self.schedule(follow).await;
         }
         self.report_room_change(&me.user_id);
-        Ok(Response::from_websocket(pair.client)?)
+        Ok(crate::runtime::sockets::upgraded_uncompressed(pair.client)?)
     }
 
     pub(super) async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {

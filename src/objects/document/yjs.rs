@@ -4,7 +4,7 @@
 //! removed with its socket, and REST updates relayed to every socket.
 
 use serde_json::json;
-use worker::{Request, Response, WebSocket, WebSocketPair};
+use worker::{Request, WebSocket, WebSocketPair};
 
 use super::client::{ApplyYjsUpdate, YjsApplied};
 use super::delivery::YFrames;
@@ -47,7 +47,7 @@ impl DocumentRoom {
             self.schedule(follow).await;
         }
         self.report_room_change(&me.user_id);
-        Ok(Response::from_websocket(pair.client)?)
+        Ok(crate::runtime::sockets::upgraded_uncompressed(pair.client)?)
     }
 
     /// One binary frame of a Yjs socket, within its budget (60 a second, bursts of 200).
