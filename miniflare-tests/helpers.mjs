@@ -20,8 +20,22 @@ export const HISTORY_SHARDS = "DB,HISTORY_1";
  * Returns `db` (DB: error reports, and history shard 0) and `shards` (every history database,
  * in shard order), each with the migrations applied.
  */
-export async function startWorker({ persistDir, bindings = {}, assetsDir, handleRuntimeStdio = quietLogs, queueOverrides = {} } = {}) {
-  const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
+export async function startWorker(opts = {}) {
+  const dir = opts.persistDir ?? mkdtempSync(join(tmpdir(), "sc-mf-"));
+  // Miniflare's synchronous proxy (what `getD1Database` hands node) can fail an internal
+  // assertion (`message?.id === id`) while the migrations are applied: seen once in a CI run,
+  // in the set-up of a test file, before any test ran. The runtime is started again from the
+  // same directory (migrations are idempotent); a second failure is reported.
+  try {
+    return await startOnce(opts, dir);
+  } catch (e) {
+    if (!String(e?.stack ?? "").includes("SynchronousFetcher")) throw e;
+    console.error(`restarting the runtime after a Miniflare proxy failure: ${e.message}`);
+    return await startOnce(opts, dir);
+  }
+}
+
+async function startOnce({ bindings = {}, assetsDir, handleRuntimeStdio = quietLogs, queueOverrides = {} }, dir) {
   const shardNames = (bindings.HISTORY_SHARDS ?? HISTORY_SHARDS).split(",").map((s) => s.trim());
   const d1Names = [...new Set(["DB", ...shardNames])];
   const mf = new Miniflare({
@@ -61,9 +75,14 @@ export async function startWorker({ persistDir, bindings = {}, assetsDir, handle
     throw e;
   }
   const dbs = {};
-  for (const name of d1Names) {
-    dbs[name] = await mf.getD1Database(name);
-    await applyMigrations(dbs[name]);
+  try {
+    for (const name of d1Names) {
+      dbs[name] = await mf.getD1Database(name);
+      await applyMigrations(dbs[name]);
+    }
+  } catch (e) {
+    await mf.dispose();
+    throw e;
   }
   const kv = await mf.getKVNamespace("ENGAGEMENT_CACHE");
   return { mf, url, db: dbs.DB, shards: shardNames.map((n) => dbs[n]), kv, dir };

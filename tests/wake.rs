@@ -110,10 +110,11 @@ fn older_operations_are_read_back_newest_first_within_the_byte_budget() {
     let store = common::room_store();
     let mut room = Room::new("doc");
     let me = session(1, true);
-    // 200 operations, every other one inserting 50,000 bytes (and the next deleting them):
-    // about 5 MB of log, more than the 4 MiB the room may hold.
+    // 200 operations, every other one inserting 25,000 two-byte characters, 50,000 bytes (and
+    // the next deleting them): about 5 MB of log, more than the 4 MiB the room may hold; the
+    // budget counts bytes, not characters.
     for n in 0..200u64 {
-        let prims = if n % 2 == 0 { ins(0, &"x".repeat(50_000)) } else { vec![TextPrimitive::Delete { position: 0, length: 50_000 }] };
+        let prims = if n % 2 == 0 { ins(0, &"é".repeat(25_000)) } else { vec![TextPrimitive::Delete { position: 0, length: 25_000 }] };
         let fx = room.on_frame(&me, &op_frame("m", &me.client_id, 1 + n, room.version(), &prims), 1_000 + n, &[me.clone()], &store);
         assert!(!fx.writes.is_empty(), "op {n} taken");
         store.persist(&fx.writes).unwrap();

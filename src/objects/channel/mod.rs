@@ -105,10 +105,7 @@ mod object {
                 Ok(frame) => match frame.kind.as_str() {
                     "ping" => send(&ws, Outgoing::reply("pong", frame.id, json!({}))),
                     "auth" => self.renew(&ws, me, frame).await,
-                    "watch_presence" => match self.watch_allowed() {
-                        Ok(()) => self.watch(&ws, &me.user_id, frame).await,
-                        Err((f, ms)) => send(&ws, Outgoing::error_with(&f, frame.id, None, Some(ms))),
-                    },
+                    "watch_presence" => self.watch(&ws, &me.user_id, frame).await,
                     "presence" => self.presence_frame(&ws, &me.user_id, frame).await,
                     "watch_posts" => self.watch_posts(&ws, me, frame).await,
                     "playback" => self.playback(&ws, &me.user_id, frame).await,
@@ -207,7 +204,7 @@ mod object {
         }
 
         /// `watch_presence` at most once a second (§5.1 [1.2]); otherwise the wait left, in ms.
-        fn watch_allowed(&self) -> std::result::Result<(), (Failure, u64)> {
+        pub(in crate::objects::channel) fn watch_allowed(&self) -> std::result::Result<(), (Failure, u64)> {
             match self.store.take_turn("watch_presence_at", now_ms(), limits::WATCH_PRESENCE_EVERY_MS) {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(ms)) => Err((Failure::new(Code::RateLimited, "watch_presence is accepted at most once a second"), ms)),

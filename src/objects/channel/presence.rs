@@ -176,6 +176,10 @@ impl UserChannel {
             Ok(ids) => ids,
             Err(f) => return send(ws, Outgoing::error(&f, frame.id, None)),
         };
+        // Once a second (§5.1 [1.2]); a watch refused above takes no turn.
+        if let Err((f, ms)) = self.watch_allowed() {
+            return send(ws, Outgoing::error_with(&f, frame.id, None, Some(ms)));
+        }
         let old = self.store.watching().unwrap_or_default();
         for gone in unwatched(&old, &ids) {
             let _ = call(&self.env, gone, &Unwatch { watcher: me.to_string(), user_id: gone.clone() }).await;
