@@ -177,6 +177,12 @@ describe("error log listing and resolution (§6.1)", () => {
     assert.ok(!open.json.errors.some((x) => x.id === e.id));
     const done = await list("?resolved=true&limit=200");
     assert.ok(done.json.errors.some((x) => x.id === e.id));
+    // `resolved: false` reopens it.
+    const reopened = await patch(e.id, { resolved: false });
+    assert.equal(reopened.status, 200, reopened.text);
+    assert.equal(reopened.json.is_resolved, false);
+    assert.ok((await list("?resolved=false&limit=200")).json.errors.some((x) => x.id === e.id));
+    assert.equal((await patch(e.id, { resolved: true })).json.is_resolved, true);
     // The same error reported again reopens it (merged into the row).
     await post(tok, [report({ message: e.message, severity: e.severity, source: e.source })]);
     const again = (await rows("lister-2")).find((x) => x.id === e.id);

@@ -81,6 +81,28 @@ describe("watch_posts", () => {
     for (const s of [c, d, e]) s.close();
   });
 
+  it("a new list replaces the old: the post left out forgets the watcher, the new one is pushed", async () => {
+    const c = await answeredFeed("switcher", ["sw-old"]);
+    await like("sw-old", "sw-fan-1");
+    await eventually(() => latest(c, "sw-old")?.like_count === 1, "the old post's push");
+    // The second watch names only the new post (sent again after the server's once-a-second wait).
+    for (let n = 1; ; n++) {
+      c.send({ type: "watch_posts", id: `r${n}`, payload: { post_ids: ["sw-new"] } });
+      const m = await c.next((x) => x.reply_to === `r${n}`);
+      if (m.type === "engagement_update") break;
+      assert.equal(m.payload.code, "rate_limited", JSON.stringify(m.payload));
+      await new Promise((res) => setTimeout(res, m.payload.retry_after_ms)); // the server's own backoff
+    }
+    await like("sw-old", "sw-fan-3"); // after the replacement: not this socket's business any more
+    await like("sw-new", "sw-fan-2");
+    await eventually(() => latest(c, "sw-new")?.like_count === 1, "the new post's push");
+    // The old post stops knowing the watcher's shard (it learns so when a push finds no one).
+    const gone = await eventually(async () => ((await metrics("sw-old")).watch_shards === 0 ? true : (await like("sw-old", `sw-late-${Date.now()}`), false)), "the old post to forget its shard", 15_000);
+    assert.ok(gone);
+    assert.ok(!c.updates.some((u) => u.post_id === "sw-old" && u.like_count >= 2), "no push of the old post after the replacement");
+    c.close();
+  });
+
   it(`${FEEDS} feeds watch one post while 200 likes arrive over 10 s: all end on the final counts, ~1 update/s each`, async () => {
     const post = "hot-watch";
     const users = Array.from({ length: Math.ceil(FEEDS / 2) }, (_, i) => `fan-${i}`);

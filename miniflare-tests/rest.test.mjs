@@ -86,7 +86,11 @@ describe("REST", () => {
     const doc = "channel:metrics:description";
     const tok = token("u");
     const c = await Client.join(w.url, doc, { tok, clientId: "mm" });
+    const before = Date.now();
     await c.submit(opFrame(doc, "mm", 1, 0, { type: "insert", position: 0, content: "x" }));
+    const read = (await api(w.url, `/api/v1/documents/${doc}`, { tok })).json;
+    // §6.2 [1.2]: times are milliseconds since the epoch.
+    assert.ok(read.updated_at >= before - 1000 && read.updated_at <= Date.now() + 1000, `updated_at ${read.updated_at} in ms`);
     const m = (await api(w.url, `/api/v1/documents/${doc}/metrics`, { tok })).json;
     assert.equal(m.connections, 1);
     assert.equal(m.version, 1);

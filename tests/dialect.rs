@@ -136,9 +136,41 @@ fn a_replay_says_syncing_with_what_is_pending_then_synced() {
         room.on_frame(&me, &op_frame("m", &me.client_id, seq, seq - 1, &[ins(0, "a")]), seq, &[me.clone()], &NoLookup);
     }
     let out = room.catch_up(&me, Some(1), &[me.clone()], None);
-    let statuses: Vec<(Value, Value)> = out.iter().filter(|m| m.kind == "sync_status").map(|m| (m.payload()["status"].clone(), m.payload()["pending_count"].clone())).collect();
-    assert_eq!(statuses, [(json!("syncing"), json!(2)), (json!("synced"), json!(0))]);
+    let statuses: Vec<(Value, Value, Value)> = out
+        .iter()
+        .filter(|m| m.kind == "sync_status")
+        .map(|m| (m.payload()["status"].clone(), m.payload()["pending_count"].clone(), m.payload()["version"].clone()))
+        .collect();
+    assert_eq!(statuses, [(json!("syncing"), json!(2), json!(3)), (json!("synced"), json!(0), json!(3))], "each says the version the replay ends at");
     assert_eq!(out.len(), 4);
+    // The same for a `sync` frame on an open socket.
+    let sync = room.on_frame(&me, r#"{"type":"sync","id":"s","payload":{"since":1}}"#, 9, &[me.clone()], &NoLookup);
+    let kinds: Vec<(String, Value, Value)> = sync.to_sender.iter().map(|m| (m.kind.to_string(), m.payload()["status"].clone(), m.payload()["pending_count"].clone())).collect();
+    assert_eq!(
+        kinds,
+        [("sync_status".into(), json!("syncing"), json!(2)), ("sync_operation".into(), Value::Null, Value::Null), ("sync_operation".into(), Value::Null, Value::Null), ("sync_status".into(), json!("synced"), json!(0))],
+        "a sync replay: syncing with what is pending, the operations (as sync_operation), synced"
+    );
     let fresh = room.catch_up(&me, None, &[me.clone()], None);
     assert_eq!(fresh.last().unwrap().payload()["pending_count"], 0, "synced has pending_count for every client");
+}
+
+#[test]
+fn an_operation_of_several_primitives_names_its_first_in_the_plugins_fields_and_keeps_all_in_ops() {
+    let mut room = Room::new("doc");
+    let (mut a, b) = (session(1, true), session(2, true));
+    a.client_id = "777".into();
+    room.on_frame(&b, &op_frame("m0", &b.client_id, 1, 0, &[ins(0, "hello world")]), 1, &[a.clone(), b.clone()], &NoLookup);
+    let two = [TextPrimitive::Delete { position: 0, length: 6 }, ins(5, "!")];
+    let fx = room.on_frame(&a, &op_frame("m1", &a.client_id, 1, 1, &two), 2, &[a.clone(), b.clone()], &NoLookup);
+    let ack = plugin(&fx.to_sender[0]);
+    let p = &ack["payload"];
+    assert_eq!(p["ops"].as_array().map(Vec::len), Some(2), "ops keeps both primitives: {p}");
+    assert_eq!(p["transformed_operation"]["type"], "delete");
+    assert_eq!(p["transformed_operation"]["position"], 0);
+    assert_eq!(p["transformed_operation"]["length"], 6);
+    assert!(p["transformed_operation"].get("content").is_none(), "a delete names its length, not content");
+    let cast = fx.to_others.iter().find(|m| m.kind == "operation").unwrap();
+    assert_eq!(plugin(cast)["payload"]["operation"], p["transformed_operation"], "the broadcast carries the same first primitive");
+    assert_eq!(plugin(cast)["payload"]["ops"], p["ops"]);
 }
