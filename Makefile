@@ -77,6 +77,7 @@ bench: setup build chromium
 	node bench/hot-documents.mjs 5 1,16,64 1,200,1000
 	node bench/wake-cost.mjs 10000 6 6 10
 	node bench/feed-fanout.mjs one 1000 10
+	SOCKETS=8 node bench/feed-fanout.mjs one 10000 5
 	node bench/feed-fanout.mjs many 1000 100 1000 20
 	node bench/canvas-viewport.mjs
 	node bench/yjs.mjs
