@@ -60,8 +60,12 @@ async fn drain(host: &RoomHost) {
         host.commit_batch(batch);
         // Let the events that arrived meanwhile in (a timer opens the input gate; awaiting
         // storage would not): they form the next batch. The output gate holds this batch's
-        // frames until its commit is durable.
+        // frames until its commit is durable. A lone writer (nothing gathered, nothing queued)
+        // does not wait for the timer: its next event starts its own commit.
         let gather = crate::limits::gather_ms(host.distinct_recent_senders());
+        if gather == 0 && host.queue.borrow().is_empty() {
+            break;
+        }
         worker::Delay::from(std::time::Duration::from_millis(gather)).await;
     }
     host.committing.set(false);
