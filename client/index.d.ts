@@ -80,6 +80,7 @@ export interface ClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Idle time before a heartbeat ping (ms; 0 disables) and how long to wait for any answer. */
   heartbeatMs?: number;
+  /** Also the deadline of a connect handshake and of the probe after a failed one (default 10000; 0: none). */
   heartbeatTimeoutMs?: number;
   /** Quiet time after typing() before stopped_typing is sent (ms, default 2000). */
   typingTimeoutMs?: number;

@@ -102,6 +102,20 @@ describe("SDK: text", () => {
     assert.deepEqual(unsaved, [true, false]);
   });
 
+  it("a handshake that hangs is given up after heartbeatTimeoutMs and tried again", async () => {
+    const docId = "channel:sdk-hung-handshake:description";
+    const proxy = await startProxy(portOf(w.url));
+    proxy.dropUp = true; // the upgrade request goes into the void: the handshake never ends
+    const c = make(`http://127.0.0.1:${proxy.port}`, token("ann"), "hung-a", { WebSocket: PlainWS, heartbeatTimeoutMs: 300 });
+    const d = c.text(docId);
+    await waitFor(() => proxy.connections >= 2, [d], { events: ["status", "disconnect", "error"], describe: () => `${proxy.connections} connections` });
+    proxy.dropUp = false;
+    await d.whenSynced({ timeoutMs: 10_000 });
+    assert.equal(d.status, "synced");
+    assert.ok(d.stats.connects >= 1);
+    await proxy.close();
+  });
+
   for (const [lost, historyCatchUp] of [["the ack", true], ["the operation", true], ["the ack", false], ["the operation", false]]) {
     const how = historyCatchUp ? "caught up from the history" : "probe + diff rebase";
     it(`${lost} lost with the connection, then more than the retained log: the edit lands exactly once (${how})`, async () => {

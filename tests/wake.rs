@@ -119,11 +119,15 @@ fn older_operations_are_read_back_newest_first_within_the_byte_budget() {
         assert!(!fx.writes.is_empty(), "op {n} taken");
         store.persist(&fx.writes).unwrap();
     }
-    let got = store.log_entries(0, 200).unwrap();
+    let got = store.log_entries(0, 200, LOG_RETAINED_BYTES).unwrap();
     let versions: Vec<u64> = got.iter().map(|e| e.version).collect();
     let sizes: usize = got.iter().map(|e| serde_json::to_string(e).unwrap().len()).sum();
     assert!(sizes <= LOG_RETAINED_BYTES, "{sizes} bytes read back");
     assert!(got.len() >= 150 && got.len() < 200, "the newest that fit: {} of 200", got.len());
     assert_eq!(versions, (201 - got.len() as u64..=200).collect::<Vec<_>>(), "contiguous and ending at the newest");
-    assert_eq!(store.log_entries(190, 200).unwrap().len(), 10, "a small range is read whole");
+    assert_eq!(store.log_entries(190, 200, LOG_RETAINED_BYTES).unwrap().len(), 10, "a small range is read whole");
+    // What the room already holds leaves less: a 1 MB budget reads about a fifth as much.
+    let less = store.log_entries(0, 200, 1_000_000).unwrap();
+    let bytes: usize = less.iter().map(|e| serde_json::to_string(e).unwrap().len()).sum();
+    assert!(bytes <= 1_000_000 && less.len() >= 30 && less.last().map(|e| e.version) == Some(200), "{} ops, {bytes} bytes", less.len());
 }

@@ -134,8 +134,17 @@ export class Connection extends Emitter {
     this.ws = ws;
     let opened = false;
     let refused = 0; // the upgrade's HTTP status when the implementation tells it (ws does)
+    // A handshake that hangs (a half-open connection, a stalled proxy) is given up like a silent
+    // socket, after heartbeatTimeoutMs, and tried again; nothing else would ever end it.
+    clearTimeout(this.openTimer);
+    if (this.client.heartbeatTimeoutMs) {
+      this.openTimer = setTimeout(() => {
+        if (this.ws === ws && !opened) this.#lost(1006, false, token);
+      }, this.client.heartbeatTimeoutMs);
+    }
     ws.onopen = () => {
       if (this.ws !== ws) return;
+      clearTimeout(this.openTimer);
       opened = true;
       this.connected = true;
       this.stats.connects++;
@@ -186,6 +195,7 @@ export class Connection extends Emitter {
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.deadTimer);
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.openTimer);
     if (wasConnected) this.stats.disconnects++;
     this.onDisconnect();
     this.emit("disconnect", { code });
@@ -241,7 +251,10 @@ export class Connection extends Emitter {
     if (path && this.client.fetch) {
       try {
         const qs = new URLSearchParams(this.lastQuery ?? { token });
-        const r = await this.client.fetch(`${this.client.httpBase}${path}?${qs}`, { headers: { authorization: `Bearer ${token}` } });
+        // The probe may hang like the handshake did: it gets the same deadline.
+        const ms = this.client.heartbeatTimeoutMs;
+        const signal = ms && typeof AbortSignal !== "undefined" && AbortSignal.timeout ? AbortSignal.timeout(ms) : undefined;
+        const r = await this.client.fetch(`${this.client.httpBase}${path}?${qs}`, { headers: { authorization: `Bearer ${token}` }, signal });
         status = r.status;
         retryAfterMs = Number(r.headers?.get?.("retry-after") ?? 0) * 1000;
         code = (await r.json().catch(() => null))?.error?.code ?? null;

@@ -330,8 +330,8 @@ pub trait Lookup {
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord>;
 
     /// The logged operations with versions in (`after`, `upto`], oldest first (whichever of them
-    /// storage still holds).
-    fn log_entries(&self, _after: u64, _upto: u64) -> Result<Vec<LogEntry>, String> {
+    /// storage still holds), only the newest that fit in `budget` bytes.
+    fn log_entries(&self, _after: u64, _upto: u64, _budget: usize) -> Result<Vec<LogEntry>, String> {
         Ok(Vec::new())
     }
 

@@ -135,7 +135,9 @@ impl<D: Document> Room<D> {
         if from >= floor {
             return Ok(());
         }
-        let entries = lookup.log_entries(from, floor).map_err(|e| Failure::new(Code::Internal, format!("storage read failed: {e}")))?;
+        // Only what fits beside what the log already holds is read.
+        let room = limits::LOG_RETAINED_BYTES.saturating_sub(self.log.bytes());
+        let entries = lookup.log_entries(from, floor, room).map_err(|e| Failure::new(Code::Internal, format!("storage read failed: {e}")))?;
         // The run that ends just before the log's first entry: storage may have trimmed older ones.
         let run = entries.iter().rev().zip((from + 1..=floor).rev()).take_while(|(e, v)| e.version == *v).count();
         let whole = run as u64 == floor - from;

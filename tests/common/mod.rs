@@ -60,9 +60,16 @@ impl Lookup for MemoryStore {
     fn comment(&self, id: &str) -> StoreRead<CommentRecord> {
         Ok(self.comments.get(id).cloned())
     }
-    fn log_entries(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, String> {
-        let rows = self.ops.iter().filter(|(v, _)| *v > after && *v <= upto);
-        Ok(rows.map(|(_, r)| serde_json::from_str(r).unwrap()).collect())
+    fn log_entries(&self, after: u64, upto: u64, budget: usize) -> Result<Vec<LogEntry>, String> {
+        let mut rows: Vec<&String> = self.ops.iter().filter(|(v, _)| *v > after && *v <= upto).map(|(_, r)| r).collect();
+        let mut bytes = 0;
+        let fit = rows.iter().rev().take_while(|r| {
+            bytes += r.len();
+            bytes <= budget
+        });
+        let keep = fit.count();
+        rows.drain(..rows.len() - keep);
+        Ok(rows.into_iter().map(|r| serde_json::from_str(r).unwrap()).collect())
     }
     fn strokes(&self, ids: &[&str], each: &mut dyn FnMut(&str, &str)) -> Result<(), String> {
         assert!(ids.len() <= limits::STROKE_READ_IDS, "one read binds at most {} ids", limits::STROKE_READ_IDS);

@@ -293,9 +293,9 @@ impl<S: Sql> Lookup for RoomStore<S> {
     fn comment(&self, comment_id: &str) -> StoreRead<CommentRecord> {
         self.one("SELECT record FROM comments WHERE comment_id = ?", comment_id)
     }
-    /// Only the newest that fit the log's byte budget (bytes, not characters), sized before any
-    /// is read, so memory stays bounded however large the operations were.
-    fn log_entries(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, String> {
+    /// Only the newest that fit `budget` (bytes, not characters), sized before any is read, so
+    /// memory stays bounded however large the operations were.
+    fn log_entries(&self, after: u64, upto: u64, budget: usize) -> Result<Vec<LogEntry>, String> {
         let range = || vec![int(after), int(upto)];
         let sizes = self.sql.query("SELECT version, length(CAST(entry AS BLOB)) FROM ops WHERE version > ? AND version <= ? ORDER BY version DESC", range()).map_err(|e| e.0)?;
         let mut bytes = 0usize;
@@ -303,7 +303,7 @@ impl<S: Sql> Lookup for RoomStore<S> {
         for r in &sizes {
             let (Some(version), Some(len)) = (r.first().and_then(SqlValue::int), r.get(1).and_then(SqlValue::int)) else { break };
             bytes += len as usize;
-            if bytes > limits::LOG_RETAINED_BYTES {
+            if bytes > budget {
                 cut = version as u64;
                 break;
             }
