@@ -28,6 +28,11 @@ fn history() -> MemoryStore {
     store
 }
 
+/// The room woken from `store` the lazy way (snapshot and tail) and the old way (whole log).
+fn woken(store: &MemoryStore) -> (Room, Room) {
+    (Room::restore("doc", store.stored_lazily()).unwrap(), Room::restore("doc", store.stored()).unwrap())
+}
+
 fn payloads(fx: &Effects) -> Vec<Value> {
     fx.to_sender.iter().chain(&fx.to_others).map(|m| m.payload()).collect()
 }
@@ -39,8 +44,7 @@ fn frame(room: &mut Room, me: &Session, text: &str, store: &dyn Lookup) -> Vec<V
 #[test]
 fn a_woken_room_holds_only_the_operations_after_its_snapshot() {
     let store = history();
-    let lazy = Room::restore("doc", store.stored_lazily()).unwrap();
-    let eager = Room::restore("doc", store.stored()).unwrap();
+    let (lazy, eager) = woken(&store);
     assert_eq!((lazy.retained_ops(), eager.retained_ops()), (50, 450));
     assert_eq!((lazy.content(), lazy.version()), (eager.content(), 450));
     assert_eq!(lazy.oldest_replayable(), 0, "storage still holds every operation");
@@ -49,7 +53,7 @@ fn a_woken_room_holds_only_the_operations_after_its_snapshot() {
 #[test]
 fn an_operation_on_an_old_version_transforms_as_with_the_whole_log() {
     let store = history();
-    let (mut lazy, mut eager) = (Room::restore("doc", store.stored_lazily()).unwrap(), Room::restore("doc", store.stored()).unwrap());
+    let (mut lazy, mut eager) = woken(&store);
     let me = session(9, true);
     let op = op_frame("m", &me.client_id, 1, 10, &ins(3, "XYZ"));
     assert_eq!(frame(&mut lazy, &me, &op, &store), frame(&mut eager, &me, &op, &store));
@@ -60,14 +64,14 @@ fn an_operation_on_an_old_version_transforms_as_with_the_whole_log() {
 #[test]
 fn a_replay_and_an_old_duplicate_read_the_older_operations_back() {
     let store = history();
-    let (mut lazy, mut eager) = (Room::restore("doc", store.stored_lazily()).unwrap(), Room::restore("doc", store.stored()).unwrap());
+    let (mut lazy, mut eager) = woken(&store);
     let me = session(1, true);
     let sync = r#"{"type":"sync","id":"s","payload":{"since":5}}"#;
     let replay = frame(&mut lazy, &me, sync, &store);
     assert_eq!(replay.len(), 2 + 445, "syncing, 445 operations, synced");
     assert_eq!(replay, frame(&mut eager, &me, sync, &store));
     // Client c1's 2nd operation (version 4) again: its original ack, not a new version.
-    let (mut lazy, mut eager) = (Room::restore("doc", store.stored_lazily()).unwrap(), Room::restore("doc", store.stored()).unwrap());
+    let (mut lazy, mut eager) = woken(&store);
     let again = op_frame("m", "c1", 2, 3, &ins(0, "ab"));
     let ack = frame(&mut lazy, &me, &again, &store);
     assert_eq!((ack[0]["status"].as_str(), ack[0]["version"].as_u64()), (Some("duplicate"), Some(4)));

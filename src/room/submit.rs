@@ -195,7 +195,7 @@ impl<D: Document> Room<D> {
         if seq <= record.last_seq {
             // Its original ack is in the log if still retained: the version it landed at, or
             // (an older seq) anywhere in what is held.
-            let needed = if seq == record.last_seq { record.last_version.map_or(u64::MAX, |v| v - 1) } else { 0 };
+            let needed = if seq == record.last_seq { record.last_version.map_or(u64::MAX, |v| v.saturating_sub(1)) } else { 0 };
             self.ensure_log(needed, lookup)?;
             return Ok(Admitted::Duplicate(self.duplicate(&req.client_id, seq, &record)));
         }
