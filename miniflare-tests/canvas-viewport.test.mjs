@@ -29,9 +29,9 @@ class Replica {
     return Object.assign(new Replica(), { c, user, seq: 0, version: init.version, strokes: { ...init.strokes }, init, opsSeen: [] });
   }
 
-  /** Applies every frame received so far (operations and strokes_in_view). */
-  drain() {
-    for (const m of this.c.inbox.splice(0)) {
+  /** Applies the first `n` frames received (all by default), in arrival order. */
+  drain(n = this.c.inbox.length) {
+    for (const m of this.c.inbox.splice(0, n)) {
       if (m.type === "operation") {
         this.opsSeen.push(m.payload.version);
         this.version = Math.max(this.version, m.payload.version);
@@ -57,8 +57,23 @@ class Replica {
     const frame = opFrame(this.c.docId, this.user, ++this.seq, this.version, op);
     if (timestamp) frame.payload.timestamp = timestamp;
     this.c.send(frame);
-    const ack = await this.c.next((m) => (m.type === "operation_ack" && m.payload.seq === this.seq) || m.type === "error");
+    return this.ack(this.seq);
+  }
+
+  /**
+   * Waits for the ack of `seq` and applies it after every frame that arrived before it: an
+   * operation committed ahead of ours reaches us first, and applying ours before it would
+   * undo the server's order.
+   */
+  async ack(seq) {
+    let earlier = 0;
+    const ack = await this.c.next((m, i) => {
+      const hit = (m.type === "operation_ack" && m.payload.seq === seq) || m.type === "error";
+      if (hit) earlier = i;
+      return hit;
+    });
     assert.equal(ack.type, "operation_ack", JSON.stringify(ack.payload));
+    this.drain(earlier);
     this.version = Math.max(this.version, ack.payload.version);
     for (const o of ack.payload.ops ?? []) this.apply(o);
     return ack.payload;
@@ -139,18 +154,23 @@ describe("canvas viewports (§8)", () => {
     a.c.docId = b.c.docId = doc;
     await a.submit({ type: "stroke_create", stroke_id: "s", data: stroke(140, 140) });
     await b.settle();
-    // Concurrent updates against the same version: the later timestamp wins everywhere.
-    const base = a.version;
-    a.c.send({ type: "operation", id: "a1", payload: { document_id: doc, client_id: "ana", seq: ++a.seq, version: base, type: "stroke_update", stroke_id: "s", data: stroke(140, 140, { color: "late" }), timestamp: 2000 } });
-    b.c.send({ type: "operation", id: "b1", payload: { document_id: doc, client_id: "ben", seq: ++b.seq, version: base, type: "stroke_update", stroke_id: "s", data: stroke(140, 140, { color: "early" }), timestamp: 1000 } });
-    for (const r of [a, b]) {
-      const ack = await r.c.next((m) => m.type === "operation_ack" && m.payload.seq === r.seq);
-      for (const o of ack.payload.ops ?? []) r.apply(o);
+    // Concurrent updates against the same version: the later timestamp wins everywhere, whichever
+    // the server commits first (each order is forced by awaiting the first ack before the second send).
+    for (const [round, first] of [[1, "late"], [2, "early"]]) {
+      const base = a.version;
+      const send = (r, color, timestamp) => {
+        r.c.send({ type: "operation", id: `${r.user}-${round}`, payload: { document_id: doc, client_id: r.user, seq: ++r.seq, version: base, type: "stroke_update", stroke_id: "s", data: stroke(140, 140, { color: `${color}-${round}` }), timestamp } });
+        return r.ack(r.seq);
+      };
+      const late = () => send(a, "late", 2000 * round);
+      const early = () => send(b, "early", 2000 * round - 1000);
+      if (first === "late") await late().then(early);
+      else await early().then(late);
+      await a.settle();
+      await b.settle();
+      assert.equal(a.strokes.s.color, `late-${round}`, `round ${round}: ${first} committed first`);
+      assert.deepEqual(a.strokes.s, b.strokes.s);
     }
-    await a.settle();
-    await b.settle();
-    assert.equal(a.strokes.s.color, "late");
-    assert.deepEqual(a.strokes.s, b.strokes.s);
 
     // The canvas plan's own operation shape (§8), normalised at the edge of parsing.
     b.c.send({ type: "operation", room: doc, timestamp: 3000, data: { operation_type: "stroke_create", stroke_data: { stroke_id: "plan", ...stroke(150, 150) }, client_version: b.version } });
