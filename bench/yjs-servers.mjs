@@ -1,12 +1,14 @@
 // The two Yjs servers bench/yjs.mjs drives with the same clients: the built worker in the local
 // runtime (workerd) and the reference y-websocket server from npm with its LevelDB persistence on.
 // Each runs in processes of its own, so a kill -9 is a real SIGKILL and a restart reads what
-// reached the disk. Memory is the servers' resident set, from /proc.
+// reached the disk. Memory is the servers' resident set, from /proc, and the V8 heap of the
+// isolate that holds the rooms after a full GC, read over the inspector (bench/cdp.mjs).
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { api, serviceToken, startWorker, token } from "../miniflare-tests/helpers.mjs";
+import { connect } from "./cdp.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const mib = (kb) => kb / 1024;
@@ -43,6 +45,7 @@ function workerdPids() {
 /** The built worker; `bindings` raise the socket budgets for the measurement. */
 export function workerServer(dir, bindings) {
   let w = null;
+  let inspectorPort = 0;
   return {
     name: "this worker",
     wsBase: () => `${w.url.replace(/^http/, "ws")}/ws/documents`,
@@ -51,7 +54,17 @@ export function workerServer(dir, bindings) {
       // The metrics shards' storage is dropped (documents are kept), so the memory the rooms
       // report after a restart is that runtime's alone, not the last minute's before the kill.
       rmSync(join(dir, "do", "-Stats"), { recursive: true, force: true });
-      w = await startWorker({ persistDir: dir, bindings });
+      inspectorPort ||= await freePort();
+      w = await startWorker({ persistDir: dir, bindings, inspectorPort });
+    },
+    /** The worker's isolate (the user worker, whose objects hold the rooms): JS heap, MiB. */
+    async heapMiB() {
+      const c = await connect(inspectorPort, (t) => t.includes("core:user"));
+      try {
+        return (await c.heapAfterGc()) / 2 ** 20;
+      } finally {
+        c.close();
+      }
     },
     /** SIGKILL to the runtime's processes, then the harness is cleaned up. */
     async kill9() {
@@ -93,13 +106,20 @@ export function referenceServer(dir) {
   const version = pkg.version;
   let child = null;
   let port = 0;
+  let inspectorPort = 0;
   return {
     name: `@y/websocket-server ${version} + y-leveldb`,
     wsBase: () => `ws://127.0.0.1:${port}`,
     params: () => ({}),
     async start() {
       port ||= await freePort();
-      child = spawn(process.execPath, [bin], { env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), YPERSISTENCE: dir }, stdio: ["ignore", "ignore", "inherit"] });
+      inspectorPort ||= await freePort();
+      child = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectorPort}`, bin], { env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), YPERSISTENCE: dir }, stdio: ["ignore", "ignore", "pipe"] });
+      // Its stderr, less the inspector's banner.
+      child.stderr.on("data", (d) => {
+        const text = String(d).split("\n").filter((l) => l && !/Debugger listening|Debugger ending|devtools|nodejs\.org\/en\/docs\/inspector|Debugger attached|Waiting for the debugger/i.test(l));
+        if (text.length) process.stderr.write(text.join("\n") + "\n");
+      });
       let exit = null;
       child.once("exit", (code, signal) => (exit = signal ?? code));
       // Ready when its HTTP server answers (it listens only after loading its modules).
@@ -118,6 +138,15 @@ export function referenceServer(dir) {
     },
     memory() {
       return { rssMiB: mib(rssKiB(child.pid)) };
+    },
+    /** Its node process's JS heap (the documents are JS objects there), MiB. */
+    async heapMiB() {
+      const c = await connect(inspectorPort);
+      try {
+        return (await c.heapAfterGc()) / 2 ** 20;
+      } finally {
+        c.close();
+      }
     },
     async wasmMiB() {
       return NaN;

@@ -219,6 +219,7 @@ async function measure(server, trace, wholeUpdate) {
   const one = await oneWriter(server, trace.txns.slice(0, PREFIX));
   const awake = server.memory().rssMiB;
   const awakeWasm = await server.wasmMiB();
+  const awakeHeap = await server.heapMiB();
   const many = await manyWriters(server);
   const syncReplay = await syncRuns(server, DOCS.replay, one.text);
   one.keep.forEach((p) => p.close());
@@ -229,12 +230,13 @@ async function measure(server, trace, wholeUpdate) {
   // room's metrics, memory included (every Yjs frame schedules that report; the edit makes sure one comes).
   after.keep[0].doc.getText("t").insert(0, ".");
   const wokenWasm = await server.wasmMiB();
+  const wokenHeap = await server.heapMiB();
   // Last, so that the memory figures above do not include it.
   const whole = await pushWhole(server, wholeUpdate, trace.end);
   const syncWhole = await syncRuns(server, DOCS.whole, trace.end);
   [...after.keep, ...whole].forEach((p) => p.close());
   await server.stop();
-  return { one, many, syncReplay, syncWhole, idle, awake, awakeWasm, woken, wokenWasm, received: burst.ends.length, after };
+  return { one, many, syncReplay, syncWhole, idle, awake, awakeWasm, awakeHeap, woken, wokenWasm, wokenHeap, received: burst.ends.length, after };
 }
 
 process.setMaxListeners(100); // y-websocket adds an exit listener per provider in node
@@ -254,6 +256,7 @@ for (const s of servers) {
 
 const f = (v, d = 0) => (Number.isFinite(v) ? v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "—");
 const wasm = (m) => (Number.isFinite(m) ? ` (wasm ${f(m, 1)})` : "");
+const isolate = (heap, w) => (Number.isFinite(w) ? `${f(heap + w, 1)} (${f(heap, 1)} + ${f(w, 1)})` : f(heap, 1));
 const kb = (b) => `${f(b / 1000, 1)} KB`;
 const rows = [
   [`one writer, ${TRACE} first ${f(Math.min(PREFIX, trace.txns.length))} txns: updates/s`, (r) => f(r.one.rate)],
@@ -265,6 +268,8 @@ const rows = [
   ["server RSS MiB when started, before any document", (r) => f(r.idle)],
   ["memory after the replay, awake: RSS MiB (worker: + the isolate's wasm memory)", (r) => `${f(r.awake)}${wasm(r.awakeWasm)}`],
   ["memory after kill -9, restart and first sync: RSS MiB (worker: + wasm memory)", (r) => `${f(r.woken)}${wasm(r.wokenWasm)}`],
+  ["the rooms' isolate after the replay: V8 heap after a GC (+ wasm memory), MiB", (r) => isolate(r.awakeHeap, r.awakeWasm)],
+  ["… after kill -9, restart and first sync, MiB", (r) => isolate(r.wokenHeap, r.wokenWasm)],
   [`kill -9 during a ${f(BURST)}-update burst: updates the observer had received`, (r) => f(r.received)],
   ["… of those missing at the first sync after the restart / missing for good", (r) => `${f(r.after.missingAtSync)} / ${f(r.after.lost)} (${f((100 * r.after.lost) / r.received, 1)} %)`],
   ["restart → accepting connections / first sync of the replayed document, ms", (r) => `${f(r.after.accepting)} / ${f(r.after.firstSync)}`],

@@ -35,12 +35,13 @@ export async function startWorker(opts = {}) {
   }
 }
 
-async function startOnce({ bindings = {}, assetsDir, handleRuntimeStdio = quietLogs, queueOverrides = {} }, dir) {
+async function startOnce({ bindings = {}, assetsDir, handleRuntimeStdio = quietLogs, queueOverrides = {}, inspectorPort }, dir) {
   const shardNames = (bindings.HISTORY_SHARDS ?? HISTORY_SHARDS).split(",").map((s) => s.trim());
   const d1Names = [...new Set(["DB", ...shardNames])];
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
     ...(handleRuntimeStdio ? { handleRuntimeStdio } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}), // benchmarks read heap and CPU profiles over CDP
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",

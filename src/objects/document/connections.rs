@@ -105,7 +105,7 @@ impl DocumentRoom {
     }
 
     pub(super) async fn on_message(&self, ws: &WebSocket, message: WebSocketIncomingMessage) {
-        let Some(att) = attachment_of(ws) else {
+        let Some(att) = self.host.attachment(ws) else {
             let _ = ws.close(Some(close::UNAVAILABLE), Some("socket has no session"));
             return;
         };

@@ -86,7 +86,13 @@ impl DocumentRoom {
     /// How soon acked operations go to D1: sooner for a document with a backlog (limits.rs).
     fn history_flush_delay(&self) -> u64 {
         let version = self.host.with_room(|r, _| r.version()).unwrap_or(0);
-        let flushed = self.host.store().meta_u64("d1_flushed").unwrap_or(0);
+        // Read once per wake and then kept by the flush: it only times the flush, and this runs
+        // after every commit of a busy document.
+        let flushed = self.host.flushed_hint.get().unwrap_or_else(|| {
+            let stored = self.host.store().meta_u64("d1_flushed").unwrap_or(0);
+            self.host.flushed_hint.set(Some(stored));
+            stored
+        });
         limits::history_flush_delay_ms(version.saturating_sub(flushed))
     }
 

@@ -37,6 +37,7 @@ impl DocumentRoom {
                 return history::delete_incarnation(&db, &document_id, &incarnation).await;
             }
             store.mark_flushed(last, store.last_version()?)?;
+            self.host.flushed_hint.set(Some(last));
             // A batch is cut by count or by bytes (large ops): go on while anything is left, so a
             // read sees every acked op (#15 point 9).
             if store.unflushed(1)?.is_empty() {

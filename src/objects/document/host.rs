@@ -80,6 +80,8 @@ pub struct RoomHost {
     sessions: RefCell<Option<Rc<Vec<Session>>>>,
     /// The alarm time we know is set, so the hot path rarely asks storage.
     alarm_at: Cell<Option<u64>>,
+    /// The last version known copied to D1 (read once per wake; it only times the next flush).
+    pub(super) flushed_hint: Cell<Option<u64>>,
     /// Events applied in memory, waiting for the next commit, in arrival order.
     pub(super) queue: RefCell<Vec<Pending>>,
     /// A commit is being made durable: new events wait for the next one.
@@ -122,6 +124,7 @@ impl RoomHost {
             peers: RefCell::new(None),
             sessions: RefCell::new(None),
             alarm_at: Cell::new(None),
+            flushed_hint: Cell::new(None),
             queue: RefCell::new(Vec::new()),
             committing: Cell::new(false),
             order: Cell::new(0),
@@ -309,7 +312,22 @@ impl RoomHost {
     }
 }
 
-/// The attachment of `ws` (only the sender's is decoded per message).
+impl RoomHost {
+    /// The attachment of `ws`: the loaded peer's copy when there is one (comparing sockets costs
+    /// less than decoding an attachment on every message), else decoded from the runtime.
+    pub fn attachment(&self, ws: &WebSocket) -> Option<Attachment> {
+        let target = js_socket(ws);
+        let known = self.peers.borrow().as_ref().and_then(|peers| peers.iter().find(|p| js_socket(&p.ws) == target).map(|p| p.att.clone()));
+        known.or_else(|| attachment_of(ws))
+    }
+}
+
+fn js_socket(ws: &WebSocket) -> &wasm_bindgen::JsValue {
+    let raw: &worker::web_sys::WebSocket = ws.as_ref();
+    raw.as_ref()
+}
+
+/// The attachment of `ws` as the runtime keeps it.
 pub fn attachment_of(ws: &WebSocket) -> Option<Attachment> {
     ws.deserialize_attachment::<Attachment>().ok().flatten()
 }

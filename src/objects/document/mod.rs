@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod snapshot_rows;
 pub mod storage;
 mod superseded;
+mod writes;
 
 #[cfg(target_arch = "wasm32")]
 mod access;

@@ -4,7 +4,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::geom::{stroke_bbox, Rect};
+use crate::geom::Rect;
 use crate::limits;
 use crate::model::{ClientRecord, LogEntry, Lookup, Notification, SavedRoom, StoreRead, Write};
 use crate::ot::canvas::Stroke;
@@ -65,7 +65,7 @@ fn parse<T: DeserializeOwned>(s: &str) -> SqlResult<T> {
 }
 
 /// Stored rows are plain data, so serialising them cannot fail.
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
@@ -73,7 +73,7 @@ fn parse_all<T: DeserializeOwned>(rows: Vec<(String, String)>) -> SqlResult<Vec<
     rows.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect()
 }
 
-fn int(v: u64) -> SqlValue {
+pub(super) fn int(v: u64) -> SqlValue {
     SqlValue::from(v)
 }
 
@@ -178,7 +178,7 @@ impl<S: Sql> RoomStore<S> {
             })
             .collect();
         self.sql.transaction(&mut || {
-            writes.iter().try_for_each(|w| apply_write(&self.sql, w))?;
+            writes.iter().try_for_each(|w| super::writes::apply(&self.sql, w))?;
             self.sql.run("DELETE FROM strokes", vec![])
         })
     }
@@ -208,7 +208,7 @@ impl<S: Sql> RoomStore<S> {
         if writes.is_empty() {
             return Ok(());
         }
-        self.sql.transaction(&mut || super::superseded::live(writes).try_for_each(|w| apply_write(&self.sql, w)))
+        super::writes::persist(&self.sql, writes)
     }
 
     /// Acked ops not yet copied to D1, oldest first: at most `limit` of them and about
@@ -346,70 +346,4 @@ fn stroke_row(r: Vec<SqlValue>) -> Option<StrokeRow> {
         client_id: r.get(7)?.text()?.to_string(),
         bytes: r.get(8)?.int()? as u32,
     })
-}
-
-/// Keyed tables hold one JSON document per key.
-fn upsert<T: serde::Serialize>(sql: &dyn Sql, table: &str, columns: &str, key: &str, value: &T) -> SqlResult<()> {
-    sql.run(&format!("INSERT OR REPLACE INTO {table} ({columns}) VALUES (?, ?)"), vec![key.into(), to_json(value).into()])
-}
-
-fn delete(sql: &dyn Sql, table: &str, key_col: &str, key: &str) -> SqlResult<()> {
-    sql.run(&format!("DELETE FROM {table} WHERE {key_col} = ?"), vec![key.into()])
-}
-
-/// A client's record; its first operation (seq 1: a fresh or lapsed record has seq 0 and seqs
-/// never skip) is a new claim, after which the claims idle longest past the bound are dropped.
-fn put_client(sql: &dyn Sql, id: &str, rec: &ClientRecord) -> SqlResult<()> {
-    sql.run(
-        "INSERT OR REPLACE INTO clients (client_id, record, last_used) VALUES (?, ?, ?)",
-        vec![id.into(), to_json(rec).into(), int(rec.last_used)],
-    )?;
-    if rec.last_seq != 1 {
-        return Ok(());
-    }
-    sql.run(
-        "DELETE FROM clients WHERE client_id IN (SELECT client_id FROM clients ORDER BY last_used, client_id \
-         LIMIT max(0, (SELECT COUNT(*) FROM clients) - ?))",
-        vec![int(limits::MAX_CLIENT_CLAIMS)],
-    )
-}
-
-fn apply_write(sql: &dyn Sql, w: &Write) -> SqlResult<()> {
-    match w {
-        Write::AppendOp(e) => sql.run("INSERT INTO ops (version, entry) VALUES (?, ?)", vec![int(e.version), to_json(&**e).into()]),
-        Write::Snapshot { version, content } => super::snapshot_rows::write(sql, *version, content),
-        Write::SnapshotBytes { version, bytes } => super::snapshot_rows::write_bytes(sql, *version, bytes),
-        Write::PutClient(id, rec) => put_client(sql, id, rec),
-        Write::PutAwareness(sid, entry) => upsert(sql, "awareness", "session_id, entry", sid, entry),
-        Write::DeleteAwareness(sid) => delete(sql, "awareness", "session_id", sid),
-        Write::PutTyping(sid, entry) => upsert(sql, "typing", "session_id, entry", sid, entry),
-        Write::DeleteTyping(sid) => delete(sql, "typing", "session_id", sid),
-        Write::PutEngagementUser(uid, state) => upsert(sql, "engagement_users", "user_id, state", uid, state),
-        Write::PutComment(id, record) => sql.run(
-            "INSERT OR REPLACE INTO comments (comment_id, record, created_at, live) VALUES (?, ?, ?, ?)",
-            vec![id.as_str().into(), to_json(record).into(), int(record.created_at), (!record.deleted).into()],
-        ),
-        Write::QueueNotification(n) => upsert(sql, "outbox", "event_id, notification", &n.event_id, n),
-        Write::PutStroke(id, s) => {
-            let b = s.bbox.or_else(|| stroke_bbox(s.data.get()));
-            let coord = |f: fn(&Rect) -> f64| b.as_ref().map_or(SqlValue::Null, |r| SqlValue::Real(f(r)));
-            sql.run(
-                "INSERT OR REPLACE INTO strokes_v2 (stroke_id, data, min_x, min_y, max_x, max_y, version, timestamp, client_id, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                vec![
-                    id.as_str().into(),
-                    s.data.get().into(),
-                    coord(|r| r.min_x),
-                    coord(|r| r.min_y),
-                    coord(|r| r.max_x),
-                    coord(|r| r.max_y),
-                    int(s.version),
-                    int(s.timestamp),
-                    s.client_id.as_str().into(),
-                    int(s.data.get().len() as u64),
-                ],
-            )
-        }
-        Write::RemoveStroke(id) => delete(sql, "strokes_v2", "stroke_id", id),
-        Write::ClearStrokes => sql.run("DELETE FROM strokes_v2", vec![]),
-    }
 }
