@@ -81,6 +81,8 @@ bench: setup build chromium
 	node bench/feed-fanout.mjs many 1000 100 1000 20
 	node bench/canvas-viewport.mjs
 	node bench/yjs.mjs
+	TMPDIR=/dev/shm node bench/yjs.mjs
+	node bench/yjs-profile.mjs 4000 25
 	node bench/wasm-cold-start.mjs
 	bash bench/dev-startup.sh 2
 

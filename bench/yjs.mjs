@@ -5,12 +5,15 @@
 //    goes out when a second client has the previous one): updates/s, latency to that observer;
 // 2. 16 writers on one document, one update in flight each: updates/s, latency p50/p99;
 // 3. a new client syncs the replayed document: time to `synced`, bytes received (median of 5);
-// 4. memory (resident set from /proc; the worker's wasm memory as its rooms report it) after the
-//    replay, and after the kill -9 of 5, a restart and first sync;
+// 4. memory (resident set from /proc; the worker's wasm memory as its rooms report it; the V8 heap
+//    of the isolate holding the rooms after a GC, read over the inspector) after the replay, and
+//    after the kill -9 of 5, a restart and first sync;
 // 5. kill -9 while a writer bursts: updates an observer had received that the restarted server
 //    lacks (at the first sync, and once the server has loaded what it stored), and the time from
 //    the restart until the replayed document's full text is served;
 // 6. last: the whole trace, built locally and pushed as one update, synced by new clients.
+// Both servers keep their storage under the OS temp directory: `TMPDIR=/dev/shm` puts it in memory
+// (no disk sync on either side), which isolates what the local disk's sync costs a durable commit.
 // Usage: node bench/yjs.mjs [prefix=8000] [writers=16] [updatesPerWriter=250] [burst=2000] [trace=automerge-paper]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
