@@ -11,6 +11,8 @@ pub mod snapshot_rows;
 pub mod storage;
 mod superseded;
 mod writes;
+#[cfg(test)]
+mod writes_tests;
 
 #[cfg(target_arch = "wasm32")]
 mod access;

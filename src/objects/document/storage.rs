@@ -12,6 +12,8 @@ use crate::ot::canvas_index::StrokeRow;
 use crate::ot::engagement::{CommentRecord, UserState};
 use crate::runtime::sql::{meta, Sql, SqlResult, SqlValue};
 
+use super::writes::int;
+
 /// The document object's schema migrations, oldest first (append only; `crate::schema`).
 pub const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, super::snapshot_rows::SCHEMA];
 
@@ -64,17 +66,8 @@ fn parse<T: DeserializeOwned>(s: &str) -> SqlResult<T> {
     Ok(serde_json::from_str(s)?)
 }
 
-/// Stored rows are plain data, so serialising them cannot fail.
-pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
 fn parse_all<T: DeserializeOwned>(rows: Vec<(String, String)>) -> SqlResult<Vec<(String, T)>> {
     rows.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect()
-}
-
-pub(super) fn int(v: u64) -> SqlValue {
-    SqlValue::from(v)
 }
 
 pub struct RoomStore<S: Sql> {
